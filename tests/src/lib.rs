@@ -1,0 +1,1 @@
+//! Test support for DEX: the test HAT cluster and helpers for the end-to-end suites.
