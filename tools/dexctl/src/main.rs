@@ -1,1 +1,227 @@
-fn main() {}
+//! dexctl: DEX administration without HTTP, against the same table and secrets as the
+//! functions, configured by the same environment variables.
+//!
+//! Passwords are never taken as arguments (they would land in shell history and `ps`):
+//! they come from an environment variable named with `--password-env`, or from stdin.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use dex::accounts::{AccountChange, AccountView, Actor, NewAccount};
+use dex::config::Config;
+use dex::keyring::{ensure_signing_key, rotate_signing_key};
+use dex::roles::Role;
+use dex::store::{AccountStore, LogStore, PageRequest};
+use dex::txlog::LogEvent;
+use dex::{App, DexError, DexResult};
+
+const USAGE: &str = "\
+dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like the functions)
+
+  dexctl init                         create the table and the first signing key if missing
+  dexctl ensure-admin                 create or repair the admin account named by
+                                      DEX_LOCAL_ADMIN_USERNAME / DEX_LOCAL_ADMIN_PASSWORD
+  dexctl rotate-key                   make a new signing key current; the previous one keeps
+                                      verifying until its tokens expire
+  dexctl accounts create --username U [--role R]... (--password-env VAR | --password-stdin)
+  dexctl accounts list [--limit N] [--cursor C]
+  dexctl accounts update ACCOUNT_ID [--role R]... [--no-roles] [--disable | --enable]
+";
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn flag(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|a| a != name);
+        before != self.0.len()
+    }
+
+    fn values(&mut self, name: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        while let Some(i) = self.0.iter().position(|a| a == name) {
+            if i + 1 >= self.0.len() {
+                return Err(format!("{name} needs a value"));
+            }
+            out.push(self.0.remove(i + 1));
+            self.0.remove(i);
+        }
+        Ok(out)
+    }
+
+    fn value(&mut self, name: &str) -> Result<Option<String>, String> {
+        Ok(self.values(name)?.pop())
+    }
+
+    fn finish(self) -> Result<Vec<String>, String> {
+        if let Some(unknown) = self.0.iter().find(|a| a.starts_with("--")) {
+            return Err(format!("unknown option {unknown}"));
+        }
+        Ok(self.0)
+    }
+}
+
+fn env_password(var: &str) -> Result<String, String> {
+    std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+}
+
+fn read_password(args: &mut Args) -> Result<String, String> {
+    if let Some(var) = args.value("--password-env")? {
+        return env_password(&var);
+    }
+    if args.flag("--password-stdin") {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    Err("give --password-env VAR or --password-stdin".into())
+}
+
+async fn app() -> DexResult<App> {
+    // dexctl neither signs nor verifies tokens, so DEX_PUBLIC_URL is optional here.
+    let config = Config::from_lookup(|name| {
+        std::env::var(name).ok().or_else(|| (name == "DEX_PUBLIC_URL").then(|| "http://dexctl.invalid".into()))
+    })
+    .map_err(|e| DexError::bad_request(e.to_string()))?;
+    let (dynamodb, secrets) = dex::app::aws_clients().await;
+    Ok(App::with_clients(config, dynamodb, secrets))
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+}
+
+async fn run(mut argv: Vec<String>) -> Result<(), String> {
+    if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let command = argv.remove(0);
+    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
+    let app = app().await.map_err(fail)?;
+    match command.as_str() {
+        "init" => {
+            Args(argv).finish()?;
+            let created = dex::store::schema::ensure_table(app.store.client(), &app.config.table).await.map_err(fail)?;
+            println!("table {}: {}", app.config.table, if created { "created" } else { "exists" });
+            let name = app.config.signing_key_secret();
+            let created = ensure_signing_key(&app.secrets, &name, &*app.clock, &*app.random).await.map_err(fail)?;
+            if created {
+                app.store
+                    .append_log(vec![LogEvent::new("dex:signing-key", "signing-key.created", "dexctl", serde_json::json!({}))])
+                    .await
+                    .map_err(fail)?;
+            }
+            println!("signing key secret {name}: {}", if created { "created" } else { "exists" });
+        }
+        "ensure-admin" => {
+            Args(argv).finish()?;
+            let username = std::env::var("DEX_LOCAL_ADMIN_USERNAME").unwrap_or_else(|_| "admin@dex.local".into());
+            let password = std::env::var("DEX_LOCAL_ADMIN_PASSWORD").unwrap_or_else(|_| "dex-local-admin".into());
+            let accounts = app.accounts();
+            match app.store.find_account_by_username(&username).await.map_err(fail)? {
+                None => {
+                    let new = NewAccount { username: username.clone(), password, roles: vec!["admin".into()] };
+                    let account = accounts.create(&Actor::Operator, new).await.map_err(fail)?;
+                    println!("admin {username} created ({})", account.account_id);
+                }
+                Some(account) => {
+                    let mut roles: Vec<String> = account.roles.iter().map(Role::to_string).collect();
+                    if !account.has(&Role::Admin) {
+                        roles.push("admin".into());
+                    }
+                    let change = AccountChange { roles: Some(roles), disabled: Some(false) };
+                    accounts.update(&Actor::Operator, &account.account_id, change).await.map_err(fail)?;
+                    println!("admin {username} exists ({})", account.account_id);
+                }
+            }
+        }
+        "rotate-key" => {
+            Args(argv).finish()?;
+            let name = app.config.signing_key_secret();
+            let (kid, previous) =
+                rotate_signing_key(&app.secrets, &name, &*app.clock, &*app.random, app.config.token_lifetime)
+                    .await
+                    .map_err(fail)?;
+            app.store
+                .append_log(vec![LogEvent::new(
+                    "dex:signing-key",
+                    "signing-key.rotated",
+                    "dexctl",
+                    serde_json::json!({ "kid": kid, "previousKid": previous }),
+                )])
+                .await
+                .map_err(fail)?;
+            println!("new signing key {kid} is current; previous {previous:?} verifies until its tokens expire");
+        }
+        "accounts" => accounts(&app, argv).await?,
+        other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    }
+    Ok(())
+}
+
+async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
+    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
+    if argv.is_empty() {
+        return Err(USAGE.into());
+    }
+    let sub = argv.remove(0);
+    let mut args = Args(argv);
+    match sub.as_str() {
+        "create" => {
+            let username = args.value("--username")?.ok_or("--username is required")?;
+            let roles = args.values("--role")?;
+            let password = read_password(&mut args)?;
+            args.finish()?;
+            let account = app.accounts().create(&Actor::Operator, NewAccount { username, password, roles }).await.map_err(fail)?;
+            print_json(&AccountView::from(&account));
+        }
+        "list" => {
+            let page = PageRequest::parse(args.value("--limit")?.as_deref(), args.value("--cursor")?.as_deref()).map_err(fail)?;
+            args.finish()?;
+            let page = app.store.list_accounts(page).await.map_err(fail)?;
+            let items: Vec<AccountView> = page.items.iter().map(AccountView::from).collect();
+            print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
+        }
+        "update" => {
+            let roles = args.values("--role")?;
+            let no_roles = args.flag("--no-roles");
+            let disabled = match (args.flag("--disable"), args.flag("--enable")) {
+                (true, true) => return Err("--disable and --enable exclude each other".into()),
+                (true, false) => Some(true),
+                (false, true) => Some(false),
+                (false, false) => None,
+            };
+            let rest = args.finish()?;
+            let [id] = rest.as_slice() else { return Err("give exactly one ACCOUNT_ID".into()) };
+            let roles = if no_roles || !roles.is_empty() { Some(roles) } else { None };
+            let account =
+                app.accounts().update(&Actor::Operator, id, AccountChange { roles, disabled }).await.map_err(fail)?;
+            print_json(&AccountView::from(&account));
+        }
+        other => return Err(format!("unknown accounts command {other:?}")),
+    }
+    Ok(())
+}
+
+fn describe(e: &DexError) -> String {
+    match e {
+        // The operator's own terminal: the internal detail helps and goes nowhere else.
+        DexError::Internal(detail) => detail.clone(),
+        other => {
+            let body = other.body();
+            if body.details.is_empty() { body.cause } else { format!("{} ({})", body.cause, body.details.join("; ")) }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dexctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

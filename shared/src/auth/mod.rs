@@ -1,0 +1,5 @@
+//! Credentials: password hashes, DEX's own signing keys and tokens.
+
+pub mod dex_token;
+pub mod keys;
+pub mod password;

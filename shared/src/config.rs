@@ -1,0 +1,117 @@
+//! Typed configuration, read once per container at init; a missing or malformed value stops
+//! the function with a message naming the variable.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table holding every DEX record.
+    pub table: String,
+    /// Prefix of every Secrets Manager secret name of this deployment (e.g. `dex/`).
+    pub secrets_prefix: String,
+    /// DEX's public base URL without a trailing slash: the `iss` of DEX tokens and the
+    /// `resource` HAT tokens must carry.
+    pub public_url: String,
+    pub token_lifetime: Duration,
+    /// `https` in production; `http` only for local HATs (decisions §6).
+    pub hat_scheme: String,
+    /// When set, every HAT host name resolves to this address and the private-address guard
+    /// is off (decisions §6).
+    pub hat_resolve: Option<IpAddr>,
+    /// How long a warm container trusts a HAT key it read from the table.
+    pub hat_key_cache: Duration,
+    /// Timeout of one call to a HAT.
+    pub hat_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let public_url = get("DEX_PUBLIC_URL").ok_or_else(|| {
+            ConfigError("DEX_PUBLIC_URL is required (DEX's public base URL, e.g. https://dex.example.com)".into())
+        })?;
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return Err(ConfigError(format!("DEX_PUBLIC_URL must be an http(s) URL, got {public_url:?}")));
+        }
+        let hat_scheme = get("DEX_HAT_SCHEME").unwrap_or_else(|| "https".into());
+        if hat_scheme != "https" && hat_scheme != "http" {
+            return Err(ConfigError(format!("DEX_HAT_SCHEME must be http or https, got {hat_scheme:?}")));
+        }
+        let hat_resolve = match get("DEX_HAT_RESOLVE") {
+            None => None,
+            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+                ConfigError(format!("DEX_HAT_RESOLVE must be an IP address, got {ip:?}"))
+            })?),
+        };
+        let seconds = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                    ConfigError(format!("{name} must be a whole number of seconds, got {v:?}"))
+                }),
+            }
+        };
+        Ok(Self {
+            table: get("DEX_TABLE").unwrap_or_else(|| "dex".into()),
+            secrets_prefix: get("DEX_SECRETS_PREFIX").unwrap_or_else(|| "dex/".into()),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            token_lifetime: seconds("DEX_TOKEN_LIFETIME_SECS", 86_400)?,
+            hat_scheme,
+            hat_resolve,
+            hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 300)?,
+            hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
+        })
+    }
+
+    pub fn signing_key_secret(&self) -> String {
+        format!("{}signing-keys", self.secrets_prefix)
+    }
+
+    pub fn cluster_secret(&self, domain: &str) -> String {
+        format!("{}clusters/{domain}", self.secrets_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn public_url_is_required_and_normalised() {
+        let err = config(&[]).unwrap_err();
+        assert!(err.to_string().contains("DEX_PUBLIC_URL"));
+        let c = config(&[("DEX_PUBLIC_URL", "https://dex.example.com/")]).unwrap();
+        assert_eq!(c.public_url, "https://dex.example.com");
+        assert_eq!(c.hat_scheme, "https");
+        assert!(c.hat_resolve.is_none());
+        assert_eq!(c.signing_key_secret(), "dex/signing-keys");
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let base = ("DEX_PUBLIC_URL", "https://dex.example.com");
+        let err = config(&[base, ("DEX_HAT_RESOLVE", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("DEX_HAT_RESOLVE"));
+        let err = config(&[base, ("DEX_TOKEN_LIFETIME_SECS", "1d")]).unwrap_err();
+        assert!(err.to_string().contains("DEX_TOKEN_LIFETIME_SECS"));
+        let err = config(&[base, ("DEX_HAT_SCHEME", "ftp")]).unwrap_err();
+        assert!(err.to_string().contains("DEX_HAT_SCHEME"));
+    }
+}

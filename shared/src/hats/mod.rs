@@ -1,0 +1,3 @@
+//! HATs: addresses, clusters, registration and verification of HAT-signed requests.
+
+pub mod address;

@@ -1,0 +1,99 @@
+//! DEX's signing keys as a container sees them: loaded from Secrets Manager once, reloaded
+//! only when a token names a key this container has not seen (a rotation happened).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::auth::dex_token::{self, DexClaims, TokenRejection};
+use crate::auth::keys::{KeyRing, StoredKey, StoredKeySet};
+use crate::error::{DexError, DexResult};
+use crate::ports::{Clock, Random};
+use crate::secrets::{SecretStore, SecretsManager};
+
+/// Reloads for unknown key ids are at most this frequent, so forged `kid`s cannot turn every
+/// request into a Secrets Manager call.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct SigningKeys {
+    secrets: SecretsManager,
+    secret_name: String,
+    loaded: Mutex<Option<(Arc<KeyRing>, Instant)>>,
+}
+
+impl SigningKeys {
+    pub fn new(secrets: SecretsManager, secret_name: String) -> Self {
+        Self { secrets, secret_name, loaded: Mutex::new(None) }
+    }
+
+    pub async fn ring(&self) -> DexResult<Arc<KeyRing>> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some((ring, _)) = loaded.as_ref() {
+            return Ok(ring.clone());
+        }
+        let ring = self.load().await?;
+        *loaded = Some((ring.clone(), Instant::now()));
+        Ok(ring)
+    }
+
+    async fn load(&self) -> DexResult<Arc<KeyRing>> {
+        let set: StoredKeySet = self.secrets.get_json(&self.secret_name).await?.unwrap_or_default();
+        Ok(Arc::new(KeyRing::load(&set)?))
+    }
+
+    /// Verifies a DEX token; on an unknown `kid` reloads the key set once (rate limited).
+    pub async fn verify(&self, issuer: &str, token: &str) -> DexResult<DexClaims> {
+        let ring = self.ring().await?;
+        match dex_token::verify(&ring, issuer, token) {
+            Err(TokenRejection::UnknownKey) => {
+                let fresh = {
+                    let mut loaded = self.loaded.lock().await;
+                    match loaded.as_ref() {
+                        Some((_, at)) if at.elapsed() < RELOAD_INTERVAL => None,
+                        _ => {
+                            let ring = self.load().await?;
+                            *loaded = Some((ring.clone(), Instant::now()));
+                            Some(ring)
+                        }
+                    }
+                };
+                match fresh {
+                    Some(ring) => Ok(dex_token::verify(&ring, issuer, token)?),
+                    None => Err(TokenRejection::UnknownKey.into()),
+                }
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// Creates the first signing key if the secret has none. Returns whether it created one.
+pub async fn ensure_signing_key(secrets: &impl SecretStore, name: &str, clock: &dyn Clock, random: &dyn Random) -> DexResult<bool> {
+    let set: Option<StoredKeySet> = secrets.get_json(name).await?;
+    if set.as_ref().is_some_and(|s| !s.keys.is_empty()) {
+        return Ok(false);
+    }
+    let key = StoredKey::generate(random.hex(8), clock.now_millis())?;
+    secrets.put_json(name, &StoredKeySet { keys: vec![key] }).await?;
+    Ok(true)
+}
+
+/// Makes a new key current; the previous one keeps verifying for `keep` (the token lifetime).
+/// Returns the new and the previous key id.
+pub async fn rotate_signing_key(
+    secrets: &impl SecretStore,
+    name: &str,
+    clock: &dyn Clock,
+    random: &dyn Random,
+    keep: Duration,
+) -> DexResult<(String, Option<String>)> {
+    let mut set: StoredKeySet = secrets.get_json(name).await?.unwrap_or_default();
+    let previous = set.keys.first().map(|k| k.kid.clone());
+    let now = clock.now_millis();
+    let key = StoredKey::generate(random.hex(8), now)?;
+    let kid = key.kid.clone();
+    set.rotate(key, now, i64::try_from(keep.as_millis()).map_err(DexError::internal)?);
+    secrets.put_json(name, &set).await?;
+    Ok((kid, previous))
+}

@@ -1,0 +1,59 @@
+//! Narrow ports for the things a rule must not reach directly: time and randomness.
+//! Storage, secrets and outbound HTTP have their own modules with traits and adapters.
+
+use chrono::{DateTime, Utc};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+
+    fn now_millis(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock stuck at one instant, for rules that depend on time.
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+pub trait Random: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+
+    fn bytes(&self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        self.fill(&mut buf);
+        buf
+    }
+
+    fn hex(&self, n_bytes: usize) -> String {
+        hex::encode(self.bytes(n_bytes))
+    }
+
+    /// A random (v4) UUID.
+    fn uuid(&self) -> uuid::Uuid {
+        let mut b = [0u8; 16];
+        self.fill(&mut b);
+        uuid::Builder::from_random_bytes(b).into_uuid()
+    }
+}
+
+/// The operating system's CSPRNG (through aws-lc).
+pub struct SystemRandom;
+
+impl Random for SystemRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        aws_lc_rs::rand::fill(buf).expect("the system random generator failed");
+    }
+}

@@ -1,0 +1,64 @@
+//! Secrets port and its Secrets Manager adapter. Values are JSON documents; nothing here logs
+//! or formats a value.
+
+use std::future::Future;
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{DexError, DexResult};
+
+pub trait SecretStore: Send + Sync {
+    /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
+    fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> impl Future<Output = DexResult<Option<T>>> + Send;
+    /// Creates the secret or stores a new version of it.
+    fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> impl Future<Output = DexResult<()>> + Send;
+}
+
+#[derive(Clone)]
+pub struct SecretsManager {
+    client: Client,
+}
+
+impl SecretsManager {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn secrets_error<E, R>(err: SdkError<E, R>) -> DexError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DexError::internal(format!("secrets manager: {}", DisplayErrorContext(err)))
+}
+
+impl SecretStore for SecretsManager {
+    async fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> DexResult<Option<T>> {
+        match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(out) => match out.secret_string() {
+                None => Ok(None),
+                // A value that is not ours (e.g. a placeholder set at deploy time) counts as
+                // no value; the caller says what to run.
+                Some(text) => Ok(serde_json::from_str(text).ok()),
+            },
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(secrets_error(e)),
+        }
+    }
+
+    async fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> DexResult<()> {
+        let text = serde_json::to_string(value).map_err(DexError::internal)?;
+        match self.client.put_secret_value().secret_id(name).secret_string(&text).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                self.client.create_secret().name(name).secret_string(text).send().await.map_err(secrets_error)?;
+                Ok(())
+            }
+            Err(e) => Err(secrets_error(e)),
+        }
+    }
+}

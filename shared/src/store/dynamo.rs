@@ -1,0 +1,313 @@
+//! The DynamoDB adapter: attribute helpers, error mapping, and `commit`, the one way state
+//! changes are written (with their chained log entries, in one transaction).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+
+use crate::error::{DexError, DexResult};
+use crate::ports::{Clock, Random};
+use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
+use std::sync::Arc;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB accepts at most 100 actions in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+const COMMIT_ATTEMPTS: u32 = 12;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub(crate) enum CommitFailure {
+    /// The condition of `writes[index]` failed; `item` is the item as it was, when DynamoDB
+    /// returned it.
+    Condition { index: usize, item: Option<Item> },
+    Error(DexError),
+}
+
+impl From<DexError> for CommitFailure {
+    fn from(e: DexError) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+        Self { client, table: table.into(), clock, random }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) fn put(&self, item: Item, condition: Option<&str>, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some(c) = condition {
+            put = put.condition_expression(c).return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        }
+        for (k, v) in names {
+            put = put.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(k, v);
+        }
+        TransactWriteItem::builder().put(put.build().expect("table, item set")).build()
+    }
+
+    /// Writes `writes` and one chained log entry per event in a single transaction. Chain
+    /// heads are read first and conditioned on, so concurrent appends to the same subject
+    /// retry instead of forking the chain. A failed condition of one of `writes` is returned
+    /// to the caller, who knows what it means.
+    pub(crate) async fn commit(&self, writes: Vec<TransactWriteItem>, events: Vec<LogEvent>) -> Result<Vec<LogEntry>, CommitFailure> {
+        let subjects: Vec<String> = {
+            let mut s: Vec<String> = events.iter().map(|e| e.subject.clone()).collect();
+            s.sort();
+            s.dedup();
+            s
+        };
+        if writes.len() + events.len() + subjects.len() > MAX_TRANSACTION_ITEMS {
+            return Err(DexError::internal("transaction over DynamoDB's 100-item limit").into());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let heads = self.read_heads(&subjects).await?;
+            let at = self.clock.now_millis();
+            let mut entries = Vec::with_capacity(events.len());
+            let mut next: HashMap<&str, (u64, String)> =
+                subjects.iter().map(|s| (s.as_str(), heads.get(s).cloned().unwrap_or((0, GENESIS_HASH.to_owned())))).collect();
+            for event in &events {
+                let (seq, prev) = next.get_mut(event.subject.as_str()).expect("subject collected");
+                *seq += 1;
+                let entry = LogEntry::chain(event.clone(), *seq, at, prev.clone());
+                *prev = entry.hash.clone();
+                entries.push(entry);
+            }
+            let mut items = writes.clone();
+            for entry in &entries {
+                items.push(self.put(log_entry_item(entry), Some("attribute_not_exists(pk)"), &[], vec![]));
+            }
+            for subject in &subjects {
+                let (seq, hash) = &next[subject.as_str()];
+                let head = HashMap::from([
+                    ("pk".to_owned(), s(format!("LOG#{subject}"))),
+                    ("sk".to_owned(), s("#HEAD")),
+                    ("seq".to_owned(), n(seq)),
+                    ("hash".to_owned(), s(hash)),
+                ]);
+                items.push(match heads.get(subject) {
+                    None => self.put(head, Some("attribute_not_exists(pk)"), &[], vec![]),
+                    Some((old, _)) => self.put(head, Some("#seq = :seq"), &[("#seq", "seq")], vec![(":seq", n(old))]),
+                });
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .client_request_token(self.random.uuid().to_string())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(entries),
+                Err(err) => match classify_cancellation(&err, writes.len()) {
+                    Cancellation::Domain { index, item } => return Err(CommitFailure::Condition { index, item }),
+                    Cancellation::Retry if attempt < COMMIT_ATTEMPTS => self.backoff(attempt).await,
+                    Cancellation::Retry => {
+                        return Err(DexError::Throttled("too many concurrent changes to the same records; retry".into()).into());
+                    }
+                    Cancellation::Fatal => return Err(sdk_error(err).into()),
+                },
+            }
+        }
+    }
+
+    /// Full-jitter exponential backoff: 0..min(5ms * 2^attempt, 400ms).
+    pub(crate) async fn backoff(&self, attempt: u32) {
+        let cap = (5u64 << attempt.min(7)).min(400);
+        let mut b = [0u8; 8];
+        self.random.fill(&mut b);
+        tokio::time::sleep(Duration::from_millis(u64::from_le_bytes(b) % (cap + 1))).await;
+    }
+
+    async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {
+        let mut heads = HashMap::new();
+        if subjects.is_empty() {
+            return Ok(heads);
+        }
+        let mut keys = KeysAndAttributes::builder().consistent_read(true);
+        for subject in subjects {
+            keys = keys.keys(HashMap::from([
+                ("pk".to_owned(), s(format!("LOG#{subject}"))),
+                ("sk".to_owned(), s("#HEAD")),
+            ]));
+        }
+        let mut request = HashMap::from([(self.table.clone(), keys.build().map_err(DexError::internal)?)]);
+        // BatchGetItem may return some keys as unprocessed under load: ask again for those.
+        for _ in 0..8 {
+            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(sdk_error)?;
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                let subject = get_s(item, "pk")?.trim_start_matches("LOG#").to_owned();
+                heads.insert(subject, (get_n(item, "seq")?, get_s(item, "hash")?));
+            }
+            match out.unprocessed_keys() {
+                Some(rest) if !rest.is_empty() => request = rest.clone(),
+                _ => return Ok(heads),
+            }
+        }
+        Err(DexError::Throttled("DynamoDB kept keys unprocessed".into()))
+    }
+}
+
+enum Cancellation {
+    Domain { index: usize, item: Option<Item> },
+    Retry,
+    Fatal,
+}
+
+fn classify_cancellation(err: &SdkError<TransactWriteItemsError>, domain_writes: usize) -> Cancellation {
+    let Some(service) = err.as_service_error() else {
+        return Cancellation::Fatal;
+    };
+    match service {
+        TransactWriteItemsError::TransactionCanceledException(cancel) => {
+            let reasons = cancel.cancellation_reasons();
+            for (index, reason) in reasons.iter().enumerate() {
+                if reason.code() == Some("ConditionalCheckFailed") && index < domain_writes {
+                    return Cancellation::Domain { index, item: reason.item().cloned() };
+                }
+            }
+            // A chain head moved, or another transaction touched the same items: retry.
+            Cancellation::Retry
+        }
+        TransactWriteItemsError::TransactionInProgressException(_)
+        | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+        | TransactWriteItemsError::ThrottlingException(_)
+        | TransactWriteItemsError::RequestLimitExceeded(_) => Cancellation::Retry,
+        _ => Cancellation::Fatal,
+    }
+}
+
+/// Maps an SDK failure: throttling is a 429, everything else an internal error (logged,
+/// never shown).
+pub(crate) fn sdk_error<E, R>(err: SdkError<E, R>) -> DexError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.as_service_error().and_then(|e| e.code()).unwrap_or_default();
+    if matches!(code, "ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded") {
+        DexError::Throttled("the store is busy; retry shortly".into())
+    } else {
+        DexError::internal(DisplayErrorContext(err))
+    }
+}
+
+pub(crate) fn log_entry_item(e: &LogEntry) -> Item {
+    let sort = format!("{:013}#{}#{:010}", e.at, e.subject, e.seq);
+    let day = chrono::DateTime::from_timestamp_millis(e.at).unwrap_or_default().format("%Y-%m-%d").to_string();
+    HashMap::from([
+        ("pk".to_owned(), s(format!("LOG#{}", e.subject))),
+        ("sk".to_owned(), s(format!("E#{:010}", e.seq))),
+        ("subject".to_owned(), s(&e.subject)),
+        ("seq".to_owned(), n(e.seq)),
+        ("kind".to_owned(), s(&e.kind)),
+        ("actor".to_owned(), s(&e.actor)),
+        ("at".to_owned(), n(e.at)),
+        ("details".to_owned(), s(e.details.to_string())),
+        ("hash".to_owned(), s(&e.hash)),
+        ("prevHash".to_owned(), s(&e.prev_hash)),
+        ("gsi1pk".to_owned(), s(format!("LOGACTOR#{}", e.actor))),
+        ("gsi1sk".to_owned(), s(&sort)),
+        ("gsi2pk".to_owned(), s(format!("LOGKIND#{}", e.kind))),
+        ("gsi2sk".to_owned(), s(&sort)),
+        ("gsi3pk".to_owned(), s(format!("LOGDAY#{day}"))),
+        ("gsi3sk".to_owned(), s(sort)),
+    ])
+}
+
+pub(crate) fn log_entry_from(item: &Item) -> DexResult<LogEntry> {
+    Ok(LogEntry {
+        subject: get_s(item, "subject")?,
+        seq: get_n(item, "seq")?,
+        kind: get_s(item, "kind")?,
+        actor: get_s(item, "actor")?,
+        at: get_n(item, "at")?,
+        details: serde_json::from_str(&get_s(item, "details")?).map_err(DexError::internal)?,
+        hash: get_s(item, "hash")?,
+        prev_hash: get_s(item, "prevHash")?,
+    })
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn get_s(item: &Item, name: &str) -> DexResult<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(DexError::internal(format!("stored item lacks string attribute {name}"))),
+    }
+}
+
+pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> DexResult<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| DexError::internal(format!("attribute {name} is not a number"))),
+        _ => Err(DexError::internal(format!("stored item lacks number attribute {name}"))),
+    }
+}
+
+pub(crate) fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+pub(crate) fn string_list(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
+}
+
+pub(crate) fn get_string_list(item: &Item, name: &str) -> Vec<String> {
+    match item.get(name) {
+        Some(AttributeValue::L(values)) => values.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A DynamoDB `LastEvaluatedKey` (string attributes only) as a page cursor.
+pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> Option<String> {
+    let key = key?;
+    let map: BTreeMap<String, String> = key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect();
+    Some(crate::store::Cursor { partition, key: map }.encode())
+}
+
+pub(crate) fn key_from_cursor(cursor: &crate::store::Cursor) -> Option<Item> {
+    if cursor.key.is_empty() {
+        return None;
+    }
+    Some(cursor.key.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+}

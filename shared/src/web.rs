@@ -1,0 +1,163 @@
+//! The HTTP edge shared by every function: request helpers, JSON responses, the body limit,
+//! logging, and the one place where a `DexError` becomes an HTTP response.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{DexError, DexResult};
+
+/// The default request body limit; endpoints that take large batches pass their own.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+pub type HttpResponse = Response<Body>;
+
+/// A request as handlers see it.
+pub struct ApiRequest {
+    inner: Request,
+}
+
+impl ApiRequest {
+    pub fn new(inner: Request) -> Self {
+        Self { inner }
+    }
+
+    pub fn method(&self) -> &str {
+        self.inner.method().as_str()
+    }
+
+    /// A header's value as text (header names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header's value, URL-decoded (the HAT convention for `username`/`password`).
+    pub fn decoded_header(&self, name: &str) -> Option<String> {
+        let raw = self.header(name)?;
+        percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
+    }
+
+    /// The `X-Auth-Token` header, if non-empty.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.header("x-auth-token").map(str::trim).filter(|t| !t.is_empty())
+    }
+
+    pub fn path_param(&self, name: &str) -> Option<String> {
+        self.inner.path_parameters_ref().and_then(|p| p.first(name)).map(|v| {
+            percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
+        })
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.inner.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.inner.body().as_ref()
+    }
+
+    /// The body parsed as JSON; unknown fields are ignored, malformed input is a 400 that says
+    /// where.
+    pub fn json<T: DeserializeOwned>(&self) -> DexResult<T> {
+        let body = self.body();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(DexError::bad_request("a JSON body is required"));
+        }
+        serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))
+    }
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::Binary(bytes))
+            .expect("static response parts"),
+        Err(e) => error_response(&DexError::internal(e)),
+    }
+}
+
+pub fn text(status: u16, content_type: &str, body: String) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::Text(body))
+        .expect("static response parts")
+}
+
+/// The single mapping from `DexError` to an HTTP response (decisions §2).
+pub fn error_response(err: &DexError) -> HttpResponse {
+    if let DexError::Internal(detail) = err {
+        tracing::error!(error = %detail, "internal error");
+    }
+    json(err.status(), &err.body())
+}
+
+/// Initialises JSON logging: each line carries the request's span (the runtime's span holds
+/// the Lambda request id). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the Lambda loop for one endpoint: enforces the body limit, calls the handler, maps
+/// errors, logs one line per request.
+pub async fn serve<H, Fut>(body_limit: usize, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(ApiRequest) -> Fut + Send + Sync,
+    Fut: Future<Output = DexResult<HttpResponse>> + Send,
+{
+    let handler = &handler;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let started = Instant::now();
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
+        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let response = if request.body().len() > body_limit {
+            error_response(&DexError::PayloadTooLarge(format!("the body is limited to {body_limit} bytes")))
+        } else {
+            match handler(ApiRequest::new(request)).await {
+                Ok(response) => response,
+                Err(err) => error_response(&err),
+            }
+        };
+        tracing::info!(
+            request_id,
+            method,
+            path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        Ok::<_, lambda_http::Error>(response)
+    }))
+    .await
+}
+
+/// Builds the `App` or stops the container with the reason (configuration is checked at
+/// init, never per request).
+pub async fn init_app() -> crate::app::App {
+    init_logging();
+    match crate::app::App::init().await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
