@@ -5,6 +5,11 @@ use std::sync::Arc;
 
 use crate::accounts::AccountService;
 use crate::config::Config;
+use crate::error::DexResult;
+use crate::hats::client::HatClient;
+use crate::hats::clusters::ClusterService;
+use crate::hats::register::Registration;
+use crate::hats::verify::{HatVerifier, VerifiedHat};
 use crate::keyring::SigningKeys;
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::secrets::SecretsManager;
@@ -15,6 +20,8 @@ pub struct App {
     pub store: DynamoStore,
     pub secrets: SecretsManager,
     pub keys: SigningKeys,
+    pub hat_client: HatClient,
+    pub hat_verifier: HatVerifier,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
 }
@@ -23,6 +30,8 @@ pub struct App {
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("cannot build the HAT client: {0}")]
+    HatClient(crate::error::DexError),
 }
 
 impl App {
@@ -31,25 +40,52 @@ impl App {
     pub async fn init() -> Result<Self, InitError> {
         let config = Config::from_env()?;
         let (dynamodb, secrets) = aws_clients().await;
-        Ok(Self::with_clients(config, dynamodb, secrets))
+        Self::with_clients(config, dynamodb, secrets)
     }
 
-    pub fn with_clients(config: Config, dynamodb: aws_sdk_dynamodb::Client, secrets: aws_sdk_secretsmanager::Client) -> Self {
+    pub fn with_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, InitError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let random: Arc<dyn Random> = Arc::new(SystemRandom);
         let secrets = SecretsManager::new(secrets);
-        Self {
+        Ok(Self {
             store: DynamoStore::new(dynamodb, config.table.clone(), clock.clone(), random.clone()),
             keys: SigningKeys::new(secrets.clone(), config.signing_key_secret()),
+            hat_client: HatClient::new(&config).map_err(InitError::HatClient)?,
+            hat_verifier: HatVerifier::new(),
             secrets,
             config,
             clock,
             random,
-        }
+        })
     }
 
     pub fn accounts(&self) -> AccountService<'_, DynamoStore> {
         AccountService { store: &self.store, clock: &*self.clock, random: &*self.random }
+    }
+
+    pub fn clusters(&self) -> ClusterService<'_, DynamoStore, SecretsManager> {
+        ClusterService { store: &self.store, secrets: &self.secrets, config: &self.config, clock: &*self.clock }
+    }
+
+    pub fn registration(&self) -> Registration<'_, DynamoStore> {
+        Registration {
+            store: &self.store,
+            client: &self.hat_client,
+            config: &self.config,
+            keys: &self.keys,
+            clock: &*self.clock,
+            random: &*self.random,
+        }
+    }
+
+    /// Verifies a HAT-signed token (decisions §5): the HAT every HAT endpoint acts for.
+    pub async fn verify_hat(&self, token: Option<&str>) -> DexResult<VerifiedHat> {
+        let now = self.clock.now().timestamp();
+        self.hat_verifier.verify(&self.store, &self.config, now, token).await
     }
 
     /// Verifies the caller's DEX token and requires `role` (the shared authorisation step).

@@ -18,7 +18,7 @@ fn account_key(id: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(format!("ACCOUNT#{id}"))), ("sk".to_owned(), s("ACCOUNT"))])
 }
 
-fn account_item(a: &Account) -> Item {
+pub(super) fn account_item(a: &Account) -> Item {
     let mut item = account_key(&a.account_id);
     item.extend([
         ("accountId".to_owned(), s(&a.account_id)),

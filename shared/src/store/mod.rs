@@ -3,6 +3,8 @@
 
 pub mod dynamo;
 mod dynamo_accounts;
+mod dynamo_hats;
+pub mod counters;
 mod dynamo_log;
 pub mod schema;
 
@@ -18,6 +20,7 @@ use crate::error::{DexError, DexResult};
 use crate::txlog::{LogEntry, LogEvent, LogFilter};
 
 pub use dynamo::DynamoStore;
+pub use dynamo_hats::HATS_COUNTER;
 
 /// One page of a listing and the opaque cursor to the next one.
 #[derive(Debug, Clone)]

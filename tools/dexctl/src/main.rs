@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use dex::accounts::{AccountChange, AccountView, Actor, NewAccount};
 use dex::config::Config;
+use dex::hats::clusters::NewCluster;
+use dex::hats::{ClusterStore, ClusterView, HatStore, HatView};
 use dex::keyring::{ensure_signing_key, rotate_signing_key};
 use dex::roles::Role;
 use dex::store::{AccountStore, LogStore, PageRequest};
@@ -26,6 +28,11 @@ dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like
   dexctl accounts create --username U [--role R]... (--password-env VAR | --password-stdin)
   dexctl accounts list [--limit N] [--cursor C]
   dexctl accounts update ACCOUNT_ID [--role R]... [--no-roles] [--disable | --enable]
+  dexctl clusters certify --domain D --platform-username U --platform-password-env VAR
+                          [--provisioner ACCOUNT_ID]...
+  dexctl clusters list
+  dexctl clusters decertify DOMAIN
+  dexctl hats list [--cluster DOMAIN] [--limit N] [--cursor C]
 ";
 
 struct Args(Vec<String>);
@@ -84,7 +91,7 @@ async fn app() -> DexResult<App> {
     })
     .map_err(|e| DexError::bad_request(e.to_string()))?;
     let (dynamodb, secrets) = dex::app::aws_clients().await;
-    Ok(App::with_clients(config, dynamodb, secrets))
+    App::with_clients(config, dynamodb, secrets).map_err(|e| DexError::bad_request(e.to_string()))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -155,6 +162,8 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
             println!("new signing key {kid} is current; previous {previous:?} verifies until its tokens expire");
         }
         "accounts" => accounts(&app, argv).await?,
+        "clusters" => clusters(&app, argv).await?,
+        "hats" => hats(&app, argv).await?,
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())
@@ -201,6 +210,57 @@ async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
         }
         other => return Err(format!("unknown accounts command {other:?}")),
     }
+    Ok(())
+}
+
+async fn clusters(app: &App, mut argv: Vec<String>) -> Result<(), String> {
+    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
+    if argv.is_empty() {
+        return Err(USAGE.into());
+    }
+    let sub = argv.remove(0);
+    let mut args = Args(argv);
+    match sub.as_str() {
+        "certify" => {
+            let domain = args.value("--domain")?.ok_or("--domain is required")?;
+            let platform_username = args.value("--platform-username")?.ok_or("--platform-username is required")?;
+            let var = args.value("--platform-password-env")?.ok_or("--platform-password-env is required")?;
+            let platform_password = env_password(&var)?;
+            let provisioners = args.values("--provisioner")?;
+            args.finish()?;
+            let new = NewCluster { domain, platform_username, platform_password, provisioners };
+            let cluster = app.clusters().certify(&Actor::Operator, new).await.map_err(fail)?;
+            print_json(&ClusterView::from(&cluster));
+        }
+        "list" => {
+            args.finish()?;
+            let clusters = app.store.list_clusters().await.map_err(fail)?;
+            print_json(&clusters.iter().map(ClusterView::from).collect::<Vec<_>>());
+        }
+        "decertify" => {
+            let rest = args.finish()?;
+            let [domain] = rest.as_slice() else { return Err("give exactly one DOMAIN".into()) };
+            let cluster = app.clusters().decertify(&Actor::Operator, domain).await.map_err(fail)?;
+            print_json(&ClusterView::from(&cluster));
+        }
+        other => return Err(format!("unknown clusters command {other:?}")),
+    }
+    Ok(())
+}
+
+async fn hats(app: &App, mut argv: Vec<String>) -> Result<(), String> {
+    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
+    if argv.first().map(String::as_str) != Some("list") {
+        return Err(USAGE.into());
+    }
+    argv.remove(0);
+    let mut args = Args(argv);
+    let cluster = args.value("--cluster")?;
+    let page = PageRequest::parse(args.value("--limit")?.as_deref(), args.value("--cursor")?.as_deref()).map_err(fail)?;
+    args.finish()?;
+    let page = app.store.list_hats(cluster.as_deref(), page).await.map_err(fail)?;
+    let items: Vec<HatView> = page.items.iter().map(HatView::from).collect();
+    print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
     Ok(())
 }
 

@@ -1,0 +1,164 @@
+//! Verifying HAT-signed requests (decisions §5, hat-side.md §2): RS256 only, signed by the key
+//! pinned at registration (never fetched from the HAT at request time), `iss` a registered HAT
+//! of a certified cluster, `exp` in the future, `iat` neither in the future nor older than
+//! three days, `accessScope` = `validate`, `resource` = DEX's public URL.
+//!
+//! Keys are cached per container for `hat_key_cache`; a signature that fails against a cached
+//! key is retried once against the table, so a re-keyed HAT's new tokens work at once. Old
+//! tokens of a re-keyed HAT stop working when the cache entry expires.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::HatStore;
+use super::address::HatAddress;
+use crate::config::Config;
+use crate::error::{DexError, DexResult};
+
+/// Clock skew tolerated on `exp` and `iat`.
+const SKEW_SECS: i64 = 60;
+/// The HATs' own idle rule: a token issued more than three days ago is stale.
+const MAX_TOKEN_AGE_SECS: i64 = 3 * 24 * 3600;
+
+/// The HAT a request verifiably comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedHat {
+    pub address: String,
+    pub cluster: String,
+}
+
+impl VerifiedHat {
+    pub fn subject(&self) -> String {
+        super::hat_subject(&self.address)
+    }
+}
+
+#[derive(Deserialize)]
+struct HatClaims {
+    iss: String,
+    iat: Option<i64>,
+    #[serde(rename = "accessScope")]
+    access_scope: Option<String>,
+    resource: Option<String>,
+    application: Option<String>,
+}
+
+struct CachedHat {
+    key: Arc<DecodingKey>,
+    cluster: String,
+    certified: bool,
+    loaded: Instant,
+}
+
+#[derive(Default)]
+pub struct HatVerifier {
+    cache: Mutex<HashMap<String, Arc<CachedHat>>>,
+}
+
+fn refused(why: impl Into<String>) -> DexError {
+    DexError::Unauthorized(why.into())
+}
+
+impl HatVerifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub async fn verify<S: HatStore>(&self, store: &S, config: &Config, now_secs: i64, token: Option<&str>) -> DexResult<VerifiedHat> {
+        let token = token.ok_or_else(|| refused("X-Auth-Token header missing"))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| refused("malformed token"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(refused("HAT tokens must be RS256"));
+        }
+        let iss = unverified_issuer(token).ok_or_else(|| refused("malformed token"))?;
+        let address = HatAddress::parse(&iss, config.hat_resolve.is_some())
+            .map_err(|_| refused("the token's issuer is not a HAT address"))?;
+        let address = address.to_string();
+
+        let (mut hat, mut fresh) = self.lookup(store, config, &address, false).await?;
+        let claims = loop {
+            if !hat.certified {
+                return Err(refused(format!("the cluster of HAT {address} is not certified")));
+            }
+            match decode(token, &hat.key) {
+                Ok(claims) => break claims,
+                // The HAT may have been re-keyed since we cached its key: look again once.
+                Err(_) if !fresh => (hat, fresh) = self.lookup(store, config, &address, true).await?,
+                Err(why) => return Err(refused(why)),
+            }
+        };
+        if claims.iss != iss {
+            return Err(refused("malformed token"));
+        }
+        check_claims(&claims, config, now_secs)?;
+        Ok(VerifiedHat { address, cluster: hat.cluster.clone() })
+    }
+
+    /// The cached entry, or a fresh one from the table (one read: the HAT and its candidate
+    /// clusters together). Returns whether the entry is fresh.
+    async fn lookup<S: HatStore>(&self, store: &S, config: &Config, address: &str, force: bool) -> DexResult<(Arc<CachedHat>, bool)> {
+        if !force
+            && let Some(hat) = self.cache.lock().await.get(address)
+            && hat.loaded.elapsed() < config.hat_key_cache
+        {
+            return Ok((hat.clone(), false));
+        }
+        let parsed = HatAddress::parse(address, true).map_err(|_| refused("malformed issuer"))?;
+        let candidates: Vec<String> = parsed.parent_domains().map(str::to_owned).collect();
+        let (hat, clusters) = store.get_hat_and_clusters(address, &candidates).await?;
+        let hat = hat.ok_or_else(|| refused(format!("HAT {address} is not registered")))?;
+        let key = DecodingKey::from_rsa_pem(hat.public_key_pem.as_bytes())
+            .map_err(|_| DexError::internal(format!("stored key of {address} does not parse")))?;
+        let certified = clusters.iter().any(|c| c.domain == hat.cluster && c.certified);
+        let entry = Arc::new(CachedHat { key: Arc::new(key), cluster: hat.cluster, certified, loaded: Instant::now() });
+        self.cache.lock().await.insert(address.to_owned(), entry.clone());
+        Ok((entry, true))
+    }
+}
+
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("iss")?.as_str().map(str::to_owned)
+}
+
+fn decode(token: &str, key: &DecodingKey) -> Result<HatClaims, &'static str> {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.leeway = SKEW_SECS as u64;
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<HatClaims>(token, key, &validation).map(|d| d.claims).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature does not match the HAT's registered key",
+        _ => "invalid token",
+    })
+}
+
+fn check_claims(claims: &HatClaims, config: &Config, now: i64) -> DexResult<()> {
+    if claims.application.is_some() {
+        return Err(refused("application tokens are not accepted here"));
+    }
+    let iat = claims.iat.ok_or_else(|| refused("token without iat"))?;
+    if iat > now + SKEW_SECS {
+        return Err(refused("token issued in the future"));
+    }
+    if now - iat > MAX_TOKEN_AGE_SECS {
+        return Err(refused("token issued more than 3 days ago"));
+    }
+    if claims.access_scope.as_deref() != Some("validate") {
+        return Err(refused("token accessScope must be validate"));
+    }
+    let resource = claims.resource.as_deref().map(|r| r.trim_end_matches('/'));
+    if resource != Some(config.public_url.as_str()) {
+        return Err(refused(format!("token resource must be {}", config.public_url)));
+    }
+    Ok(())
+}
