@@ -1,1 +1,3 @@
 //! Test support for DEX: the test HAT cluster and helpers for the end-to-end suites.
+
+pub mod test_hat;
