@@ -67,6 +67,10 @@ impl App {
         AccountService { store: &self.store, clock: &*self.clock, random: &*self.random }
     }
 
+    pub fn stats(&self) -> crate::stats::service::StatsService<'_, DynamoStore> {
+        crate::stats::service::StatsService { store: &self.store, clock: &*self.clock }
+    }
+
     pub fn clusters(&self) -> ClusterService<'_, DynamoStore, SecretsManager> {
         ClusterService { store: &self.store, secrets: &self.secrets, config: &self.config, clock: &*self.clock }
     }

@@ -11,6 +11,7 @@ pub mod keyring;
 pub mod ports;
 pub mod roles;
 pub mod secrets;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod txlog;

@@ -31,10 +31,20 @@ pub struct DynamoStore {
 /// Why a commit did not happen.
 #[derive(Debug)]
 pub(crate) enum CommitFailure {
-    /// The condition of `writes[index]` failed; `item` is the item as it was, when DynamoDB
-    /// returned it.
-    Condition { index: usize, item: Option<Item> },
+    /// The conditions of these `writes` failed (index into `writes`, and the item as it was
+    /// when DynamoDB returned it). Never empty; the first is the lowest index.
+    Condition(Vec<(usize, Option<Item>)>),
     Error(DexError),
+}
+
+impl CommitFailure {
+    /// The lowest index whose condition failed, if that is why the commit failed.
+    pub(crate) fn failed_index(&self) -> Option<usize> {
+        match self {
+            Self::Condition(failed) => failed.first().map(|(i, _)| *i),
+            Self::Error(_) => None,
+        }
+    }
 }
 
 impl From<DexError> for CommitFailure {
@@ -126,7 +136,7 @@ impl DynamoStore {
             match result {
                 Ok(_) => return Ok(entries),
                 Err(err) => match classify_cancellation(&err, writes.len()) {
-                    Cancellation::Domain { index, item } => return Err(CommitFailure::Condition { index, item }),
+                    Cancellation::Domain(failed) => return Err(CommitFailure::Condition(failed)),
                     Cancellation::Retry if attempt < COMMIT_ATTEMPTS => self.backoff(attempt).await,
                     Cancellation::Retry => {
                         return Err(DexError::Throttled("too many concurrent changes to the same records; retry".into()).into());
@@ -175,7 +185,7 @@ impl DynamoStore {
 }
 
 enum Cancellation {
-    Domain { index: usize, item: Option<Item> },
+    Domain(Vec<(usize, Option<Item>)>),
     Retry,
     Fatal,
 }
@@ -186,11 +196,15 @@ fn classify_cancellation(err: &SdkError<TransactWriteItemsError>, domain_writes:
     };
     match service {
         TransactWriteItemsError::TransactionCanceledException(cancel) => {
-            let reasons = cancel.cancellation_reasons();
-            for (index, reason) in reasons.iter().enumerate() {
-                if reason.code() == Some("ConditionalCheckFailed") && index < domain_writes {
-                    return Cancellation::Domain { index, item: reason.item().cloned() };
-                }
+            let failed: Vec<(usize, Option<Item>)> = cancel
+                .cancellation_reasons()
+                .iter()
+                .enumerate()
+                .filter(|(index, reason)| reason.code() == Some("ConditionalCheckFailed") && *index < domain_writes)
+                .map(|(index, reason)| (index, reason.item().cloned()))
+                .collect();
+            if !failed.is_empty() {
+                return Cancellation::Domain(failed);
             }
             // A chain head moved, or another transaction touched the same items: retry.
             Cancellation::Retry

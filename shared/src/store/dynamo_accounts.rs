@@ -65,10 +65,10 @@ impl AccountStore for DynamoStore {
         ];
         match self.commit(writes, vec![event]).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition { index: 0, .. }) => {
+            Err(f) if f.failed_index() == Some(0) => {
                 Err(DexError::Conflict(format!("username {:?} is taken", account.username)))
             }
-            Err(CommitFailure::Condition { .. }) => Err(DexError::Conflict("account id collision".into())),
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict("account id collision".into())),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
@@ -126,7 +126,7 @@ impl AccountStore for DynamoStore {
         );
         match self.commit(vec![write], events).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition { .. }) => {
+            Err(CommitFailure::Condition(_)) => {
                 Err(DexError::Conflict("the account changed meanwhile; read it again and retry".into()))
             }
             Err(CommitFailure::Error(e)) => Err(e),

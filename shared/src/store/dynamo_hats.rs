@@ -155,7 +155,7 @@ impl ClusterStore for DynamoStore {
         }
         match self.commit(writes, events).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition { .. }) => {
+            Err(CommitFailure::Condition(_)) => {
                 Err(DexError::Conflict("the cluster or a provisioner account changed meanwhile; retry".into()))
             }
             Err(CommitFailure::Error(e)) => Err(e),
@@ -198,8 +198,8 @@ impl HatStore for DynamoStore {
         ];
         match self.commit(writes, vec![event]).await {
             Ok(_) => Ok(true),
-            Err(CommitFailure::Condition { index: 0, .. }) => Ok(false),
-            Err(CommitFailure::Condition { .. }) => Err(DexError::internal("counter update had a condition")),
+            Err(f) if f.failed_index() == Some(0) => Ok(false),
+            Err(CommitFailure::Condition(_)) => Err(DexError::internal("counter update had a condition")),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
@@ -208,7 +208,7 @@ impl HatStore for DynamoStore {
         let write = self.put(hat_item(hat), Some("#v = :v"), &[("#v", "version")], vec![(":v", n(expected_version))]);
         match self.commit(vec![write], vec![event]).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition { .. }) => Err(DexError::Conflict("the HAT's key changed meanwhile; retry".into())),
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict("the HAT's key changed meanwhile; retry".into())),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }

@@ -16,7 +16,7 @@ impl LogStore for DynamoStore {
     async fn append_log(&self, events: Vec<LogEvent>) -> DexResult<Vec<LogEntry>> {
         self.commit(vec![], events).await.map_err(|f| match f {
             super::dynamo::CommitFailure::Error(e) => e,
-            super::dynamo::CommitFailure::Condition { .. } => DexError::internal("log append had a domain condition"),
+            super::dynamo::CommitFailure::Condition(_) => DexError::internal("log append had a domain condition"),
         })
     }
 

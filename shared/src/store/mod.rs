@@ -5,6 +5,7 @@ pub mod dynamo;
 mod dynamo_accounts;
 mod dynamo_hats;
 pub mod counters;
+mod dynamo_stats;
 mod dynamo_log;
 pub mod schema;
 

@@ -1,0 +1,136 @@
+//! The statistics use cases: ingest a report, the public figures, available data and its
+//! descriptions.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ingest::MAX_CHUNK_ACTIONS;
+use super::report::{MAX_ITEMS, Skipped, parse_report};
+use super::tree::{self, NamespaceStructure};
+use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
+use crate::error::{DexError, DexResult};
+use crate::hats::verify::VerifiedHat;
+use crate::ports::Clock;
+use crate::store::HATS_COUNTER;
+use crate::txlog::LogEvent;
+
+pub const TOP_DATAPOINTS: usize = 20;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ReportResponse {
+    pub message: String,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// One public figure (`StatsItem` of dex-api.md §6.1).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Figure {
+    pub title: String,
+    pub value: i64,
+    pub updated: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<serde_json::Map<String, Value>>,
+}
+
+pub struct StatsService<'a, S> {
+    pub store: &'a S,
+    pub clock: &'a dyn Clock,
+}
+
+impl<S: StatsStore> StatsService<'_, S> {
+    /// Counts a HAT's report exactly once per item; malformed or unknown items are skipped
+    /// and listed, the rest still count.
+    pub async fn report(&self, hat: &VerifiedHat, body: &[u8]) -> DexResult<ReportResponse> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))?;
+        let Value::Array(items) = value else {
+            return Err(DexError::bad_request("the body must be a JSON array of DataStats items"));
+        };
+        if items.len() > MAX_ITEMS {
+            return Err(DexError::PayloadTooLarge(format!("a report holds at most {MAX_ITEMS} items, this one {}", items.len())));
+        }
+        let parsed = parse_report(&items);
+        let mut skipped = parsed.skipped;
+        let mut counted = Vec::with_capacity(parsed.items.len());
+        for item in parsed.items {
+            if let super::report::StatsKind::Inbound(fields) = &item.kind {
+                let endpoints: std::collections::BTreeSet<_> = fields.iter().map(|f| (&f.namespace, &f.endpoint)).collect();
+                if endpoints.len() + 2 > MAX_CHUNK_ACTIONS {
+                    // Find its index in the body for the response.
+                    let index = items.iter().position(|v| super::report::parse_item(v).is_ok_and(|p| p.identity == item.identity)).unwrap_or(0);
+                    skipped.push(Skipped { index, reason: format!("touches {} endpoints; at most {} per item", endpoints.len(), MAX_CHUNK_ACTIONS - 2) });
+                    continue;
+                }
+            }
+            counted.push(item);
+        }
+        skipped.sort_by_key(|s| s.index);
+        let outcome = self.store.ingest(&hat.address, &counted).await?;
+        Ok(ReportResponse {
+            message: format!("{} counted, {} already counted, {} skipped", outcome.accepted, outcome.duplicates, skipped.len()),
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            skipped,
+        })
+    }
+
+    /// The public figures (decisions §7). Cost: one query per figure and one per field shard,
+    /// whatever the number of HATs or reports.
+    pub async fn figures(&self) -> DexResult<Vec<Figure>> {
+        let now = self.clock.now_millis();
+        let (plugs, claims, data_out, data_in, hats, fields) = tokio::try_join!(
+            self.store.figure(DATA_PLUGS),
+            self.store.figure(OFFER_CLAIMS),
+            self.store.figure(DATA_OUT),
+            self.store.figure(DATA_IN),
+            self.store.figure(HATS_COUNTER),
+            self.store.field_counts(),
+        )?;
+        let figure = |title: &str, (value, updated): (i64, i64)| Figure {
+            title: title.to_owned(),
+            value,
+            updated: if updated > 0 { updated } else { now },
+            children: None,
+        };
+        let (counts, fields_updated) = fields;
+        let mut top: Vec<_> = counts.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        top.truncate(TOP_DATAPOINTS);
+        let updated = if fields_updated > 0 { fields_updated } else { now };
+        let children: serde_json::Map<String, Value> = top
+            .iter()
+            .map(|((namespace, endpoint, field), count)| {
+                let title = format!("{field} in {endpoint} of {namespace}");
+                (title.clone(), serde_json::json!({ "title": title, "value": count, "updated": updated }))
+            })
+            .collect();
+        let top_total = top.iter().map(|(_, c)| **c).sum();
+        Ok(vec![
+            figure("Data Plugs", plugs),
+            figure("Total Offer Claims", claims),
+            figure("Data Out", data_out),
+            figure("Data In", data_in),
+            Figure { title: "Top Datapoints".into(), value: top_total, updated, children: Some(children) },
+            figure("HATs", hats),
+        ])
+    }
+
+    pub async fn available_data(&self) -> DexResult<Vec<NamespaceStructure>> {
+        let ((counts, _), descriptions) = tokio::try_join!(self.store.field_counts(), self.store.descriptions())?;
+        Ok(tree::build(&counts, &descriptions))
+    }
+
+    /// Merges posted descriptions (creating unknown namespaces, endpoints and fields) and
+    /// answers the whole tree.
+    pub async fn describe(&self, actor: &str, body: &[u8]) -> DexResult<Vec<NamespaceStructure>> {
+        let posted: Vec<NamespaceStructure> =
+            serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed descriptions", vec![e.to_string()]))?;
+        let descriptions = tree::descriptions_of(&posted).map_err(|bad| DexError::invalid("invalid descriptions", bad))?;
+        if !descriptions.is_empty() {
+            let event = LogEvent::new("dex:available-data", "stats.descriptions-updated", actor, serde_json::json!({}));
+            self.store.save_descriptions(descriptions, event).await?;
+        }
+        self.available_data().await
+    }
+}
