@@ -165,9 +165,16 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// Changes roles and/or the disabled flag; each change is its own log entry.
-    pub async fn update(&self, actor: &Actor, account_id: &str, change: AccountChange) -> DexResult<Account> {
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        change: AccountChange,
+    ) -> DexResult<Account> {
         if change.roles.is_none() && change.disabled.is_none() {
-            return Err(DexError::bad_request("nothing to change: give roles and/or disabled"));
+            return Err(DexError::bad_request(
+                "nothing to change: give roles and/or disabled",
+            ));
         }
         let roles = change.roles.as_deref().map(Role::parse_all).transpose()?;
         let current = self.get(account_id).await?;
@@ -194,23 +201,43 @@ impl<S: AccountStore> AccountService<'_, S> {
                 && me.account_id == current.account_id
                 && disabled
             {
-                return Err(DexError::bad_request("an admin cannot disable their own account"));
+                return Err(DexError::bad_request(
+                    "an admin cannot disable their own account",
+                ));
             }
             next.disabled = disabled;
-            let kind = if disabled { "account.disabled" } else { "account.enabled" };
-            events.push(LogEvent::new(current.subject(), kind, actor.id(), serde_json::json!({})));
+            let kind = if disabled {
+                "account.disabled"
+            } else {
+                "account.enabled"
+            };
+            events.push(LogEvent::new(
+                current.subject(),
+                kind,
+                actor.id(),
+                serde_json::json!({}),
+            ));
         }
         if events.is_empty() {
             return Ok(current);
         }
         next.version = current.version + 1;
         next.updated_at = self.clock.now_millis();
-        self.store.update_account(&next, current.version, events).await?;
+        self.store
+            .update_account(&next, current.version, events)
+            .await?;
         Ok(next)
     }
 
     /// Username/password login. Unknown usernames cost the same hash work as known ones.
-    pub async fn login(&self, keys: &SigningKeys, issuer: &str, lifetime_secs: i64, username: &str, password: &str) -> DexResult<(String, Account)> {
+    pub async fn login(
+        &self,
+        keys: &SigningKeys,
+        issuer: &str,
+        lifetime_secs: i64,
+        username: &str,
+        password: &str,
+    ) -> DexResult<(String, Account)> {
         let refused = || DexError::Unauthorized("wrong username or password".into());
         let Some(account) = self.store.find_account_by_username(username).await? else {
             password::verify_against_dummy(password);
@@ -238,14 +265,19 @@ impl<S: AccountStore> AccountService<'_, S> {
     /// The authorisation component: verifies a DEX token (signature against the current and
     /// previous keys, expiry, issuer) and loads the account, which must exist and be enabled.
     /// Roles come from the account as it is now, so revoking a role takes effect at once.
-    pub async fn authenticate(&self, keys: &SigningKeys, issuer: &str, token: Option<&str>) -> DexResult<Account> {
-        let token = token.ok_or_else(|| DexError::Unauthorized("X-Auth-Token header missing".into()))?;
+    pub async fn authenticate(
+        &self,
+        keys: &SigningKeys,
+        issuer: &str,
+        token: Option<&str>,
+    ) -> DexResult<Account> {
+        let token =
+            token.ok_or_else(|| DexError::Unauthorized("X-Auth-Token header missing".into()))?;
         let claims = keys.verify(issuer, token).await?;
-        let account = self
-            .store
-            .get_account(&claims.sub)
-            .await?
-            .ok_or_else(|| DexError::Unauthorized("the token's account no longer exists".into()))?;
+        let account =
+            self.store.get_account(&claims.sub).await?.ok_or_else(|| {
+                DexError::Unauthorized("the token's account no longer exists".into())
+            })?;
         if account.disabled {
             return Err(DexError::Unauthorized("this account is disabled".into()));
         }
@@ -253,7 +285,13 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// `authenticate`, then require `role`.
-    pub async fn authorize(&self, keys: &SigningKeys, issuer: &str, token: Option<&str>, role: &Role) -> DexResult<Account> {
+    pub async fn authorize(
+        &self,
+        keys: &SigningKeys,
+        issuer: &str,
+        token: Option<&str>,
+        role: &Role,
+    ) -> DexResult<Account> {
         let account = self.authenticate(keys, issuer, token).await?;
         if !account.has(role) {
             return Err(DexError::Forbidden(format!("this needs the {role} role")));

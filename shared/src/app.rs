@@ -52,7 +52,12 @@ impl App {
         let random: Arc<dyn Random> = Arc::new(SystemRandom);
         let secrets = SecretsManager::new(secrets);
         Ok(Self {
-            store: DynamoStore::new(dynamodb, config.table.clone(), clock.clone(), random.clone()),
+            store: DynamoStore::new(
+                dynamodb,
+                config.table.clone(),
+                clock.clone(),
+                random.clone(),
+            ),
             keys: SigningKeys::new(secrets.clone(), config.signing_key_secret()),
             hat_client: HatClient::new(&config).map_err(InitError::HatClient)?,
             hat_verifier: HatVerifier::new(),
@@ -64,15 +69,27 @@ impl App {
     }
 
     pub fn accounts(&self) -> AccountService<'_, DynamoStore> {
-        AccountService { store: &self.store, clock: &*self.clock, random: &*self.random }
+        AccountService {
+            store: &self.store,
+            clock: &*self.clock,
+            random: &*self.random,
+        }
     }
 
     pub fn stats(&self) -> crate::stats::service::StatsService<'_, DynamoStore> {
-        crate::stats::service::StatsService { store: &self.store, clock: &*self.clock }
+        crate::stats::service::StatsService {
+            store: &self.store,
+            clock: &*self.clock,
+        }
     }
 
     pub fn clusters(&self) -> ClusterService<'_, DynamoStore, SecretsManager> {
-        ClusterService { store: &self.store, secrets: &self.secrets, config: &self.config, clock: &*self.clock }
+        ClusterService {
+            store: &self.store,
+            secrets: &self.secrets,
+            config: &self.config,
+            clock: &*self.clock,
+        }
     }
 
     pub fn registration(&self) -> Registration<'_, DynamoStore> {
@@ -89,12 +106,20 @@ impl App {
     /// Verifies a HAT-signed token (decisions §5): the HAT every HAT endpoint acts for.
     pub async fn verify_hat(&self, token: Option<&str>) -> DexResult<VerifiedHat> {
         let now = self.clock.now().timestamp();
-        self.hat_verifier.verify(&self.store, &self.config, now, token).await
+        self.hat_verifier
+            .verify(&self.store, &self.config, now, token)
+            .await
     }
 
     /// Verifies the caller's DEX token and requires `role` (the shared authorisation step).
-    pub async fn authorize(&self, token: Option<&str>, role: &crate::roles::Role) -> crate::error::DexResult<crate::accounts::Account> {
-        self.accounts().authorize(&self.keys, &self.config.public_url, token, role).await
+    pub async fn authorize(
+        &self,
+        token: Option<&str>,
+        role: &crate::roles::Role,
+    ) -> crate::error::DexResult<crate::accounts::Account> {
+        self.accounts()
+            .authorize(&self.keys, &self.config.public_url, token, role)
+            .await
     }
 }
 
@@ -102,5 +127,8 @@ impl App {
 /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SECRETS_MANAGER` overrides used locally).
 pub async fn aws_clients() -> (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client) {
     let aws = aws_config::load_from_env().await;
-    (aws_sdk_dynamodb::Client::new(&aws), aws_sdk_secretsmanager::Client::new(&aws))
+    (
+        aws_sdk_dynamodb::Client::new(&aws),
+        aws_sdk_secretsmanager::Client::new(&aws),
+    )
 }

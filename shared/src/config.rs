@@ -36,16 +36,27 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let public_url = get("DEX_PUBLIC_URL").ok_or_else(|| {
-            ConfigError("DEX_PUBLIC_URL is required (DEX's public base URL, e.g. https://dex.example.com)".into())
+            ConfigError(
+                "DEX_PUBLIC_URL is required (DEX's public base URL, e.g. https://dex.example.com)"
+                    .into(),
+            )
         })?;
         if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
-            return Err(ConfigError(format!("DEX_PUBLIC_URL must be an http(s) URL, got {public_url:?}")));
+            return Err(ConfigError(format!(
+                "DEX_PUBLIC_URL must be an http(s) URL, got {public_url:?}"
+            )));
         }
         let hat_scheme = get("DEX_HAT_SCHEME").unwrap_or_else(|| "https".into());
         if hat_scheme != "https" && hat_scheme != "http" {
-            return Err(ConfigError(format!("DEX_HAT_SCHEME must be http or https, got {hat_scheme:?}")));
+            return Err(ConfigError(format!(
+                "DEX_HAT_SCHEME must be http or https, got {hat_scheme:?}"
+            )));
         }
         let hat_resolve = match get("DEX_HAT_RESOLVE") {
             None => None,
@@ -57,7 +68,9 @@ impl Config {
             match get(name) {
                 None => Ok(Duration::from_secs(default)),
                 Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-                    ConfigError(format!("{name} must be a whole number of seconds, got {v:?}"))
+                    ConfigError(format!(
+                        "{name} must be a whole number of seconds, got {v:?}"
+                    ))
                 }),
             }
         };
@@ -88,8 +101,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 

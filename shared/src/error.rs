@@ -42,11 +42,17 @@ pub struct ErrorBody {
 
 impl DexError {
     pub fn bad_request(cause: impl Into<String>) -> Self {
-        Self::BadRequest { cause: cause.into(), details: Vec::new() }
+        Self::BadRequest {
+            cause: cause.into(),
+            details: Vec::new(),
+        }
     }
 
     pub fn invalid(cause: impl Into<String>, details: Vec<String>) -> Self {
-        Self::BadRequest { cause: cause.into(), details }
+        Self::BadRequest {
+            cause: cause.into(),
+            details,
+        }
     }
 
     pub fn internal(what: impl std::fmt::Display) -> Self {
@@ -85,7 +91,11 @@ impl DexError {
                 vec![],
             ),
         };
-        ErrorBody { message: message.to_owned(), cause, details }
+        ErrorBody {
+            message: message.to_owned(),
+            cause,
+            details,
+        }
     }
 }
 

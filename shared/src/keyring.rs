@@ -24,7 +24,11 @@ pub struct SigningKeys {
 
 impl SigningKeys {
     pub fn new(secrets: SecretsManager, secret_name: String) -> Self {
-        Self { secrets, secret_name, loaded: Mutex::new(None) }
+        Self {
+            secrets,
+            secret_name,
+            loaded: Mutex::new(None),
+        }
     }
 
     pub async fn ring(&self) -> DexResult<Arc<KeyRing>> {
@@ -38,7 +42,11 @@ impl SigningKeys {
     }
 
     async fn load(&self) -> DexResult<Arc<KeyRing>> {
-        let set: StoredKeySet = self.secrets.get_json(&self.secret_name).await?.unwrap_or_default();
+        let set: StoredKeySet = self
+            .secrets
+            .get_json(&self.secret_name)
+            .await?
+            .unwrap_or_default();
         Ok(Arc::new(KeyRing::load(&set)?))
     }
 
@@ -69,13 +77,20 @@ impl SigningKeys {
 }
 
 /// Creates the first signing key if the secret has none. Returns whether it created one.
-pub async fn ensure_signing_key(secrets: &impl SecretStore, name: &str, clock: &dyn Clock, random: &dyn Random) -> DexResult<bool> {
+pub async fn ensure_signing_key(
+    secrets: &impl SecretStore,
+    name: &str,
+    clock: &dyn Clock,
+    random: &dyn Random,
+) -> DexResult<bool> {
     let set: Option<StoredKeySet> = secrets.get_json(name).await?;
     if set.as_ref().is_some_and(|s| !s.keys.is_empty()) {
         return Ok(false);
     }
     let key = StoredKey::generate(random.hex(8), clock.now_millis())?;
-    secrets.put_json(name, &StoredKeySet { keys: vec![key] }).await?;
+    secrets
+        .put_json(name, &StoredKeySet { keys: vec![key] })
+        .await?;
     Ok(true)
 }
 
@@ -93,7 +108,11 @@ pub async fn rotate_signing_key(
     let now = clock.now_millis();
     let key = StoredKey::generate(random.hex(8), now)?;
     let kid = key.kid.clone();
-    set.rotate(key, now, i64::try_from(keep.as_millis()).map_err(DexError::internal)?);
+    set.rotate(
+        key,
+        now,
+        i64::try_from(keep.as_millis()).map_err(DexError::internal)?,
+    );
     secrets.put_json(name, &set).await?;
     Ok((kid, previous))
 }

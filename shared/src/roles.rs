@@ -27,11 +27,15 @@ impl Role {
                 } else if let Some(id) = text.strip_prefix("developer:") {
                     let ok = !id.is_empty()
                         && id.len() <= 128
-                        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                        && id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                     if ok {
                         Ok(Self::Developer(id.to_owned()))
                     } else {
-                        Err(format!("{text:?}: a developer id is 1-128 letters, digits, '-', '_' or '.'"))
+                        Err(format!(
+                            "{text:?}: a developer id is 1-128 letters, digits, '-', '_' or '.'"
+                        ))
                     }
                 } else {
                     Err(format!(
@@ -78,7 +82,12 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for text in ["admin", "marketplace", "provisioner:hubat.net", "developer:dev-1"] {
+        for text in [
+            "admin",
+            "marketplace",
+            "provisioner:hubat.net",
+            "developer:dev-1",
+        ] {
             assert_eq!(Role::parse(text).unwrap().to_string(), text);
         }
     }

@@ -12,9 +12,16 @@ use crate::error::{DexError, DexResult};
 
 pub trait SecretStore: Send + Sync {
     /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
-    fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> impl Future<Output = DexResult<Option<T>>> + Send;
+    fn get_json<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DexResult<Option<T>>> + Send;
     /// Creates the secret or stores a new version of it.
-    fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> impl Future<Output = DexResult<()>> + Send;
+    fn put_json<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> impl Future<Output = DexResult<()>> + Send;
 }
 
 #[derive(Clone)]
@@ -45,17 +52,38 @@ impl SecretStore for SecretsManager {
                 // no value; the caller says what to run.
                 Some(text) => Ok(serde_json::from_str(text).ok()),
             },
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(secrets_error(e)),
         }
     }
 
     async fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> DexResult<()> {
         let text = serde_json::to_string(value).map_err(DexError::internal)?;
-        match self.client.put_secret_value().secret_id(name).secret_string(&text).send().await {
+        match self
+            .client
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(&text)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-                self.client.create_secret().name(name).secret_string(text).send().await.map_err(secrets_error)?;
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                self.client
+                    .create_secret()
+                    .name(name)
+                    .secret_string(text)
+                    .send()
+                    .await
+                    .map_err(secrets_error)?;
                 Ok(())
             }
             Err(e) => Err(secrets_error(e)),

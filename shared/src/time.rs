@@ -40,7 +40,9 @@ pub fn parse_instant_json(value: &serde_json::Value) -> Option<i64> {
 
 /// A query parameter instant; a bad one is a 400.
 pub fn parse_instant_param(text: &str) -> DexResult<i64> {
-    parse_instant(text).ok_or_else(|| DexError::bad_request(format!("{text:?} is not a time (ISO-8601 or epoch ms)")))
+    parse_instant(text).ok_or_else(|| {
+        DexError::bad_request(format!("{text:?} is not a time (ISO-8601 or epoch ms)"))
+    })
 }
 
 #[cfg(test)]
@@ -61,7 +63,10 @@ mod tests {
         ] {
             assert_eq!(parse_instant(text), Some(expected), "{text}");
         }
-        assert_eq!(parse_instant_json(&serde_json::json!(1_615_383_299_000i64)), Some(expected));
+        assert_eq!(
+            parse_instant_json(&serde_json::json!(1_615_383_299_000i64)),
+            Some(expected)
+        );
         assert_eq!(parse_instant("yesterday"), None);
         assert!(parse_instant_param("nope").is_err());
     }

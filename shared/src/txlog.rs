@@ -19,8 +19,18 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
-    pub fn new(subject: impl Into<String>, kind: &str, actor: impl Into<String>, details: serde_json::Value) -> Self {
-        Self { subject: subject.into(), kind: kind.to_owned(), actor: actor.into(), details }
+    pub fn new(
+        subject: impl Into<String>,
+        kind: &str,
+        actor: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            subject: subject.into(),
+            kind: kind.to_owned(),
+            actor: actor.into(),
+            details,
+        }
     }
 }
 
@@ -73,7 +83,10 @@ impl LogEntry {
 pub fn verify_chain(entries: &[LogEntry]) -> Result<(), u64> {
     let mut prev = GENESIS_HASH.to_owned();
     for (i, entry) in entries.iter().enumerate() {
-        if entry.seq != i as u64 + 1 || entry.prev_hash != prev || entry.compute_hash() != entry.hash {
+        if entry.seq != i as u64 + 1
+            || entry.prev_hash != prev
+            || entry.compute_hash() != entry.hash
+        {
             return Err(entry.seq);
         }
         prev = entry.hash.clone();
@@ -101,7 +114,12 @@ mod tests {
         (1..=3)
             .map(|seq| {
                 let e = LogEntry::chain(
-                    LogEvent::new("hat:a.hubat.net", "stats.accepted", "hat:a.hubat.net", serde_json::json!({"n": seq})),
+                    LogEvent::new(
+                        "hat:a.hubat.net",
+                        "stats.accepted",
+                        "hat:a.hubat.net",
+                        serde_json::json!({"n": seq}),
+                    ),
                     seq,
                     1_000 + seq as i64,
                     prev.clone(),

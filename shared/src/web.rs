@@ -37,22 +37,35 @@ impl ApiRequest {
     /// A header's value, URL-decoded (the HAT convention for `username`/`password`).
     pub fn decoded_header(&self, name: &str) -> Option<String> {
         let raw = self.header(name)?;
-        percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
     }
 
     /// The `X-Auth-Token` header, if non-empty.
     pub fn auth_token(&self) -> Option<&str> {
-        self.header("x-auth-token").map(str::trim).filter(|t| !t.is_empty())
+        self.header("x-auth-token")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 
     pub fn path_param(&self, name: &str) -> Option<String> {
-        self.inner.path_parameters_ref().and_then(|p| p.first(name)).map(|v| {
-            percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
-        })
+        self.inner
+            .path_parameters_ref()
+            .and_then(|p| p.first(name))
+            .map(|v| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
     }
 
     pub fn query(&self, name: &str) -> Option<String> {
-        self.inner.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+        self.inner
+            .query_string_parameters_ref()
+            .and_then(|q| q.first(name))
+            .map(str::to_owned)
     }
 
     pub fn body(&self) -> &[u8] {
@@ -66,7 +79,8 @@ impl ApiRequest {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(DexError::bad_request("a JSON body is required"));
         }
-        serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))
+        serde_json::from_slice(body)
+            .map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))
     }
 }
 
@@ -126,9 +140,14 @@ where
         let started = Instant::now();
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
-        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let request_id = request
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
         let response = if request.body().len() > body_limit {
-            error_response(&DexError::PayloadTooLarge(format!("the body is limited to {body_limit} bytes")))
+            error_response(&DexError::PayloadTooLarge(format!(
+                "the body is limited to {body_limit} bytes"
+            )))
         } else {
             match handler(ApiRequest::new(request)).await {
                 Ok(response) => response,

@@ -7,7 +7,9 @@ use dex::{App, DexError, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
-    let id = request.path_param("accountId").ok_or_else(|| DexError::bad_request("accountId is required"))?;
+    let id = request
+        .path_param("accountId")
+        .ok_or_else(|| DexError::bad_request("accountId is required"))?;
     let account = app.accounts().get(&id).await?;
     Ok(web::json(200, &AccountView::from(&account)))
 }

@@ -7,9 +7,14 @@ use dex::{App, DexError, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
-    let id = request.path_param("accountId").ok_or_else(|| DexError::bad_request("accountId is required"))?;
+    let id = request
+        .path_param("accountId")
+        .ok_or_else(|| DexError::bad_request("accountId is required"))?;
     let change: AccountChange = request.json()?;
-    let account = app.accounts().update(&Actor::Account(admin), &id, change).await?;
+    let account = app
+        .accounts()
+        .update(&Actor::Account(admin), &id, change)
+        .await?;
     Ok(web::json(200, &AccountView::from(&account)))
 }
 

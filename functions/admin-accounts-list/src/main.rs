@@ -8,10 +8,16 @@ use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
-    let page = PageRequest::parse(request.query("limit").as_deref(), request.query("cursor").as_deref())?;
+    let page = PageRequest::parse(
+        request.query("limit").as_deref(),
+        request.query("cursor").as_deref(),
+    )?;
     let page = app.store.list_accounts(page).await?;
     let items: Vec<AccountView> = page.items.iter().map(AccountView::from).collect();
-    Ok(web::json(200, &serde_json::json!({ "items": items, "cursor": page.cursor })))
+    Ok(web::json(
+        200,
+        &serde_json::json!({ "items": items, "cursor": page.cursor }),
+    ))
 }
 
 #[tokio::main]

@@ -8,8 +8,13 @@ use dex::{App, DexError, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
-    let domain = request.path_param("domain").ok_or_else(|| DexError::bad_request("domain is required"))?;
-    let cluster = app.clusters().decertify(&Actor::Account(admin), &domain).await?;
+    let domain = request
+        .path_param("domain")
+        .ok_or_else(|| DexError::bad_request("domain is required"))?;
+    let cluster = app
+        .clusters()
+        .decertify(&Actor::Account(admin), &domain)
+        .await?;
     Ok(web::json(200, &ClusterView::from(&cluster)))
 }
 

@@ -12,12 +12,26 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
         subject: request.query("subject"),
         actor: request.query("actor"),
         kind: request.query("kind"),
-        from: request.query("from").as_deref().map(dex::time::parse_instant_param).transpose()?,
-        to: request.query("to").as_deref().map(dex::time::parse_instant_param).transpose()?,
+        from: request
+            .query("from")
+            .as_deref()
+            .map(dex::time::parse_instant_param)
+            .transpose()?,
+        to: request
+            .query("to")
+            .as_deref()
+            .map(dex::time::parse_instant_param)
+            .transpose()?,
     };
-    let page = PageRequest::parse(request.query("limit").as_deref(), request.query("cursor").as_deref())?;
+    let page = PageRequest::parse(
+        request.query("limit").as_deref(),
+        request.query("cursor").as_deref(),
+    )?;
     let page = app.store.query_log(&filter, page).await?;
-    Ok(web::json(200, &serde_json::json!({ "items": page.items, "cursor": page.cursor })))
+    Ok(web::json(
+        200,
+        &serde_json::json!({ "items": page.items, "cursor": page.cursor }),
+    ))
 }
 
 #[tokio::main]

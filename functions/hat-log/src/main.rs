@@ -7,9 +7,15 @@ use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let hat = app.verify_hat(request.auth_token()).await?;
-    let page = PageRequest::parse(request.query("limit").as_deref(), request.query("cursor").as_deref())?;
+    let page = PageRequest::parse(
+        request.query("limit").as_deref(),
+        request.query("cursor").as_deref(),
+    )?;
     let page = app.store.subject_history(&hat.subject(), page).await?;
-    Ok(web::json(200, &serde_json::json!({ "hatAddress": hat.address, "items": page.items, "cursor": page.cursor })))
+    Ok(web::json(
+        200,
+        &serde_json::json!({ "hatAddress": hat.address, "items": page.items, "cursor": page.cursor }),
+    ))
 }
 
 #[tokio::main]

@@ -5,7 +5,10 @@ use dex::{App, DexResult};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     let mut response = web::json(200, &app.keys.ring().await?.jwks());
-    response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("static header"));
+    response.headers_mut().insert(
+        "cache-control",
+        "public, max-age=300".parse().expect("static header"),
+    );
     Ok(response)
 }
 

@@ -7,8 +7,14 @@ use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let body: RegisterHat = request.json()?;
-    let (hat, outcome) = app.registration().register(body, request.auth_token()).await?;
-    Ok(web::json(200, &serde_json::json!({ "message": outcome.message(), "hatAddress": hat.address })))
+    let (hat, outcome) = app
+        .registration()
+        .register(body, request.auth_token())
+        .await?;
+    Ok(web::json(
+        200,
+        &serde_json::json!({ "message": outcome.message(), "hatAddress": hat.address }),
+    ))
 }
 
 #[tokio::main]

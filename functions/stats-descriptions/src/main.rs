@@ -6,7 +6,10 @@ use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
-    let tree = app.stats().describe(&admin.subject(), request.body()).await?;
+    let tree = app
+        .stats()
+        .describe(&admin.subject(), request.body())
+        .await?;
     Ok(web::json(200, &tree))
 }
 

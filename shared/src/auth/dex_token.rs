@@ -33,11 +33,14 @@ pub enum TokenRejection {
 
 /// Verifies signature (current or previous key), algorithm, expiry and issuer.
 pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<DexClaims, TokenRejection> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid("malformed token"))?;
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| TokenRejection::Invalid("malformed token"))?;
     if header.alg != Algorithm::RS256 {
         return Err(TokenRejection::Invalid("unsupported token algorithm"));
     }
-    let kid = header.kid.ok_or(TokenRejection::Invalid("token without key id"))?;
+    let kid = header
+        .kid
+        .ok_or(TokenRejection::Invalid("token without key id"))?;
     let key = ring.by_kid(&kid).ok_or(TokenRejection::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
@@ -47,8 +50,12 @@ pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<DexClaims, To
     jsonwebtoken::decode::<DexClaims>(token, &key.decoding, &validation)
         .map(|data| data.claims)
         .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRejection::Invalid("token expired"),
-            jsonwebtoken::errors::ErrorKind::InvalidIssuer => TokenRejection::Invalid("token issued by someone else"),
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                TokenRejection::Invalid("token expired")
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                TokenRejection::Invalid("token issued by someone else")
+            }
             _ => TokenRejection::Invalid("invalid token"),
         })
 }
@@ -56,7 +63,9 @@ pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<DexClaims, To
 impl From<TokenRejection> for DexError {
     fn from(r: TokenRejection) -> Self {
         match r {
-            TokenRejection::UnknownKey => DexError::Unauthorized("token signed with an unknown key".into()),
+            TokenRejection::UnknownKey => {
+                DexError::Unauthorized("token signed with an unknown key".into())
+            }
             TokenRejection::Invalid(why) => DexError::Unauthorized(why.into()),
         }
     }
@@ -68,7 +77,10 @@ mod tests {
     use crate::auth::keys::{StoredKey, StoredKeySet};
 
     fn ring(kid: &str) -> KeyRing {
-        KeyRing::load(&StoredKeySet { keys: vec![StoredKey::generate(kid.into(), 0).unwrap()] }).unwrap()
+        KeyRing::load(&StoredKeySet {
+            keys: vec![StoredKey::generate(kid.into(), 0).unwrap()],
+        })
+        .unwrap()
     }
 
     fn claims(exp: i64) -> DexClaims {
@@ -87,7 +99,10 @@ mod tests {
         let ring = ring("k1");
         let exp = chrono::Utc::now().timestamp() + 600;
         let token = sign(&ring, &claims(exp)).unwrap();
-        assert_eq!(verify(&ring, "https://dex.example.com", &token).unwrap(), claims(exp));
+        assert_eq!(
+            verify(&ring, "https://dex.example.com", &token).unwrap(),
+            claims(exp)
+        );
     }
 
     #[test]
@@ -95,7 +110,10 @@ mod tests {
         let ring1 = ring("k1");
         let now = chrono::Utc::now().timestamp();
         let expired = sign(&ring1, &claims(now - 3600)).unwrap();
-        assert_eq!(verify(&ring1, "https://dex.example.com", &expired), Err(TokenRejection::Invalid("token expired")));
+        assert_eq!(
+            verify(&ring1, "https://dex.example.com", &expired),
+            Err(TokenRejection::Invalid("token expired"))
+        );
         let good = sign(&ring1, &claims(now + 600)).unwrap();
         assert_eq!(
             verify(&ring1, "https://other.example.com", &good),
@@ -104,9 +122,15 @@ mod tests {
         // Same kid, other key material: a forgery.
         let forger = ring("k1");
         let forged = sign(&forger, &claims(now + 600)).unwrap();
-        assert_eq!(verify(&ring1, "https://dex.example.com", &forged), Err(TokenRejection::Invalid("invalid token")));
+        assert_eq!(
+            verify(&ring1, "https://dex.example.com", &forged),
+            Err(TokenRejection::Invalid("invalid token"))
+        );
         let other_kid = sign(&ring("k9"), &claims(now + 600)).unwrap();
-        assert_eq!(verify(&ring1, "https://dex.example.com", &other_kid), Err(TokenRejection::UnknownKey));
+        assert_eq!(
+            verify(&ring1, "https://dex.example.com", &other_kid),
+            Err(TokenRejection::UnknownKey)
+        );
         assert!(verify(&ring1, "https://dex.example.com", "garbage").is_err());
     }
 }

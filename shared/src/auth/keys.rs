@@ -34,7 +34,10 @@ pub struct StoredKey {
 impl std::fmt::Debug for StoredKey {
     // Never print key material, even in a debug dump.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKey").field("kid", &self.kid).field("created_at", &self.created_at).finish()
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .finish()
     }
 }
 
@@ -58,7 +61,8 @@ impl StoredKeySet {
         if let Some(current) = self.keys.first_mut() {
             current.retired_at.get_or_insert(now_ms);
         }
-        self.keys.retain(|k| k.retired_at.is_none_or(|at| now_ms - at <= keep_ms));
+        self.keys
+            .retain(|k| k.retired_at.is_none_or(|at| now_ms - at <= keep_ms));
         self.keys.insert(0, new);
     }
 }
@@ -84,7 +88,11 @@ impl KeyRing {
                 "the signing-key secret holds no key: run `dexctl init` for this deployment",
             ));
         }
-        let keys = set.keys.iter().map(load_key).collect::<Result<Vec<_>, _>>()?;
+        let keys = set
+            .keys
+            .iter()
+            .map(load_key)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { keys })
     }
 
@@ -111,12 +119,18 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, DexError> {
     let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
     let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
     let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|_| bad("public key"))?;
-    let encoding =
-        EncodingKey::from_rsa_pem(stored.private_key_pem.as_bytes()).map_err(|_| bad("private key"))?;
+    let encoding = EncodingKey::from_rsa_pem(stored.private_key_pem.as_bytes())
+        .map_err(|_| bad("private key"))?;
     let jwk = serde_json::json!({
         "kty": "RSA", "use": "sig", "alg": "RS256", "kid": stored.kid, "n": n, "e": e,
     });
-    Ok(LoadedKey { kid: stored.kid.clone(), encoding, decoding, public_pem, jwk })
+    Ok(LoadedKey {
+        kid: stored.kid.clone(),
+        encoding,
+        decoding,
+        public_pem,
+        jwk,
+    })
 }
 
 /// PEM with 64-character lines, every line ending in `\n` (the HATs' convention too).
@@ -151,15 +165,33 @@ mod tests {
         let mut set = StoredKeySet { keys: vec![first] };
         let ring = KeyRing::load(&set).unwrap();
         assert_eq!(ring.current().kid, "k1");
-        assert!(ring.current().public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(
+            ring.current()
+                .public_pem
+                .starts_with("-----BEGIN PUBLIC KEY-----\n")
+        );
         assert_eq!(ring.jwks()["keys"][0]["e"], "AQAB");
 
-        set.rotate(StoredKey::generate("k2".into(), 2_000).unwrap(), 2_000, 10_000);
-        assert_eq!(set.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k2", "k1"]);
+        set.rotate(
+            StoredKey::generate("k2".into(), 2_000).unwrap(),
+            2_000,
+            10_000,
+        );
+        assert_eq!(
+            set.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
         assert_eq!(set.keys[1].retired_at, Some(2_000));
         // A third rotation long after k1 retired drops it: no token it signed is still valid.
-        set.rotate(StoredKey::generate("k3".into(), 50_000).unwrap(), 50_000, 10_000);
-        assert_eq!(set.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k3", "k2"]);
+        set.rotate(
+            StoredKey::generate("k3".into(), 50_000).unwrap(),
+            50_000,
+            10_000,
+        );
+        assert_eq!(
+            set.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["k3", "k2"]
+        );
     }
 
     #[test]

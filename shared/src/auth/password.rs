@@ -25,7 +25,9 @@ pub fn hash_password(password: &str, random: &dyn Random) -> Result<String, DexE
 /// mismatch and is logged by the caller's error path, never shown.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -35,7 +37,10 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
 pub fn verify_against_dummy(password: &str) {
     static DUMMY: LazyLock<String> = LazyLock::new(|| {
         hasher()
-            .hash_password(b"dummy password", &SaltString::encode_b64(&[7u8; 16]).unwrap())
+            .hash_password(
+                b"dummy password",
+                &SaltString::encode_b64(&[7u8; 16]).unwrap(),
+            )
             .unwrap()
             .to_string()
     });

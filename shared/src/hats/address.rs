@@ -42,7 +42,10 @@ impl HatAddress {
             }
         };
         validate_hat_host(host)?;
-        Ok(Self { host: host.to_owned(), port })
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
     }
 
     pub fn host(&self) -> &str {
@@ -71,7 +74,9 @@ impl HatAddress {
     /// Every parent domain of the host, nearest first (`a.b.hubat.net` → `b.hubat.net`,
     /// `hubat.net`, `net`): the candidates for its cluster.
     pub fn parent_domains(&self) -> impl Iterator<Item = &str> {
-        self.host.match_indices('.').map(move |(i, _)| &self.host[i + 1..])
+        self.host
+            .match_indices('.')
+            .map(move |(i, _)| &self.host[i + 1..])
     }
 }
 
@@ -118,7 +123,10 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
         if label.is_empty() || label.len() > 63 {
             return Err("every label must have 1 to 63 characters".into());
         }
-        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(format!("label {label:?} may only contain a-z, 0-9 and '-'"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -126,7 +134,11 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
         }
     }
     // An all-numeric last label makes this an IPv4 literal, never a DNS name.
-    if name.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err("must be a DNS name, not an IP address".into());
     }
     Ok(())
@@ -140,7 +152,10 @@ mod tests {
     fn accepts_plain_hat_addresses() {
         let a = HatAddress::parse("alice.hubat.net", false).unwrap();
         assert_eq!(a.to_string(), "alice.hubat.net");
-        assert_eq!(a.cluster_of(["hubat.net", "hubofallthings.net"]), Some("hubat.net"));
+        assert_eq!(
+            a.cluster_of(["hubat.net", "hubofallthings.net"]),
+            Some("hubat.net")
+        );
         let parents: Vec<_> = a.parent_domains().collect();
         assert_eq!(parents, ["hubat.net", "net"]);
     }

@@ -46,7 +46,9 @@ impl Resolve for GuardedResolver {
                 .filter(|a| is_public(a.ip()))
                 .collect();
             if found.is_empty() {
-                return Err(Box::new(ForbiddenTarget(host)) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(ForbiddenTarget(host)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             let addrs: Addrs = Box::new(found.into_iter());
             Ok(addrs)
@@ -91,11 +93,16 @@ impl HatClient {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.hat_timeout)
             .connect_timeout(config.hat_timeout.min(Duration::from_secs(3)))
-            .dns_resolver(Arc::new(GuardedResolver { pinned: config.hat_resolve }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                pinned: config.hat_resolve,
+            }))
             .user_agent("DEX")
             .build()
             .map_err(DexError::internal)?;
-        Ok(Self { http, scheme: config.hat_scheme.clone() })
+        Ok(Self {
+            http,
+            scheme: config.hat_scheme.clone(),
+        })
     }
 
     pub fn url(&self, hat: &HatAddress, path: &str) -> String {
@@ -108,7 +115,13 @@ impl HatClient {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            match self.http.get(&url).header("accept", "text/plain").send().await {
+            match self
+                .http
+                .get(&url)
+                .header("accept", "text/plain")
+                .send()
+                .await
+            {
                 Ok(r) => break r,
                 // Retry once, only for a connection that failed before any answer.
                 Err(e) if e.is_connect() && attempt < 2 && !is_forbidden(&e) => {
@@ -119,18 +132,26 @@ impl HatClient {
         };
         let status = response.status();
         if status.is_redirection() {
-            return Err(DexError::BadGateway(format!("HAT {hat} answered /publickey with a redirect ({status}); redirects are not followed")));
+            return Err(DexError::BadGateway(format!(
+                "HAT {hat} answered /publickey with a redirect ({status}); redirects are not followed"
+            )));
         }
         if !status.is_success() {
-            return Err(DexError::BadGateway(format!("HAT {hat} answered /publickey with {status}")));
+            return Err(DexError::BadGateway(format!(
+                "HAT {hat} answered /publickey with {status}"
+            )));
         }
         let body = read_limited(response, PUBLIC_KEY_BODY_LIMIT)
             .await
             .map_err(|e| match e {
-                LimitedRead::TooLarge => DexError::BadGateway(format!("HAT {hat} answered /publickey with more than {PUBLIC_KEY_BODY_LIMIT} bytes")),
+                LimitedRead::TooLarge => DexError::BadGateway(format!(
+                    "HAT {hat} answered /publickey with more than {PUBLIC_KEY_BODY_LIMIT} bytes"
+                )),
                 LimitedRead::Transport(e) => transport_error(hat, "reading its public key", &e),
             })?;
-        String::from_utf8(body).map_err(|_| DexError::BadGateway(format!("HAT {hat} answered /publickey with non-text bytes")))
+        String::from_utf8(body).map_err(|_| {
+            DexError::BadGateway(format!("HAT {hat} answered /publickey with non-text bytes"))
+        })
     }
 }
 
@@ -139,7 +160,10 @@ enum LimitedRead {
     Transport(reqwest::Error),
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, LimitedRead> {
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, LimitedRead> {
     if response.content_length().is_some_and(|l| l > limit as u64) {
         return Err(LimitedRead::TooLarge);
     }
@@ -168,7 +192,9 @@ fn is_forbidden(e: &reqwest::Error) -> bool {
 /// it could not be reached, 400 when its name points somewhere DEX must not go.
 pub fn transport_error(hat: &HatAddress, step: &str, e: &reqwest::Error) -> DexError {
     if is_forbidden(e) {
-        return DexError::bad_request(format!("HAT {hat} resolves only to private or reserved addresses"));
+        return DexError::bad_request(format!(
+            "HAT {hat} resolves only to private or reserved addresses"
+        ));
     }
     if e.is_timeout() {
         DexError::GatewayTimeout(format!("HAT {hat} did not answer in time when {step}"))
@@ -185,7 +211,19 @@ mod tests {
 
     #[test]
     fn private_and_metadata_addresses_are_refused() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} allowed");
         }
         for ip in ["8.8.8.8", "2606:4700::1111", "1.1.1.1"] {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::validate_domain;
 use super::{Cluster, ClusterStore};
-use crate::accounts::{Account, Actor, AccountView};
+use crate::accounts::{Account, AccountView, Actor};
 use crate::config::Config;
 use crate::error::{DexError, DexResult};
 use crate::ports::Clock;
@@ -33,7 +33,9 @@ pub struct PlatformCredentials {
 
 impl std::fmt::Debug for PlatformCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlatformCredentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("PlatformCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,9 +63,16 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
         if !details.is_empty() {
             return Err(DexError::invalid("invalid cluster", details));
         }
-        let existing = self.store.get_clusters(std::slice::from_ref(&new.domain)).await?.pop();
+        let existing = self
+            .store
+            .get_clusters(std::slice::from_ref(&new.domain))
+            .await?
+            .pop();
         if existing.as_ref().is_some_and(|c| c.certified) {
-            return Err(DexError::Conflict(format!("cluster {} is already certified", new.domain)));
+            return Err(DexError::Conflict(format!(
+                "cluster {} is already certified",
+                new.domain
+            )));
         }
         let role = Role::Provisioner(new.domain.clone());
         let mut provisioners = new.provisioners.clone();
@@ -120,9 +129,16 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
         }
         // The secret first: if the table write then fails, a retry overwrites it; the table
         // never points at a secret that does not exist.
-        let credentials = PlatformCredentials { username: new.platform_username, password: new.platform_password };
-        self.secrets.put_json(&cluster.secret_name, &credentials).await?;
-        self.store.save_cluster(&cluster, existing.map(|c| c.version), &changed, events).await?;
+        let credentials = PlatformCredentials {
+            username: new.platform_username,
+            password: new.platform_password,
+        };
+        self.secrets
+            .put_json(&cluster.secret_name, &credentials)
+            .await?;
+        self.store
+            .save_cluster(&cluster, existing.map(|c| c.version), &changed, events)
+            .await?;
         Ok(cluster)
     }
 
@@ -141,8 +157,15 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
         next.certified = false;
         next.updated_at = self.clock.now_millis();
         next.version += 1;
-        let event = LogEvent::new(format!("cluster:{domain}"), "cluster.decertified", actor.id(), serde_json::json!({}));
-        self.store.save_cluster(&next, Some(current.version), &[], vec![event]).await?;
+        let event = LogEvent::new(
+            format!("cluster:{domain}"),
+            "cluster.decertified",
+            actor.id(),
+            serde_json::json!({}),
+        );
+        self.store
+            .save_cluster(&next, Some(current.version), &[], vec![event])
+            .await?;
         Ok(next)
     }
 }

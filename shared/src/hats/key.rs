@@ -22,12 +22,19 @@ impl HatKey {
             return Err("its /publickey is not an SPKI PEM public key".into());
         }
         let der = pem_body(pem).ok_or("its /publickey is not valid PEM")?;
-        let key = PublicEncryptingKey::from_der(&der).map_err(|_| "its public key is not an RSA key")?;
+        let key =
+            PublicEncryptingKey::from_der(&der).map_err(|_| "its public key is not an RSA key")?;
         let bits = key.key_size_bits();
         if bits < MIN_RSA_BITS {
-            return Err(format!("its RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"));
+            return Err(format!(
+                "its RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"
+            ));
         }
-        Ok(Self { pem: pem.to_owned(), fingerprint: hex::encode(digest(&SHA256, &der)), bits })
+        Ok(Self {
+            pem: pem.to_owned(),
+            fingerprint: hex::encode(digest(&SHA256, &der)),
+            bits,
+        })
     }
 }
 
@@ -38,7 +45,10 @@ mod tests {
 
     #[test]
     fn accepts_a_2048_bit_rsa_key() {
-        let ring = KeyRing::load(&StoredKeySet { keys: vec![StoredKey::generate("k".into(), 0).unwrap()] }).unwrap();
+        let ring = KeyRing::load(&StoredKeySet {
+            keys: vec![StoredKey::generate("k".into(), 0).unwrap()],
+        })
+        .unwrap();
         let pem = &ring.current().public_pem;
         let key = HatKey::parse(pem).unwrap();
         assert_eq!(key.bits, 2048);
@@ -49,7 +59,12 @@ mod tests {
     #[test]
     fn rejects_what_is_not_an_rsa_spki() {
         assert!(HatKey::parse("hello").is_err());
-        assert!(HatKey::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err());
-        assert!(HatKey::parse("-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n").is_err());
+        assert!(
+            HatKey::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err()
+        );
+        assert!(
+            HatKey::parse("-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n")
+                .is_err()
+        );
     }
 }

@@ -102,7 +102,10 @@ impl From<&RegisteredHat> for HatView {
 
 pub trait ClusterStore: Send + Sync {
     /// The clusters among `domains` that exist (certified or not), in one read.
-    fn get_clusters(&self, domains: &[String]) -> impl Future<Output = DexResult<Vec<Cluster>>> + Send;
+    fn get_clusters(
+        &self,
+        domains: &[String],
+    ) -> impl Future<Output = DexResult<Vec<Cluster>>> + Send;
     fn list_clusters(&self) -> impl Future<Output = DexResult<Vec<Cluster>>> + Send;
     /// Writes the cluster (new when `expected_version` is `None`) and the provisioner accounts
     /// (each at its expected version) with the events, in one transaction. `Conflict` when
@@ -117,7 +120,10 @@ pub trait ClusterStore: Send + Sync {
 }
 
 pub trait HatStore: Send + Sync {
-    fn get_hat(&self, address: &str) -> impl Future<Output = DexResult<Option<RegisteredHat>>> + Send;
+    fn get_hat(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = DexResult<Option<RegisteredHat>>> + Send;
     /// The HAT and the clusters among `cluster_candidates`, in one round trip.
     fn get_hat_and_clusters(
         &self,
@@ -126,9 +132,21 @@ pub trait HatStore: Send + Sync {
     ) -> impl Future<Output = DexResult<(Option<RegisteredHat>, Vec<Cluster>)>> + Send;
     /// Stores a new registration (counted in the HATs figure); `Ok(false)` when the address
     /// was registered meanwhile.
-    fn insert_hat(&self, hat: &RegisteredHat, event: LogEvent) -> impl Future<Output = DexResult<bool>> + Send;
+    fn insert_hat(
+        &self,
+        hat: &RegisteredHat,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<bool>> + Send;
     /// Replaces the pinned key if the record is still at `expected_version`.
-    fn replace_hat_key(&self, hat: &RegisteredHat, expected_version: u64, event: LogEvent)
-    -> impl Future<Output = DexResult<()>> + Send;
-    fn list_hats(&self, cluster: Option<&str>, page: PageRequest) -> impl Future<Output = DexResult<Page<RegisteredHat>>> + Send;
+    fn replace_hat_key(
+        &self,
+        hat: &RegisteredHat,
+        expected_version: u64,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+    fn list_hats(
+        &self,
+        cluster: Option<&str>,
+        page: PageRequest,
+    ) -> impl Future<Output = DexResult<Page<RegisteredHat>>> + Send;
 }

@@ -51,29 +51,52 @@ pub struct Registration<'a, S> {
 }
 
 impl<S: HatStore + AccountStore> Registration<'_, S> {
-    pub async fn register(&self, request: RegisterHat, token: Option<&str>) -> DexResult<(RegisteredHat, Outcome)> {
-        let address = HatAddress::parse(request.hat_address.trim(), self.config.hat_resolve.is_some())
-            .map_err(|e| DexError::invalid("invalid hatAddress", vec![format!("hatAddress: {e}")]))?;
+    pub async fn register(
+        &self,
+        request: RegisterHat,
+        token: Option<&str>,
+    ) -> DexResult<(RegisteredHat, Outcome)> {
+        let address = HatAddress::parse(
+            request.hat_address.trim(),
+            self.config.hat_resolve.is_some(),
+        )
+        .map_err(|e| DexError::invalid("invalid hatAddress", vec![format!("hatAddress: {e}")]))?;
         if let Some(app) = &request.application_id
             && (app.is_empty() || app.len() > 256)
         {
-            return Err(DexError::invalid("invalid applicationId", vec!["applicationId: 1 to 256 characters".into()]));
+            return Err(DexError::invalid(
+                "invalid applicationId",
+                vec!["applicationId: 1 to 256 characters".into()],
+            ));
         }
         let candidates: Vec<String> = address.parent_domains().map(str::to_owned).collect();
-        let (existing, clusters) = self.store.get_hat_and_clusters(&address.to_string(), &candidates).await?;
+        let (existing, clusters) = self
+            .store
+            .get_hat_and_clusters(&address.to_string(), &candidates)
+            .await?;
         let cluster = address
-            .cluster_of(clusters.iter().filter(|c| c.certified).map(|c| c.domain.as_str()))
+            .cluster_of(
+                clusters
+                    .iter()
+                    .filter(|c| c.certified)
+                    .map(|c| c.domain.as_str()),
+            )
             .map(str::to_owned)
-            .ok_or_else(|| DexError::bad_request(format!("{address} is not under a certified cluster domain")))?;
+            .ok_or_else(|| {
+                DexError::bad_request(format!("{address} is not under a certified cluster domain"))
+            })?;
 
         let pem = self.client.fetch_public_key(&address).await?;
-        let key = HatKey::parse(&pem).map_err(|e| DexError::BadGateway(format!("HAT {address}: {e}")))?;
+        let key =
+            HatKey::parse(&pem).map_err(|e| DexError::BadGateway(format!("HAT {address}: {e}")))?;
 
         let now = self.clock.now_millis();
         let mut current = existing;
         for _ in 0..3 {
             match current {
-                Some(hat) if hat.key_fingerprint == key.fingerprint => return Ok((hat, Outcome::AlreadyRegistered)),
+                Some(hat) if hat.key_fingerprint == key.fingerprint => {
+                    return Ok((hat, Outcome::AlreadyRegistered));
+                }
                 Some(hat) => return self.replace_key(hat, key, &cluster, token).await,
                 None => {
                     let hat = RegisteredHat {
@@ -103,20 +126,37 @@ impl<S: HatStore + AccountStore> Registration<'_, S> {
                 }
             }
         }
-        Err(DexError::Conflict(format!("HAT {address} is being registered concurrently; retry")))
+        Err(DexError::Conflict(format!(
+            "HAT {address} is being registered concurrently; retry"
+        )))
     }
 
     /// A different key for a registered address: only the cluster's provisioner may replace it.
-    async fn replace_key(&self, hat: RegisteredHat, key: HatKey, cluster: &str, token: Option<&str>) -> DexResult<(RegisteredHat, Outcome)> {
+    async fn replace_key(
+        &self,
+        hat: RegisteredHat,
+        key: HatKey,
+        cluster: &str,
+        token: Option<&str>,
+    ) -> DexResult<(RegisteredHat, Outcome)> {
         let Some(token) = token else {
             return Err(DexError::Conflict(format!(
                 "HAT {} is registered with a different key; only a provisioner of {cluster} can replace it",
                 hat.address
             )));
         };
-        let accounts = AccountService { store: self.store, clock: self.clock, random: self.random };
+        let accounts = AccountService {
+            store: self.store,
+            clock: self.clock,
+            random: self.random,
+        };
         let provisioner = accounts
-            .authorize(self.keys, &self.config.public_url, Some(token), &Role::Provisioner(cluster.to_owned()))
+            .authorize(
+                self.keys,
+                &self.config.public_url,
+                Some(token),
+                &Role::Provisioner(cluster.to_owned()),
+            )
             .await?;
         let mut next = hat.clone();
         next.public_key_pem = key.pem;
@@ -130,7 +170,9 @@ impl<S: HatStore + AccountStore> Registration<'_, S> {
             provisioner.subject(),
             serde_json::json!({ "from": hat.key_fingerprint, "to": key.fingerprint, "keyBits": key.bits }),
         );
-        self.store.replace_hat_key(&next, hat.version, event).await?;
+        self.store
+            .replace_hat_key(&next, hat.version, event)
+            .await?;
         Ok((next, Outcome::KeyReplaced))
     }
 }

@@ -71,7 +71,13 @@ impl HatVerifier {
         Self::default()
     }
 
-    pub async fn verify<S: HatStore>(&self, store: &S, config: &Config, now_secs: i64, token: Option<&str>) -> DexResult<VerifiedHat> {
+    pub async fn verify<S: HatStore>(
+        &self,
+        store: &S,
+        config: &Config,
+        now_secs: i64,
+        token: Option<&str>,
+    ) -> DexResult<VerifiedHat> {
         let token = token.ok_or_else(|| refused("X-Auth-Token header missing"))?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| refused("malformed token"))?;
         if header.alg != Algorithm::RS256 {
@@ -85,12 +91,16 @@ impl HatVerifier {
         let (mut hat, mut fresh) = self.lookup(store, config, &address, false).await?;
         let claims = loop {
             if !hat.certified {
-                return Err(refused(format!("the cluster of HAT {address} is not certified")));
+                return Err(refused(format!(
+                    "the cluster of HAT {address} is not certified"
+                )));
             }
             match decode(token, &hat.key) {
                 Ok(claims) => break claims,
                 // The HAT may have been re-keyed since we cached its key: look again once.
-                Err(_) if !fresh => (hat, fresh) = self.lookup(store, config, &address, true).await?,
+                Err(_) if !fresh => {
+                    (hat, fresh) = self.lookup(store, config, &address, true).await?
+                }
                 Err(why) => return Err(refused(why)),
             }
         };
@@ -98,12 +108,21 @@ impl HatVerifier {
             return Err(refused("malformed token"));
         }
         check_claims(&claims, config, now_secs)?;
-        Ok(VerifiedHat { address, cluster: hat.cluster.clone() })
+        Ok(VerifiedHat {
+            address,
+            cluster: hat.cluster.clone(),
+        })
     }
 
     /// The cached entry, or a fresh one from the table (one read: the HAT and its candidate
     /// clusters together). Returns whether the entry is fresh.
-    async fn lookup<S: HatStore>(&self, store: &S, config: &Config, address: &str, force: bool) -> DexResult<(Arc<CachedHat>, bool)> {
+    async fn lookup<S: HatStore>(
+        &self,
+        store: &S,
+        config: &Config,
+        address: &str,
+        force: bool,
+    ) -> DexResult<(Arc<CachedHat>, bool)> {
         if !force
             && let Some(hat) = self.cache.lock().await.get(address)
             && hat.loaded.elapsed() < config.hat_key_cache
@@ -116,9 +135,19 @@ impl HatVerifier {
         let hat = hat.ok_or_else(|| refused(format!("HAT {address} is not registered")))?;
         let key = DecodingKey::from_rsa_pem(hat.public_key_pem.as_bytes())
             .map_err(|_| DexError::internal(format!("stored key of {address} does not parse")))?;
-        let certified = clusters.iter().any(|c| c.domain == hat.cluster && c.certified);
-        let entry = Arc::new(CachedHat { key: Arc::new(key), cluster: hat.cluster, certified, loaded: Instant::now() });
-        self.cache.lock().await.insert(address.to_owned(), entry.clone());
+        let certified = clusters
+            .iter()
+            .any(|c| c.domain == hat.cluster && c.certified);
+        let entry = Arc::new(CachedHat {
+            key: Arc::new(key),
+            cluster: hat.cluster,
+            certified,
+            loaded: Instant::now(),
+        });
+        self.cache
+            .lock()
+            .await
+            .insert(address.to_owned(), entry.clone());
         Ok((entry, true))
     }
 }
@@ -135,11 +164,15 @@ fn decode(token: &str, key: &DecodingKey) -> Result<HatClaims, &'static str> {
     validation.set_required_spec_claims(&["exp", "iss"]);
     validation.leeway = SKEW_SECS as u64;
     validation.validate_aud = false;
-    jsonwebtoken::decode::<HatClaims>(token, key, &validation).map(|d| d.claims).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
-        jsonwebtoken::errors::ErrorKind::InvalidSignature => "token signature does not match the HAT's registered key",
-        _ => "invalid token",
-    })
+    jsonwebtoken::decode::<HatClaims>(token, key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                "token signature does not match the HAT's registered key"
+            }
+            _ => "invalid token",
+        })
 }
 
 fn check_claims(claims: &HatClaims, config: &Config, now: i64) -> DexResult<()> {
@@ -158,7 +191,10 @@ fn check_claims(claims: &HatClaims, config: &Config, now: i64) -> DexResult<()> 
     }
     let resource = claims.resource.as_deref().map(|r| r.trim_end_matches('/'));
     if resource != Some(config.public_url.as_str()) {
-        return Err(refused(format!("token resource must be {}", config.public_url)));
+        return Err(refused(format!(
+            "token resource must be {}",
+            config.public_url
+        )));
     }
     Ok(())
 }

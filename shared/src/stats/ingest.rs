@@ -31,20 +31,34 @@ pub struct ChunkPlan {
 
 impl ChunkPlan {
     pub fn actions(&self) -> usize {
-        self.seen.len() + usize::from(self.data_in > 0) + usize::from(self.data_out > 0) + self.fields.len() + self.debits.len()
+        self.seen.len()
+            + usize::from(self.data_in > 0)
+            + usize::from(self.data_out > 0)
+            + self.fields.len()
+            + self.debits.len()
     }
 
     fn add(&mut self, item: &StatsItem) {
         self.items += 1;
-        self.seen.entry(seen_bucket(item)).or_default().push(marker(item));
+        self.seen
+            .entry(seen_bucket(item))
+            .or_default()
+            .push(marker(item));
         match &item.kind {
             StatsKind::Inbound(fields) => {
                 for f in fields {
                     self.data_in += f.count;
-                    *self.fields.entry((f.namespace.clone(), f.endpoint.clone())).or_default().entry(f.field.clone()).or_default() += f.count;
+                    *self
+                        .fields
+                        .entry((f.namespace.clone(), f.endpoint.clone()))
+                        .or_default()
+                        .entry(f.field.clone())
+                        .or_default() += f.count;
                 }
             }
-            StatsKind::Outbound { fields, .. } => self.data_out += fields.iter().map(|f| f.count).sum::<i64>(),
+            StatsKind::Outbound { fields, .. } => {
+                self.data_out += fields.iter().map(|f| f.count).sum::<i64>()
+            }
             StatsKind::DataDebit(event) => self.debits.push((item.time, event.clone())),
             StatsKind::DataCredit | StatsKind::Storage => {}
         }
@@ -57,7 +71,10 @@ pub fn marker(item: &StatsItem) -> String {
 }
 
 pub fn seen_bucket(item: &StatsItem) -> (String, u8) {
-    let hour = chrono::DateTime::from_timestamp_millis(item.time).unwrap_or_default().format("%Y%m%d%H").to_string();
+    let hour = chrono::DateTime::from_timestamp_millis(item.time)
+        .unwrap_or_default()
+        .format("%Y%m%d%H")
+        .to_string();
     (hour, item.identity[31] % SEEN_BUCKETS)
 }
 

@@ -36,13 +36,26 @@ pub struct DebitState {
 pub trait StatsStore: Send + Sync {
     /// Counts `items` for `hat` exactly once: items already counted are reported as
     /// duplicates; the rest are counted with their markers in the same transaction.
-    fn ingest(&self, hat: &str, items: &[StatsItem]) -> impl Future<Output = DexResult<IngestOutcome>> + Send;
+    fn ingest(
+        &self,
+        hat: &str,
+        items: &[StatsItem],
+    ) -> impl Future<Output = DexResult<IngestOutcome>> + Send;
     /// A counter's value and last update (epoch ms).
     fn figure(&self, name: &str) -> impl Future<Output = DexResult<(i64, i64)>> + Send;
     /// Field counts of all data available in HATs, and when they last changed.
     fn field_counts(&self) -> impl Future<Output = DexResult<(FieldCounts, i64)>> + Send;
-    fn descriptions(&self) -> impl Future<Output = DexResult<BTreeMap<DescriptionTarget, String>>> + Send;
-    fn save_descriptions(&self, descriptions: Vec<(DescriptionTarget, String)>, event: LogEvent)
-    -> impl Future<Output = DexResult<()>> + Send;
-    fn debit_state(&self, hat: &str, data_debit_key: &str) -> impl Future<Output = DexResult<Option<DebitState>>> + Send;
+    fn descriptions(
+        &self,
+    ) -> impl Future<Output = DexResult<BTreeMap<DescriptionTarget, String>>> + Send;
+    fn save_descriptions(
+        &self,
+        descriptions: Vec<(DescriptionTarget, String)>,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+    fn debit_state(
+        &self,
+        hat: &str,
+        data_debit_key: &str,
+    ) -> impl Future<Output = DexResult<Option<DebitState>>> + Send;
 }

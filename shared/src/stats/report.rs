@@ -30,7 +30,10 @@ pub enum StatsKind {
     /// Data written to the HAT: counts per `(namespace, endpoint, field path)`.
     Inbound(Vec<FieldCount>),
     /// Data read out through a data debit.
-    Outbound { data_debit_id: String, fields: Vec<FieldCount> },
+    Outbound {
+        data_debit_id: String,
+        fields: Vec<FieldCount>,
+    },
     /// A data debit created, changed, enabled or disabled.
     DataDebit(DebitEvent),
     /// Deprecated variants: understood and acknowledged, but they feed no figure.
@@ -92,26 +95,46 @@ pub fn parse_report(items: &[Value]) -> ParsedReport {
 
 pub fn parse_item(value: &Value) -> Result<StatsItem, String> {
     let object = value.as_object().ok_or("not a JSON object")?;
-    let stats_type = object.get("statsType").and_then(Value::as_str).ok_or("statsType missing")?;
-    let time = object.get("time").and_then(parse_instant_json).ok_or("time missing or not a time")?;
+    let stats_type = object
+        .get("statsType")
+        .and_then(Value::as_str)
+        .ok_or("statsType missing")?;
+    let time = object
+        .get("time")
+        .and_then(parse_instant_json)
+        .ok_or("time missing or not a time")?;
     let kind = match stats_type {
         "inbound" => StatsKind::Inbound(endpoint_stats(object.get("stats"))?),
         "outbound" => StatsKind::Outbound {
-            data_debit_id: object.get("dataDebitId").and_then(Value::as_str).ok_or("dataDebitId missing")?.to_owned(),
+            data_debit_id: object
+                .get("dataDebitId")
+                .and_then(Value::as_str)
+                .ok_or("dataDebitId missing")?
+                .to_owned(),
             fields: endpoint_stats(object.get("stats"))?,
         },
         "datadebit" | "datadebitEvent" => StatsKind::DataDebit(debit_event(object, stats_type)?),
         "datacredit" => {
-            object.get("operation").and_then(Value::as_str).ok_or("operation missing")?;
+            object
+                .get("operation")
+                .and_then(Value::as_str)
+                .ok_or("operation missing")?;
             StatsKind::DataCredit
         }
         "storage" => {
-            object.get("dataTableStats").and_then(Value::as_array).ok_or("dataTableStats missing")?;
+            object
+                .get("dataTableStats")
+                .and_then(Value::as_array)
+                .ok_or("dataTableStats missing")?;
             StatsKind::Storage
         }
         other => return Err(format!("unknown statsType {other:?}")),
     };
-    Ok(StatsItem { identity: identity(value), time, kind })
+    Ok(StatsItem {
+        identity: identity(value),
+        time,
+        kind,
+    })
 }
 
 /// SHA-256 of the canonical text (serde_json sorts object keys).
@@ -122,11 +145,16 @@ fn identity(value: &Value) -> [u8; 32] {
 }
 
 fn endpoint_stats(stats: Option<&Value>) -> Result<Vec<FieldCount>, String> {
-    let stats = stats.and_then(Value::as_array).ok_or("stats missing or not an array")?;
+    let stats = stats
+        .and_then(Value::as_array)
+        .ok_or("stats missing or not an array")?;
     // Merge repeated (endpoint, field) pairs so each appears once.
     let mut merged: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     for entry in stats {
-        let endpoint = entry.get("endpoint").and_then(Value::as_str).ok_or("stats[].endpoint missing")?;
+        let endpoint = entry
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .ok_or("stats[].endpoint missing")?;
         let (namespace, endpoint) = split_endpoint(endpoint)?;
         let properties = entry
             .get("propertyStats")
@@ -140,20 +168,29 @@ fn endpoint_stats(stats: Option<&Value>) -> Result<Vec<FieldCount>, String> {
             if field.is_empty() || field.len() > 512 {
                 return Err("a field path must have 1 to 512 characters".into());
             }
-            *merged.entry((namespace.clone(), endpoint.clone(), field.clone())).or_default() += count;
+            *merged
+                .entry((namespace.clone(), endpoint.clone(), field.clone()))
+                .or_default() += count;
         }
     }
     Ok(merged
         .into_iter()
         .filter(|(_, count)| *count > 0)
-        .map(|((namespace, endpoint, field), count)| FieldCount { namespace, endpoint, field, count })
+        .map(|((namespace, endpoint, field), count)| FieldCount {
+            namespace,
+            endpoint,
+            field,
+            count,
+        })
         .collect())
 }
 
 /// `"rumpel/locations"` → (`rumpel`, `locations`); the endpoint may itself contain `/`.
 fn split_endpoint(full: &str) -> Result<(String, String), String> {
     match full.split_once('/') {
-        Some((ns, ep)) if !ns.is_empty() && !ep.is_empty() && full.len() <= 256 => Ok((ns.to_owned(), ep.to_owned())),
+        Some((ns, ep)) if !ns.is_empty() && !ep.is_empty() && full.len() <= 256 => {
+            Ok((ns.to_owned(), ep.to_owned()))
+        }
         _ => Err(format!("endpoint {full:?} is not <namespace>/<endpoint>")),
     }
 }
@@ -163,26 +200,50 @@ pub fn normalise_operation(op: &str) -> String {
     op.trim().trim_end_matches("()").to_owned()
 }
 
-fn debit_event(object: &serde_json::Map<String, Value>, source: &str) -> Result<DebitEvent, String> {
-    let debit = object.get("dataDebit").and_then(Value::as_object).ok_or("dataDebit missing")?;
-    let key = debit.get("dataDebitKey").and_then(Value::as_str).filter(|k| !k.is_empty()).ok_or("dataDebit.dataDebitKey missing")?;
-    let operation = normalise_operation(object.get("operation").and_then(Value::as_str).ok_or("operation missing")?);
+fn debit_event(
+    object: &serde_json::Map<String, Value>,
+    source: &str,
+) -> Result<DebitEvent, String> {
+    let debit = object
+        .get("dataDebit")
+        .and_then(Value::as_object)
+        .ok_or("dataDebit missing")?;
+    let key = debit
+        .get("dataDebitKey")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .ok_or("dataDebit.dataDebitKey missing")?;
+    let operation = normalise_operation(
+        object
+            .get("operation")
+            .and_then(Value::as_str)
+            .ok_or("operation missing")?,
+    );
     let enabled = match operation.as_str() {
         "Enable" => true,
         "Disable" => false,
         // Create/Change carry the debit's own state: `active` (v2.6) or enabled bundles (legacy).
-        _ => debit.get("active").and_then(Value::as_bool).unwrap_or_else(|| {
-            debit
-                .get("bundles")
-                .and_then(Value::as_array)
-                .is_some_and(|b| b.iter().any(|x| x.get("enabled").and_then(Value::as_bool) == Some(true)))
-        }),
+        _ => debit
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or_else(|| {
+                debit
+                    .get("bundles")
+                    .and_then(Value::as_array)
+                    .is_some_and(|b| {
+                        b.iter()
+                            .any(|x| x.get("enabled").and_then(Value::as_bool) == Some(true))
+                    })
+            }),
     };
     Ok(DebitEvent {
         data_debit_key: key.to_owned(),
         operation,
         enabled,
-        application_id: debit.get("requestApplicationId").and_then(Value::as_str).map(str::to_owned),
+        application_id: debit
+            .get("requestApplicationId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         source: source.to_owned(),
     })
 }
@@ -203,17 +264,28 @@ mod tests {
     fn inbound_counts_each_field() {
         let item = parse_item(&inbound()).unwrap();
         assert_eq!(item.time, 1_615_383_299_000);
-        let StatsKind::Inbound(fields) = item.kind else { panic!() };
+        let StatsKind::Inbound(fields) = item.kind else {
+            panic!()
+        };
         assert_eq!(fields.len(), 3);
         assert_eq!(fields.iter().map(|f| f.count).sum::<i64>(), 7);
-        assert!(fields.iter().all(|f| f.namespace == "rumpel" && f.endpoint == "locations"));
+        assert!(
+            fields
+                .iter()
+                .all(|f| f.namespace == "rumpel" && f.endpoint == "locations")
+        );
     }
 
     #[test]
     fn identity_ignores_key_order_but_not_content() {
         let a = parse_item(&inbound()).unwrap();
-        let reordered: Value = serde_json::from_str(&inbound().to_string().replace("\"time\":\"2021-03-10T13:34:59+0000\",", "")
-            .replacen('{', "{\"time\":\"2021-03-10T13:34:59+0000\",", 1)).unwrap();
+        let reordered: Value = serde_json::from_str(
+            &inbound()
+                .to_string()
+                .replace("\"time\":\"2021-03-10T13:34:59+0000\",", "")
+                .replacen('{', "{\"time\":\"2021-03-10T13:34:59+0000\",", 1),
+        )
+        .unwrap();
         assert_eq!(parse_item(&reordered).unwrap().identity, a.identity);
         let mut other = inbound();
         other["stats"][0]["propertyStats"]["latitude"] = json!(3);
@@ -226,7 +298,9 @@ mod tests {
             let v = json!({"dataDebit":{"dataDebitKey":"offer-1","dateCreated":"2021-03-10T13:35:10+0000","permissions":[],
                 "requestClientName":"n","requestClientUrl":"u","requestClientLogoUrl":"l","active":true},
                 "operation":op,"time":1615383310000i64,"user":{},"logEntry":op,"statsType":"datadebit"});
-            let StatsKind::DataDebit(e) = parse_item(&v).unwrap().kind else { panic!() };
+            let StatsKind::DataDebit(e) = parse_item(&v).unwrap().kind else {
+                panic!()
+            };
             assert_eq!((e.data_debit_key.as_str(), e.enabled), ("offer-1", enabled));
             assert_eq!(e.operation, op.trim_end_matches("()"));
         }
@@ -243,8 +317,15 @@ mod tests {
             json!({"statsType":"inbound","time":1,"stats":[{"endpoint":"a/b","propertyStats":{"x":-1}}]}),
             inbound(),
         ]);
-        assert_eq!(report.items.len(), 1, "the copy of the first item is the same item");
-        assert_eq!(report.skipped.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            report.items.len(),
+            1,
+            "the copy of the first item is the same item"
+        );
+        assert_eq!(
+            report.skipped.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         assert!(report.skipped[0].reason.contains("unknown statsType"));
     }
 
@@ -256,9 +337,14 @@ mod tests {
         assert_eq!(parse_item(&credit).unwrap().kind, StatsKind::DataCredit);
         let legacy = json!({"dataDebit":{"dataDebitKey":"k","dateCreated":"2021-03-10T13:34:59+0000","client":{},
             "bundles":[{"enabled":true}]},"operation":"Create()","time":"2021-03-10T13:34:59+0000","user":{},"logEntry":"x","statsType":"datadebitEvent"});
-        let StatsKind::DataDebit(e) = parse_item(&legacy).unwrap().kind else { panic!() };
+        let StatsKind::DataDebit(e) = parse_item(&legacy).unwrap().kind else {
+            panic!()
+        };
         assert!(e.enabled);
         let out = json!({"time":"2021-03-10T13:34:59+0000","user":{},"dataDebitId":"d","stats":[{"endpoint":"a/b","propertyStats":{"x":4}}],"logEntry":"x","statsType":"outbound"});
-        assert!(matches!(parse_item(&out).unwrap().kind, StatsKind::Outbound { .. }));
+        assert!(matches!(
+            parse_item(&out).unwrap().kind,
+            StatsKind::Outbound { .. }
+        ));
     }
 }

@@ -43,23 +43,42 @@ impl<S: StatsStore> StatsService<'_, S> {
     /// Counts a HAT's report exactly once per item; malformed or unknown items are skipped
     /// and listed, the rest still count.
     pub async fn report(&self, hat: &VerifiedHat, body: &[u8]) -> DexResult<ReportResponse> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))?;
         let Value::Array(items) = value else {
-            return Err(DexError::bad_request("the body must be a JSON array of DataStats items"));
+            return Err(DexError::bad_request(
+                "the body must be a JSON array of DataStats items",
+            ));
         };
         if items.len() > MAX_ITEMS {
-            return Err(DexError::PayloadTooLarge(format!("a report holds at most {MAX_ITEMS} items, this one {}", items.len())));
+            return Err(DexError::PayloadTooLarge(format!(
+                "a report holds at most {MAX_ITEMS} items, this one {}",
+                items.len()
+            )));
         }
         let parsed = parse_report(&items);
         let mut skipped = parsed.skipped;
         let mut counted = Vec::with_capacity(parsed.items.len());
         for item in parsed.items {
             if let super::report::StatsKind::Inbound(fields) = &item.kind {
-                let endpoints: std::collections::BTreeSet<_> = fields.iter().map(|f| (&f.namespace, &f.endpoint)).collect();
+                let endpoints: std::collections::BTreeSet<_> =
+                    fields.iter().map(|f| (&f.namespace, &f.endpoint)).collect();
                 if endpoints.len() + 2 > MAX_CHUNK_ACTIONS {
                     // Find its index in the body for the response.
-                    let index = items.iter().position(|v| super::report::parse_item(v).is_ok_and(|p| p.identity == item.identity)).unwrap_or(0);
-                    skipped.push(Skipped { index, reason: format!("touches {} endpoints; at most {} per item", endpoints.len(), MAX_CHUNK_ACTIONS - 2) });
+                    let index = items
+                        .iter()
+                        .position(|v| {
+                            super::report::parse_item(v).is_ok_and(|p| p.identity == item.identity)
+                        })
+                        .unwrap_or(0);
+                    skipped.push(Skipped {
+                        index,
+                        reason: format!(
+                            "touches {} endpoints; at most {} per item",
+                            endpoints.len(),
+                            MAX_CHUNK_ACTIONS - 2
+                        ),
+                    });
                     continue;
                 }
             }
@@ -68,7 +87,12 @@ impl<S: StatsStore> StatsService<'_, S> {
         skipped.sort_by_key(|s| s.index);
         let outcome = self.store.ingest(&hat.address, &counted).await?;
         Ok(ReportResponse {
-            message: format!("{} counted, {} already counted, {} skipped", outcome.accepted, outcome.duplicates, skipped.len()),
+            message: format!(
+                "{} counted, {} already counted, {} skipped",
+                outcome.accepted,
+                outcome.duplicates,
+                skipped.len()
+            ),
             accepted: outcome.accepted,
             duplicates: outcome.duplicates,
             skipped,
@@ -97,12 +121,19 @@ impl<S: StatsStore> StatsService<'_, S> {
         let mut top: Vec<_> = counts.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         top.truncate(TOP_DATAPOINTS);
-        let updated = if fields_updated > 0 { fields_updated } else { now };
+        let updated = if fields_updated > 0 {
+            fields_updated
+        } else {
+            now
+        };
         let children: serde_json::Map<String, Value> = top
             .iter()
             .map(|((namespace, endpoint, field), count)| {
                 let title = format!("{field} in {endpoint} of {namespace}");
-                (title.clone(), serde_json::json!({ "title": title, "value": count, "updated": updated }))
+                (
+                    title.clone(),
+                    serde_json::json!({ "title": title, "value": count, "updated": updated }),
+                )
             })
             .collect();
         let top_total = top.iter().map(|(_, c)| **c).sum();
@@ -111,24 +142,36 @@ impl<S: StatsStore> StatsService<'_, S> {
             figure("Total Offer Claims", claims),
             figure("Data Out", data_out),
             figure("Data In", data_in),
-            Figure { title: "Top Datapoints".into(), value: top_total, updated, children: Some(children) },
+            Figure {
+                title: "Top Datapoints".into(),
+                value: top_total,
+                updated,
+                children: Some(children),
+            },
             figure("HATs", hats),
         ])
     }
 
     pub async fn available_data(&self) -> DexResult<Vec<NamespaceStructure>> {
-        let ((counts, _), descriptions) = tokio::try_join!(self.store.field_counts(), self.store.descriptions())?;
+        let ((counts, _), descriptions) =
+            tokio::try_join!(self.store.field_counts(), self.store.descriptions())?;
         Ok(tree::build(&counts, &descriptions))
     }
 
     /// Merges posted descriptions (creating unknown namespaces, endpoints and fields) and
     /// answers the whole tree.
     pub async fn describe(&self, actor: &str, body: &[u8]) -> DexResult<Vec<NamespaceStructure>> {
-        let posted: Vec<NamespaceStructure> =
-            serde_json::from_slice(body).map_err(|e| DexError::invalid("malformed descriptions", vec![e.to_string()]))?;
-        let descriptions = tree::descriptions_of(&posted).map_err(|bad| DexError::invalid("invalid descriptions", bad))?;
+        let posted: Vec<NamespaceStructure> = serde_json::from_slice(body)
+            .map_err(|e| DexError::invalid("malformed descriptions", vec![e.to_string()]))?;
+        let descriptions = tree::descriptions_of(&posted)
+            .map_err(|bad| DexError::invalid("invalid descriptions", bad))?;
         if !descriptions.is_empty() {
-            let event = LogEvent::new("dex:available-data", "stats.descriptions-updated", actor, serde_json::json!({}));
+            let event = LogEvent::new(
+                "dex:available-data",
+                "stats.descriptions-updated",
+                actor,
+                serde_json::json!({}),
+            );
             self.store.save_descriptions(descriptions, event).await?;
         }
         self.available_data().await

@@ -60,7 +60,12 @@ impl Node {
                 let count = node.count;
                 let has_children = !node.children.is_empty();
                 let fields = has_children.then(|| node.into_fields());
-                FieldStructure { name, fields, description, count }
+                FieldStructure {
+                    name,
+                    fields,
+                    description,
+                    count,
+                }
             })
             .collect()
     }
@@ -79,7 +84,10 @@ struct NamespaceNode {
 }
 
 /// Builds the tree from flat counts and descriptions; described but uncounted parts appear too.
-pub fn build(counts: &FieldCounts, descriptions: &BTreeMap<DescriptionTarget, String>) -> Vec<NamespaceStructure> {
+pub fn build(
+    counts: &FieldCounts,
+    descriptions: &BTreeMap<DescriptionTarget, String>,
+) -> Vec<NamespaceStructure> {
     let mut namespaces: BTreeMap<String, NamespaceNode> = BTreeMap::new();
     for ((ns, ep, path), count) in counts {
         let node = node_at(&mut namespaces, ns, ep, path);
@@ -89,8 +97,13 @@ pub fn build(counts: &FieldCounts, descriptions: &BTreeMap<DescriptionTarget, St
         let ns = namespaces.entry(target.namespace.clone()).or_default();
         match (&target.endpoint, &target.field) {
             (None, _) => ns.description = Some(description.clone()),
-            (Some(ep), None) => ns.endpoints.entry(ep.clone()).or_default().description = Some(description.clone()),
-            (Some(ep), Some(path)) => node_at(&mut namespaces, &target.namespace, ep, path).description = Some(description.clone()),
+            (Some(ep), None) => {
+                ns.endpoints.entry(ep.clone()).or_default().description = Some(description.clone())
+            }
+            (Some(ep), Some(path)) => {
+                node_at(&mut namespaces, &target.namespace, ep, path).description =
+                    Some(description.clone())
+            }
         }
     }
     namespaces
@@ -101,14 +114,28 @@ pub fn build(counts: &FieldCounts, descriptions: &BTreeMap<DescriptionTarget, St
             endpoints: ns
                 .endpoints
                 .into_iter()
-                .map(|(endpoint, ep)| EndpointStructure { endpoint, description: ep.description, fields: ep.root.into_fields() })
+                .map(|(endpoint, ep)| EndpointStructure {
+                    endpoint,
+                    description: ep.description,
+                    fields: ep.root.into_fields(),
+                })
                 .collect(),
         })
         .collect()
 }
 
-fn node_at<'a>(namespaces: &'a mut BTreeMap<String, NamespaceNode>, ns: &str, ep: &str, path: &str) -> &'a mut Node {
-    let endpoint = namespaces.entry(ns.to_owned()).or_default().endpoints.entry(ep.to_owned()).or_default();
+fn node_at<'a>(
+    namespaces: &'a mut BTreeMap<String, NamespaceNode>,
+    ns: &str,
+    ep: &str,
+    path: &str,
+) -> &'a mut Node {
+    let endpoint = namespaces
+        .entry(ns.to_owned())
+        .or_default()
+        .endpoints
+        .entry(ep.to_owned())
+        .or_default();
     let mut node = &mut endpoint.root;
     for segment in path.split('.') {
         node = node.children.entry(segment.to_owned()).or_default();
@@ -117,18 +144,41 @@ fn node_at<'a>(namespaces: &'a mut BTreeMap<String, NamespaceNode>, ns: &str, ep
 }
 
 /// Every description in a posted tree, with where it belongs. Empty names are refused.
-pub fn descriptions_of(tree: &[NamespaceStructure]) -> Result<Vec<(DescriptionTarget, String)>, Vec<String>> {
+pub fn descriptions_of(
+    tree: &[NamespaceStructure],
+) -> Result<Vec<(DescriptionTarget, String)>, Vec<String>> {
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    fn fields(ns: &str, ep: &str, prefix: &str, list: &[FieldStructure], out: &mut Vec<(DescriptionTarget, String)>, bad: &mut Vec<String>) {
+    fn fields(
+        ns: &str,
+        ep: &str,
+        prefix: &str,
+        list: &[FieldStructure],
+        out: &mut Vec<(DescriptionTarget, String)>,
+        bad: &mut Vec<String>,
+    ) {
         for f in list {
             if f.name.is_empty() || f.name.contains('.') {
-                bad.push(format!("{ns}/{ep}: field name {:?} must be non-empty and without '.'", f.name));
+                bad.push(format!(
+                    "{ns}/{ep}: field name {:?} must be non-empty and without '.'",
+                    f.name
+                ));
                 continue;
             }
-            let path = if prefix.is_empty() { f.name.clone() } else { format!("{prefix}.{}", f.name) };
+            let path = if prefix.is_empty() {
+                f.name.clone()
+            } else {
+                format!("{prefix}.{}", f.name)
+            };
             if let Some(d) = &f.description {
-                out.push((DescriptionTarget { namespace: ns.into(), endpoint: Some(ep.into()), field: Some(path.clone()) }, d.clone()));
+                out.push((
+                    DescriptionTarget {
+                        namespace: ns.into(),
+                        endpoint: Some(ep.into()),
+                        field: Some(path.clone()),
+                    },
+                    d.clone(),
+                ));
             }
             if let Some(children) = &f.fields {
                 fields(ns, ep, &path, children, out, bad);
@@ -137,21 +187,48 @@ pub fn descriptions_of(tree: &[NamespaceStructure]) -> Result<Vec<(DescriptionTa
     }
     for ns in tree {
         if ns.namespace.is_empty() || ns.namespace.contains('/') {
-            bad.push(format!("namespace {:?} must be non-empty and without '/'", ns.namespace));
+            bad.push(format!(
+                "namespace {:?} must be non-empty and without '/'",
+                ns.namespace
+            ));
             continue;
         }
         if let Some(d) = &ns.description {
-            out.push((DescriptionTarget { namespace: ns.namespace.clone(), endpoint: None, field: None }, d.clone()));
+            out.push((
+                DescriptionTarget {
+                    namespace: ns.namespace.clone(),
+                    endpoint: None,
+                    field: None,
+                },
+                d.clone(),
+            ));
         }
         for ep in &ns.endpoints {
             if ep.endpoint.is_empty() {
-                bad.push(format!("{}: endpoint names must be non-empty", ns.namespace));
+                bad.push(format!(
+                    "{}: endpoint names must be non-empty",
+                    ns.namespace
+                ));
                 continue;
             }
             if let Some(d) = &ep.description {
-                out.push((DescriptionTarget { namespace: ns.namespace.clone(), endpoint: Some(ep.endpoint.clone()), field: None }, d.clone()));
+                out.push((
+                    DescriptionTarget {
+                        namespace: ns.namespace.clone(),
+                        endpoint: Some(ep.endpoint.clone()),
+                        field: None,
+                    },
+                    d.clone(),
+                ));
             }
-            fields(&ns.namespace, &ep.endpoint, "", &ep.fields, &mut out, &mut bad);
+            fields(
+                &ns.namespace,
+                &ep.endpoint,
+                "",
+                &ep.fields,
+                &mut out,
+                &mut bad,
+            );
         }
     }
     if out.iter().any(|(_, d)| d.len() > 2000) {
@@ -168,26 +245,66 @@ mod tests {
     fn nests_paths_and_marks_arrays() {
         let mut counts = FieldCounts::new();
         counts.insert(("facebook".into(), "feed".into(), "message".into()), 3);
-        counts.insert(("facebook".into(), "feed".into(), "place.location.latitude".into()), 1);
+        counts.insert(
+            (
+                "facebook".into(),
+                "feed".into(),
+                "place.location.latitude".into(),
+            ),
+            1,
+        );
         counts.insert(("dex".into(), "databuyer".into(), "merchants[]".into()), 9);
-        counts.insert(("dex".into(), "databuyer".into(), "array[].interest".into()), 2);
+        counts.insert(
+            ("dex".into(), "databuyer".into(), "array[].interest".into()),
+            2,
+        );
         let mut descriptions = BTreeMap::new();
-        descriptions.insert(DescriptionTarget { namespace: "dex".into(), endpoint: None, field: None }, "Data stored by DEX".to_owned());
         descriptions.insert(
-            DescriptionTarget { namespace: "dex".into(), endpoint: Some("databuyer".into()), field: Some("array[].interest".into()) },
+            DescriptionTarget {
+                namespace: "dex".into(),
+                endpoint: None,
+                field: None,
+            },
+            "Data stored by DEX".to_owned(),
+        );
+        descriptions.insert(
+            DescriptionTarget {
+                namespace: "dex".into(),
+                endpoint: Some("databuyer".into()),
+                field: Some("array[].interest".into()),
+            },
             "Interest".to_owned(),
         );
-        descriptions.insert(DescriptionTarget { namespace: "new".into(), endpoint: Some("ep".into()), field: None }, "Later".to_owned());
+        descriptions.insert(
+            DescriptionTarget {
+                namespace: "new".into(),
+                endpoint: Some("ep".into()),
+                field: None,
+            },
+            "Later".to_owned(),
+        );
         let tree = build(&counts, &descriptions);
         let json = serde_json::to_value(&tree).unwrap();
         assert_eq!(json[0]["namespace"], "dex");
         assert_eq!(json[0]["description"], "Data stored by DEX");
         let fields = &json[0]["endpoints"][0]["fields"];
         assert_eq!(fields[0]["name"], "array[]");
-        assert_eq!(fields[0]["fields"][0], serde_json::json!({"name":"interest","description":"Interest","count":2}));
-        assert_eq!(fields[1], serde_json::json!({"name":"merchants[]","count":9}));
-        assert_eq!(json[1]["endpoints"][0]["fields"][1]["fields"][0]["fields"][0]["name"], "latitude");
-        assert_eq!(json[2], serde_json::json!({"namespace":"new","endpoints":[{"endpoint":"ep","fields":[],"description":"Later"}]}));
+        assert_eq!(
+            fields[0]["fields"][0],
+            serde_json::json!({"name":"interest","description":"Interest","count":2})
+        );
+        assert_eq!(
+            fields[1],
+            serde_json::json!({"name":"merchants[]","count":9})
+        );
+        assert_eq!(
+            json[1]["endpoints"][0]["fields"][1]["fields"][0]["fields"][0]["name"],
+            "latitude"
+        );
+        assert_eq!(
+            json[2],
+            serde_json::json!({"namespace":"new","endpoints":[{"endpoint":"ep","fields":[],"description":"Later"}]})
+        );
     }
 
     #[test]
@@ -197,7 +314,8 @@ mod tests {
         let flat = descriptions_of(&posted).unwrap();
         assert_eq!(flat.len(), 2);
         assert_eq!(flat[1].0.field.as_deref(), Some("array[].interest"));
-        let bad: Vec<NamespaceStructure> = serde_json::from_value(serde_json::json!([{"namespace":""}])).unwrap();
+        let bad: Vec<NamespaceStructure> =
+            serde_json::from_value(serde_json::json!([{"namespace":""}])).unwrap();
         assert!(descriptions_of(&bad).is_err());
     }
 }

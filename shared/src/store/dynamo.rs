@@ -7,7 +7,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
 use crate::error::{DexError, DexResult};
 use crate::ports::{Clock, Random};
@@ -54,8 +56,18 @@ impl From<DexError> for CommitFailure {
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
-        Self { client, table: table.into(), clock, random }
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock,
+            random,
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -66,10 +78,20 @@ impl DynamoStore {
         &self.table
     }
 
-    pub(crate) fn put(&self, item: Item, condition: Option<&str>, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {
+    pub(crate) fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some(c) = condition {
-            put = put.condition_expression(c).return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            put = put
+                .condition_expression(c)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
         }
         for (k, v) in names {
             put = put.expression_attribute_names(*k, *v);
@@ -77,14 +99,20 @@ impl DynamoStore {
         for (k, v) in values {
             put = put.expression_attribute_values(k, v);
         }
-        TransactWriteItem::builder().put(put.build().expect("table, item set")).build()
+        TransactWriteItem::builder()
+            .put(put.build().expect("table, item set"))
+            .build()
     }
 
     /// Writes `writes` and one chained log entry per event in a single transaction. Chain
     /// heads are read first and conditioned on, so concurrent appends to the same subject
     /// retry instead of forking the chain. A failed condition of one of `writes` is returned
     /// to the caller, who knows what it means.
-    pub(crate) async fn commit(&self, writes: Vec<TransactWriteItem>, events: Vec<LogEvent>) -> Result<Vec<LogEntry>, CommitFailure> {
+    pub(crate) async fn commit(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        events: Vec<LogEvent>,
+    ) -> Result<Vec<LogEntry>, CommitFailure> {
         let subjects: Vec<String> = {
             let mut s: Vec<String> = events.iter().map(|e| e.subject.clone()).collect();
             s.sort();
@@ -100,10 +128,22 @@ impl DynamoStore {
             let heads = self.read_heads(&subjects).await?;
             let at = self.clock.now_millis();
             let mut entries = Vec::with_capacity(events.len());
-            let mut next: HashMap<&str, (u64, String)> =
-                subjects.iter().map(|s| (s.as_str(), heads.get(s).cloned().unwrap_or((0, GENESIS_HASH.to_owned())))).collect();
+            let mut next: HashMap<&str, (u64, String)> = subjects
+                .iter()
+                .map(|s| {
+                    (
+                        s.as_str(),
+                        heads
+                            .get(s)
+                            .cloned()
+                            .unwrap_or((0, GENESIS_HASH.to_owned())),
+                    )
+                })
+                .collect();
             for event in &events {
-                let (seq, prev) = next.get_mut(event.subject.as_str()).expect("subject collected");
+                let (seq, prev) = next
+                    .get_mut(event.subject.as_str())
+                    .expect("subject collected");
                 *seq += 1;
                 let entry = LogEntry::chain(event.clone(), *seq, at, prev.clone());
                 *prev = entry.hash.clone();
@@ -111,7 +151,12 @@ impl DynamoStore {
             }
             let mut items = writes.clone();
             for entry in &entries {
-                items.push(self.put(log_entry_item(entry), Some("attribute_not_exists(pk)"), &[], vec![]));
+                items.push(self.put(
+                    log_entry_item(entry),
+                    Some("attribute_not_exists(pk)"),
+                    &[],
+                    vec![],
+                ));
             }
             for subject in &subjects {
                 let (seq, hash) = &next[subject.as_str()];
@@ -123,7 +168,12 @@ impl DynamoStore {
                 ]);
                 items.push(match heads.get(subject) {
                     None => self.put(head, Some("attribute_not_exists(pk)"), &[], vec![]),
-                    Some((old, _)) => self.put(head, Some("#seq = :seq"), &[("#seq", "seq")], vec![(":seq", n(old))]),
+                    Some((old, _)) => self.put(
+                        head,
+                        Some("#seq = :seq"),
+                        &[("#seq", "seq")],
+                        vec![(":seq", n(old))],
+                    ),
                 });
             }
             let result = self
@@ -139,7 +189,10 @@ impl DynamoStore {
                     Cancellation::Domain(failed) => return Err(CommitFailure::Condition(failed)),
                     Cancellation::Retry if attempt < COMMIT_ATTEMPTS => self.backoff(attempt).await,
                     Cancellation::Retry => {
-                        return Err(DexError::Throttled("too many concurrent changes to the same records; retry".into()).into());
+                        return Err(DexError::Throttled(
+                            "too many concurrent changes to the same records; retry".into(),
+                        )
+                        .into());
                     }
                     Cancellation::Fatal => return Err(sdk_error(err).into()),
                 },
@@ -167,11 +220,25 @@ impl DynamoStore {
                 ("sk".to_owned(), s("#HEAD")),
             ]));
         }
-        let mut request = HashMap::from([(self.table.clone(), keys.build().map_err(DexError::internal)?)]);
+        let mut request = HashMap::from([(
+            self.table.clone(),
+            keys.build().map_err(DexError::internal)?,
+        )]);
         // BatchGetItem may return some keys as unprocessed under load: ask again for those.
         for _ in 0..8 {
-            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(sdk_error)?;
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
                 let subject = get_s(item, "pk")?.trim_start_matches("LOG#").to_owned();
                 heads.insert(subject, (get_n(item, "seq")?, get_s(item, "hash")?));
             }
@@ -190,7 +257,10 @@ enum Cancellation {
     Fatal,
 }
 
-fn classify_cancellation(err: &SdkError<TransactWriteItemsError>, domain_writes: usize) -> Cancellation {
+fn classify_cancellation(
+    err: &SdkError<TransactWriteItemsError>,
+    domain_writes: usize,
+) -> Cancellation {
     let Some(service) = err.as_service_error() else {
         return Cancellation::Fatal;
     };
@@ -200,7 +270,9 @@ fn classify_cancellation(err: &SdkError<TransactWriteItemsError>, domain_writes:
                 .cancellation_reasons()
                 .iter()
                 .enumerate()
-                .filter(|(index, reason)| reason.code() == Some("ConditionalCheckFailed") && *index < domain_writes)
+                .filter(|(index, reason)| {
+                    reason.code() == Some("ConditionalCheckFailed") && *index < domain_writes
+                })
                 .map(|(index, reason)| (index, reason.item().cloned()))
                 .collect();
             if !failed.is_empty() {
@@ -224,8 +296,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.as_service_error().and_then(|e| e.code()).unwrap_or_default();
-    if matches!(code, "ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded") {
+    let code = err
+        .as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or_default();
+    if matches!(
+        code,
+        "ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded"
+    ) {
         DexError::Throttled("the store is busy; retry shortly".into())
     } else {
         DexError::internal(DisplayErrorContext(err))
@@ -234,7 +312,10 @@ where
 
 pub(crate) fn log_entry_item(e: &LogEntry) -> Item {
     let sort = format!("{:013}#{}#{:010}", e.at, e.subject, e.seq);
-    let day = chrono::DateTime::from_timestamp_millis(e.at).unwrap_or_default().format("%Y-%m-%d").to_string();
+    let day = chrono::DateTime::from_timestamp_millis(e.at)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string();
     HashMap::from([
         ("pk".to_owned(), s(format!("LOG#{}", e.subject))),
         ("sk".to_owned(), s(format!("E#{:010}", e.seq))),
@@ -279,7 +360,9 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
 pub(crate) fn get_s(item: &Item, name: &str) -> DexResult<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(DexError::internal(format!("stored item lacks string attribute {name}"))),
+        _ => Err(DexError::internal(format!(
+            "stored item lacks string attribute {name}"
+        ))),
     }
 }
 
@@ -292,8 +375,12 @@ pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
 
 pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> DexResult<T> {
     match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().map_err(|_| DexError::internal(format!("attribute {name} is not a number"))),
-        _ => Err(DexError::internal(format!("stored item lacks number attribute {name}"))),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| DexError::internal(format!("attribute {name} is not a number"))),
+        _ => Err(DexError::internal(format!(
+            "stored item lacks number attribute {name}"
+        ))),
     }
 }
 
@@ -307,7 +394,10 @@ pub(crate) fn string_list(values: impl IntoIterator<Item = String>) -> Attribute
 
 pub(crate) fn get_string_list(item: &Item, name: &str) -> Vec<String> {
     match item.get(name) {
-        Some(AttributeValue::L(values)) => values.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .filter_map(|v| v.as_s().ok().cloned())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -315,8 +405,17 @@ pub(crate) fn get_string_list(item: &Item, name: &str) -> Vec<String> {
 /// A DynamoDB `LastEvaluatedKey` (string attributes only) as a page cursor.
 pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> Option<String> {
     let key = key?;
-    let map: BTreeMap<String, String> = key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect();
-    Some(crate::store::Cursor { partition, key: map }.encode())
+    let map: BTreeMap<String, String> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect();
+    Some(
+        crate::store::Cursor {
+            partition,
+            key: map,
+        }
+        .encode(),
+    )
 }
 
 pub(crate) fn key_from_cursor(cursor: &crate::store::Cursor) -> Option<Item> {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamo::{
-    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_s, get_string_list, key_from_cursor, n,
-    s, sdk_error, string_list,
+    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_s, get_string_list,
+    key_from_cursor, n, s, sdk_error, string_list,
 };
 use super::{AccountStore, Page, PageRequest};
 use crate::accounts::{Account, normalise_username};
@@ -15,7 +15,10 @@ use crate::roles::Role;
 use crate::txlog::LogEvent;
 
 fn account_key(id: &str) -> Item {
-    HashMap::from([("pk".to_owned(), s(format!("ACCOUNT#{id}"))), ("sk".to_owned(), s("ACCOUNT"))])
+    HashMap::from([
+        ("pk".to_owned(), s(format!("ACCOUNT#{id}"))),
+        ("sk".to_owned(), s("ACCOUNT")),
+    ])
 }
 
 pub(super) fn account_item(a: &Account) -> Item {
@@ -24,7 +27,10 @@ pub(super) fn account_item(a: &Account) -> Item {
         ("accountId".to_owned(), s(&a.account_id)),
         ("username".to_owned(), s(&a.username)),
         ("passwordHash".to_owned(), s(&a.password_hash)),
-        ("roles".to_owned(), string_list(a.roles.iter().map(Role::to_string))),
+        (
+            "roles".to_owned(),
+            string_list(a.roles.iter().map(Role::to_string)),
+        ),
         ("disabled".to_owned(), AttributeValue::Bool(a.disabled)),
         ("createdAt".to_owned(), n(a.created_at)),
         ("updatedAt".to_owned(), n(a.updated_at)),
@@ -55,20 +61,34 @@ fn account_from(item: &Item) -> DexResult<Account> {
 impl AccountStore for DynamoStore {
     async fn insert_account(&self, account: &Account, event: LogEvent) -> DexResult<()> {
         let username = HashMap::from([
-            ("pk".to_owned(), s(format!("USERNAME#{}", normalise_username(&account.username)))),
+            (
+                "pk".to_owned(),
+                s(format!(
+                    "USERNAME#{}",
+                    normalise_username(&account.username)
+                )),
+            ),
             ("sk".to_owned(), s("USERNAME")),
             ("accountId".to_owned(), s(&account.account_id)),
         ]);
         let writes = vec![
             self.put(username, Some("attribute_not_exists(pk)"), &[], vec![]),
-            self.put(account_item(account), Some("attribute_not_exists(pk)"), &[], vec![]),
+            self.put(
+                account_item(account),
+                Some("attribute_not_exists(pk)"),
+                &[],
+                vec![],
+            ),
         ];
         match self.commit(writes, vec![event]).await {
             Ok(_) => Ok(()),
-            Err(f) if f.failed_index() == Some(0) => {
-                Err(DexError::Conflict(format!("username {:?} is taken", account.username)))
+            Err(f) if f.failed_index() == Some(0) => Err(DexError::Conflict(format!(
+                "username {:?} is taken",
+                account.username
+            ))),
+            Err(CommitFailure::Condition(_)) => {
+                Err(DexError::Conflict("account id collision".into()))
             }
-            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict("account id collision".into())),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
@@ -88,10 +108,20 @@ impl AccountStore for DynamoStore {
 
     async fn find_account_by_username(&self, username: &str) -> DexResult<Option<Account>> {
         let key = HashMap::from([
-            ("pk".to_owned(), s(format!("USERNAME#{}", normalise_username(username)))),
+            (
+                "pk".to_owned(),
+                s(format!("USERNAME#{}", normalise_username(username))),
+            ),
             ("sk".to_owned(), s("USERNAME")),
         ]);
-        let out = self.client.get_item().table_name(&self.table).set_key(Some(key)).send().await.map_err(sdk_error)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(sdk_error)?;
         match out.item() {
             None => Ok(None),
             Some(item) => self.get_account(&get_s(item, "accountId")?).await,
@@ -112,12 +142,21 @@ impl AccountStore for DynamoStore {
             .await
             .map_err(sdk_error)?;
         Ok(Page {
-            items: out.items().iter().map(account_from).collect::<DexResult<_>>()?,
+            items: out
+                .items()
+                .iter()
+                .map(account_from)
+                .collect::<DexResult<_>>()?,
             cursor: cursor_from_key(out.last_evaluated_key(), None),
         })
     }
 
-    async fn update_account(&self, account: &Account, expected_version: u64, events: Vec<LogEvent>) -> DexResult<()> {
+    async fn update_account(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        events: Vec<LogEvent>,
+    ) -> DexResult<()> {
         let write = self.put(
             account_item(account),
             Some("attribute_exists(pk) AND #v = :v"),
@@ -126,9 +165,9 @@ impl AccountStore for DynamoStore {
         );
         match self.commit(vec![write], events).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition(_)) => {
-                Err(DexError::Conflict("the account changed meanwhile; read it again and retry".into()))
-            }
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
+                "the account changed meanwhile; read it again and retry".into(),
+            )),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }

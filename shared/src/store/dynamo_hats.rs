@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::dynamo::{
-    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_opt_s, get_s, get_string_list,
-    key_from_cursor, n, s, sdk_error, string_list,
+    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_opt_s, get_s,
+    get_string_list, key_from_cursor, n, s, sdk_error, string_list,
 };
 use super::{Page, PageRequest};
 use crate::accounts::Account;
@@ -27,7 +27,10 @@ fn cluster_item(c: &Cluster) -> Item {
     let mut item = key(format!("CLUSTER#{}", c.domain), "CLUSTER");
     item.extend([
         ("domain".to_owned(), s(&c.domain)),
-        ("provisioners".to_owned(), string_list(c.provisioners.iter().cloned())),
+        (
+            "provisioners".to_owned(),
+            string_list(c.provisioners.iter().cloned()),
+        ),
         ("certified".to_owned(), AttributeValue::Bool(c.certified)),
         ("secretName".to_owned(), s(&c.secret_name)),
         ("createdAt".to_owned(), n(c.created_at)),
@@ -87,16 +90,36 @@ fn hat_from(item: &Item) -> DexResult<RegisteredHat> {
 
 impl DynamoStore {
     /// Reads the given keys in one BatchGetItem (re-asking for unprocessed keys).
-    pub(crate) async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> DexResult<Vec<Item>> {
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> DexResult<Vec<Item>> {
         let mut found = Vec::new();
         if keys.is_empty() {
             return Ok(found);
         }
-        let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(consistent).build().map_err(DexError::internal)?;
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent)
+            .build()
+            .map_err(DexError::internal)?;
         let mut request = HashMap::from([(self.table.clone(), request)]);
         for attempt in 1..=8 {
-            let out = self.client.batch_get_item().set_request_items(Some(request)).send().await.map_err(sdk_error)?;
-            found.extend(out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten().cloned());
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            found.extend(
+                out.responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
             match out.unprocessed_keys() {
                 Some(rest) if !rest.is_empty() => {
                     request = rest.clone();
@@ -111,8 +134,15 @@ impl DynamoStore {
 
 impl ClusterStore for DynamoStore {
     async fn get_clusters(&self, domains: &[String]) -> DexResult<Vec<Cluster>> {
-        let keys = domains.iter().map(|d| key(format!("CLUSTER#{d}"), "CLUSTER")).collect();
-        self.batch_get(keys, true).await?.iter().map(cluster_from).collect()
+        let keys = domains
+            .iter()
+            .map(|d| key(format!("CLUSTER#{d}"), "CLUSTER"))
+            .collect();
+        self.batch_get(keys, true)
+            .await?
+            .iter()
+            .map(cluster_from)
+            .collect()
     }
 
     async fn list_clusters(&self) -> DexResult<Vec<Cluster>> {
@@ -140,10 +170,26 @@ impl ClusterStore for DynamoStore {
         }
     }
 
-    async fn save_cluster(&self, cluster: &Cluster, expected_version: Option<u64>, accounts: &[(Account, u64)], events: Vec<LogEvent>) -> DexResult<()> {
+    async fn save_cluster(
+        &self,
+        cluster: &Cluster,
+        expected_version: Option<u64>,
+        accounts: &[(Account, u64)],
+        events: Vec<LogEvent>,
+    ) -> DexResult<()> {
         let mut writes = vec![match expected_version {
-            None => self.put(cluster_item(cluster), Some("attribute_not_exists(pk)"), &[], vec![]),
-            Some(v) => self.put(cluster_item(cluster), Some("#v = :v"), &[("#v", "version")], vec![(":v", n(v))]),
+            None => self.put(
+                cluster_item(cluster),
+                Some("attribute_not_exists(pk)"),
+                &[],
+                vec![],
+            ),
+            Some(v) => self.put(
+                cluster_item(cluster),
+                Some("#v = :v"),
+                &[("#v", "version")],
+                vec![(":v", n(v))],
+            ),
         }];
         for (account, expected) in accounts {
             writes.push(self.put(
@@ -155,9 +201,9 @@ impl ClusterStore for DynamoStore {
         }
         match self.commit(writes, events).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition(_)) => {
-                Err(DexError::Conflict("the cluster or a provisioner account changed meanwhile; retry".into()))
-            }
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
+                "the cluster or a provisioner account changed meanwhile; retry".into(),
+            )),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
@@ -177,13 +223,25 @@ impl HatStore for DynamoStore {
         out.item().map(hat_from).transpose()
     }
 
-    async fn get_hat_and_clusters(&self, address: &str, cluster_candidates: &[String]) -> DexResult<(Option<RegisteredHat>, Vec<Cluster>)> {
+    async fn get_hat_and_clusters(
+        &self,
+        address: &str,
+        cluster_candidates: &[String],
+    ) -> DexResult<(Option<RegisteredHat>, Vec<Cluster>)> {
         let mut keys = vec![key(format!("HAT#{address}"), "HAT")];
-        keys.extend(cluster_candidates.iter().map(|d| key(format!("CLUSTER#{d}"), "CLUSTER")));
+        keys.extend(
+            cluster_candidates
+                .iter()
+                .map(|d| key(format!("CLUSTER#{d}"), "CLUSTER")),
+        );
         let mut hat = None;
         let mut clusters = Vec::new();
         for item in self.batch_get(keys, true).await? {
-            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+            match item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
                 Some("HAT") => hat = Some(hat_from(&item)?),
                 _ => clusters.push(cluster_from(&item)?),
             }
@@ -199,21 +257,39 @@ impl HatStore for DynamoStore {
         match self.commit(writes, vec![event]).await {
             Ok(_) => Ok(true),
             Err(f) if f.failed_index() == Some(0) => Ok(false),
-            Err(CommitFailure::Condition(_)) => Err(DexError::internal("counter update had a condition")),
+            Err(CommitFailure::Condition(_)) => {
+                Err(DexError::internal("counter update had a condition"))
+            }
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
 
-    async fn replace_hat_key(&self, hat: &RegisteredHat, expected_version: u64, event: LogEvent) -> DexResult<()> {
-        let write = self.put(hat_item(hat), Some("#v = :v"), &[("#v", "version")], vec![(":v", n(expected_version))]);
+    async fn replace_hat_key(
+        &self,
+        hat: &RegisteredHat,
+        expected_version: u64,
+        event: LogEvent,
+    ) -> DexResult<()> {
+        let write = self.put(
+            hat_item(hat),
+            Some("#v = :v"),
+            &[("#v", "version")],
+            vec![(":v", n(expected_version))],
+        );
         match self.commit(vec![write], vec![event]).await {
             Ok(_) => Ok(()),
-            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict("the HAT's key changed meanwhile; retry".into())),
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
+                "the HAT's key changed meanwhile; retry".into(),
+            )),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }
 
-    async fn list_hats(&self, cluster: Option<&str>, page: PageRequest) -> DexResult<Page<RegisteredHat>> {
+    async fn list_hats(
+        &self,
+        cluster: Option<&str>,
+        page: PageRequest,
+    ) -> DexResult<Page<RegisteredHat>> {
         let (index, partition) = match cluster {
             Some(c) => ("gsi1", format!("HATS#{c}")),
             None => ("gsi2", "HATS".to_owned()),

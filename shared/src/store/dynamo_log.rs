@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, NaiveDate};
 
-use super::dynamo::{DynamoStore, Item, cursor_from_key, key_from_cursor, log_entry_from, s, sdk_error};
+use super::dynamo::{
+    DynamoStore, Item, cursor_from_key, key_from_cursor, log_entry_from, s, sdk_error,
+};
 use super::{Cursor, LogStore, Page, PageRequest};
 use crate::error::{DexError, DexResult};
 use crate::txlog::{LogEntry, LogEvent, LogFilter};
@@ -16,7 +18,9 @@ impl LogStore for DynamoStore {
     async fn append_log(&self, events: Vec<LogEvent>) -> DexResult<Vec<LogEntry>> {
         self.commit(vec![], events).await.map_err(|f| match f {
             super::dynamo::CommitFailure::Error(e) => e,
-            super::dynamo::CommitFailure::Condition(_) => DexError::internal("log append had a domain condition"),
+            super::dynamo::CommitFailure::Condition(_) => {
+                DexError::internal("log append had a domain condition")
+            }
         })
     }
 
@@ -36,8 +40,21 @@ impl LogStore for DynamoStore {
         } else {
             return self.query_by_days(filter, from, to, page).await;
         };
-        let (items, last) = self.query_partition(index, &partition, filter, from, to, page.limit, page.cursor.as_ref()).await?;
-        Ok(Page { items, cursor: cursor_from_key(last.as_ref(), None) })
+        let (items, last) = self
+            .query_partition(
+                index,
+                &partition,
+                filter,
+                from,
+                to,
+                page.limit,
+                page.cursor.as_ref(),
+            )
+            .await?;
+        Ok(Page {
+            items,
+            cursor: cursor_from_key(last.as_ref(), None),
+        })
     }
 
     async fn subject_history(&self, subject: &str, page: PageRequest) -> DexResult<Page<LogEntry>> {
@@ -54,7 +71,11 @@ impl LogStore for DynamoStore {
             .await
             .map_err(sdk_error)?;
         Ok(Page {
-            items: out.items().iter().map(log_entry_from).collect::<DexResult<_>>()?,
+            items: out
+                .items()
+                .iter()
+                .map(log_entry_from)
+                .collect::<DexResult<_>>()?,
             cursor: cursor_from_key(out.last_evaluated_key(), None),
         })
     }
@@ -72,7 +93,12 @@ impl DynamoStore {
         limit: i32,
         cursor: Option<&Cursor>,
     ) -> DexResult<(Vec<LogEntry>, Option<Item>)> {
-        let mut query = self.client.query().table_name(&self.table).scan_index_forward(false).limit(limit);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .scan_index_forward(false)
+            .limit(limit);
         let mut filters = vec!["#at BETWEEN :from AND :to".to_owned()];
         query = query
             .expression_attribute_names("#at", "at")
@@ -87,21 +113,30 @@ impl DynamoStore {
                 // GSI sort keys start with the time, so the range narrows the key condition.
                 query
                     .index_name(gsi)
-                    .key_condition_expression(format!("{gsi}pk = :p AND {gsi}sk BETWEEN :lo AND :hi"))
+                    .key_condition_expression(format!(
+                        "{gsi}pk = :p AND {gsi}sk BETWEEN :lo AND :hi"
+                    ))
                     .expression_attribute_values(":lo", s(format!("{from:013}")))
                     .expression_attribute_values(":hi", s(format!("{to:013}~")))
             }
         };
-        for (name, value, attr) in [("#actor", &filter.actor, "actor"), ("#kind", &filter.kind, "kind")] {
+        for (name, value, attr) in [
+            ("#actor", &filter.actor, "actor"),
+            ("#kind", &filter.kind, "kind"),
+        ] {
             if let Some(v) = value {
                 let placeholder = format!(":{attr}");
                 filters.push(format!("{name} = {placeholder}"));
-                query = query.expression_attribute_names(name, attr).expression_attribute_values(placeholder, s(v));
+                query = query
+                    .expression_attribute_names(name, attr)
+                    .expression_attribute_values(placeholder, s(v));
             }
         }
         if let Some(subject) = &filter.subject {
             filters.push("#subject = :subject".into());
-            query = query.expression_attribute_names("#subject", "subject").expression_attribute_values(":subject", s(subject));
+            query = query
+                .expression_attribute_names("#subject", "subject")
+                .expression_attribute_values(":subject", s(subject));
         }
         let out = query
             .filter_expression(filters.join(" AND "))
@@ -109,16 +144,28 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        let items = out.items().iter().map(log_entry_from).collect::<DexResult<_>>()?;
+        let items = out
+            .items()
+            .iter()
+            .map(log_entry_from)
+            .collect::<DexResult<_>>()?;
         Ok((items, out.last_evaluated_key().cloned()))
     }
 
-    async fn query_by_days(&self, filter: &LogFilter, from: i64, to: i64, page: PageRequest) -> DexResult<Page<LogEntry>> {
+    async fn query_by_days(
+        &self,
+        filter: &LogFilter,
+        from: i64,
+        to: i64,
+        page: PageRequest,
+    ) -> DexResult<Page<LogEntry>> {
         let now = self.clock.now_millis();
         let to_day = day_of(to.min(now));
-        let from_day = day_of(from.max(to.min(now) - Duration::days(MAX_DAYS_WALKED).num_milliseconds()));
+        let from_day =
+            day_of(from.max(to.min(now) - Duration::days(MAX_DAYS_WALKED).num_milliseconds()));
         let mut day = match page.cursor.as_ref().and_then(|c| c.partition.as_deref()) {
-            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| DexError::bad_request("bad cursor"))?,
+            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| DexError::bad_request("bad cursor"))?,
             None => to_day,
         };
         let mut cursor = page.cursor.clone().filter(|c| c.partition.is_some());
@@ -126,27 +173,55 @@ impl DynamoStore {
         while day >= from_day {
             let want = page.limit - items.len() as i32;
             let partition = format!("LOGDAY#{}", day.format("%Y-%m-%d"));
-            let (mut found, last) = self.query_partition(Some("gsi3"), &partition, filter, from, to, want, cursor.as_ref()).await?;
+            let (mut found, last) = self
+                .query_partition(
+                    Some("gsi3"),
+                    &partition,
+                    filter,
+                    from,
+                    to,
+                    want,
+                    cursor.as_ref(),
+                )
+                .await?;
             items.append(&mut found);
             let day_text = day.format("%Y-%m-%d").to_string();
             if let Some(last) = last {
                 if items.len() as i32 >= page.limit {
-                    return Ok(Page { items, cursor: cursor_from_key(Some(&last), Some(day_text)) });
+                    return Ok(Page {
+                        items,
+                        cursor: cursor_from_key(Some(&last), Some(day_text)),
+                    });
                 }
-                cursor = Some(Cursor { partition: Some(day_text), key: Cursor::decode(&cursor_from_key(Some(&last), None).unwrap_or_default())?.key });
+                cursor = Some(Cursor {
+                    partition: Some(day_text),
+                    key: Cursor::decode(&cursor_from_key(Some(&last), None).unwrap_or_default())?
+                        .key,
+                });
                 continue;
             }
             cursor = None;
             day -= Duration::days(1);
             if items.len() as i32 >= page.limit && day >= from_day {
-                let next = Cursor { partition: Some(day.format("%Y-%m-%d").to_string()), key: Default::default() };
-                return Ok(Page { items, cursor: Some(next.encode()) });
+                let next = Cursor {
+                    partition: Some(day.format("%Y-%m-%d").to_string()),
+                    key: Default::default(),
+                };
+                return Ok(Page {
+                    items,
+                    cursor: Some(next.encode()),
+                });
             }
         }
-        Ok(Page { items, cursor: None })
+        Ok(Page {
+            items,
+            cursor: None,
+        })
     }
 }
 
 fn day_of(ms: i64) -> NaiveDate {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default().date_naive()
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
 }

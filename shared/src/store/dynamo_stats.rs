@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::dynamo::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
 use crate::error::{DexError, DexResult};
@@ -32,12 +34,21 @@ fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn update(store: &DynamoStore, key: Item, expression: String) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder().table_name(&store.table).set_key(Some(key)).update_expression(expression)
+fn update(
+    store: &DynamoStore,
+    key: Item,
+    expression: String,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    Update::builder()
+        .table_name(&store.table)
+        .set_key(Some(key))
+        .update_expression(expression)
 }
 
 fn wrap(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWriteItem {
-    TransactWriteItem::builder().update(update.build().expect("table, key and expression set")).build()
+    TransactWriteItem::builder()
+        .update(update.build().expect("table, key and expression set"))
+        .build()
 }
 
 impl DynamoStore {
@@ -52,19 +63,26 @@ impl DynamoStore {
         let now = self.clock.now_millis();
         let mut writes = Vec::new();
         for ((hour, bucket), markers) in &plan.seen {
-            let conditions: Vec<String> = (0..markers.len()).map(|i| format!("NOT contains(#h, :m{i})")).collect();
-            let expires = chrono::NaiveDateTime::parse_from_str(&format!("{hour}0000"), "%Y%m%d%H%M%S")
-                .map(|t| t.and_utc().timestamp())
-                .unwrap_or(now / 1000)
-                .max(now / 1000)
-                + MARKER_TTL_SECS;
-            let mut u = update(self, key(format!("SEEN#{hat}#{hour}"), format!("{bucket}")), "ADD #h :new SET #x = :x".into())
-                .condition_expression(conditions.join(" AND "))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .expression_attribute_names("#h", "h")
-                .expression_attribute_names("#x", crate::store::schema::TTL_ATTRIBUTE)
-                .expression_attribute_values(":new", AttributeValue::Ss(markers.clone()))
-                .expression_attribute_values(":x", n(expires));
+            let conditions: Vec<String> = (0..markers.len())
+                .map(|i| format!("NOT contains(#h, :m{i})"))
+                .collect();
+            let expires =
+                chrono::NaiveDateTime::parse_from_str(&format!("{hour}0000"), "%Y%m%d%H%M%S")
+                    .map(|t| t.and_utc().timestamp())
+                    .unwrap_or(now / 1000)
+                    .max(now / 1000)
+                    + MARKER_TTL_SECS;
+            let mut u = update(
+                self,
+                key(format!("SEEN#{hat}#{hour}"), format!("{bucket}")),
+                "ADD #h :new SET #x = :x".into(),
+            )
+            .condition_expression(conditions.join(" AND "))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#h", "h")
+            .expression_attribute_names("#x", crate::store::schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":new", AttributeValue::Ss(markers.clone()))
+            .expression_attribute_values(":x", n(expires));
             for (i, m) in markers.iter().enumerate() {
                 u = u.expression_attribute_values(format!(":m{i}"), s(m));
             }
@@ -81,7 +99,10 @@ impl DynamoStore {
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
             let mut u = update(
                 self,
-                key(format!("FIELDS#{shard:02}"), format!("{namespace}/{endpoint}")),
+                key(
+                    format!("FIELDS#{shard:02}"),
+                    format!("{namespace}/{endpoint}"),
+                ),
                 format!("ADD {} SET #ns = :ns, #ep = :ep, #t = :t", adds.join(", ")),
             )
             .expression_attribute_names("#ns", "namespace")
@@ -100,9 +121,15 @@ impl DynamoStore {
         for (time, event) in &plan.debits {
             let mut item = key(
                 format!("HAT#{hat}"),
-                format!("DEBIT#{}#{time:013}#{}", event.data_debit_key, event.operation),
+                format!(
+                    "DEBIT#{}#{time:013}#{}",
+                    event.data_debit_key, event.operation
+                ),
             );
-            item.insert("event".to_owned(), s(serde_json::to_string(event).expect("serialisable")));
+            item.insert(
+                "event".to_owned(),
+                s(serde_json::to_string(event).expect("serialisable")),
+            );
             item.insert("time".to_owned(), n(time));
             writes.push(self.put(item, None, &[], vec![]));
         }
@@ -110,12 +137,19 @@ impl DynamoStore {
     }
 
     /// Which of `plan`'s markers the failed buckets already hold.
-    async fn already_counted(&self, hat: &str, plan: &ChunkPlan, failed: &[(usize, Option<Item>)]) -> DexResult<HashSet<String>> {
+    async fn already_counted(
+        &self,
+        hat: &str,
+        plan: &ChunkPlan,
+        failed: &[(usize, Option<Item>)],
+    ) -> DexResult<HashSet<String>> {
         let buckets: Vec<&(String, u8)> = plan.seen.keys().collect();
         let mut present = HashSet::new();
         for (index, item) in failed {
             let Some((hour, bucket)) = buckets.get(*index) else {
-                return Err(DexError::internal("a non-marker condition failed in stats ingestion"));
+                return Err(DexError::internal(
+                    "a non-marker condition failed in stats ingestion",
+                ));
             };
             let item = match item {
                 Some(item) => item.clone(),
@@ -149,7 +183,9 @@ impl StatsStore for DynamoStore {
             }
             let (chunks, too_large) = plan_chunks(&pending);
             if !too_large.is_empty() {
-                return Err(DexError::internal("oversized items must be skipped before ingestion"));
+                return Err(DexError::internal(
+                    "oversized items must be skipped before ingestion",
+                ));
             }
             let mut retry = Vec::new();
             for (indices, plan) in chunks {
@@ -182,7 +218,9 @@ impl StatsStore for DynamoStore {
             }
             pending = retry;
         }
-        Err(DexError::Throttled("the report raced too many concurrent copies; retry".into()))
+        Err(DexError::Throttled(
+            "the report raced too many concurrent copies; retry".into(),
+        ))
     }
 
     async fn figure(&self, name: &str) -> DexResult<(i64, i64)> {
@@ -200,7 +238,9 @@ impl StatsStore for DynamoStore {
                 updated = updated.max(get_n::<i64>(&item, "updatedAt").unwrap_or(0));
                 for (name, value) in &item {
                     if let (Some(field), AttributeValue::N(v)) = (name.strip_prefix("f:"), value) {
-                        *counts.entry((namespace.clone(), endpoint.clone(), field.to_owned())).or_default() += v.parse::<i64>().unwrap_or(0);
+                        *counts
+                            .entry((namespace.clone(), endpoint.clone(), field.to_owned()))
+                            .or_default() += v.parse::<i64>().unwrap_or(0);
                     }
                 }
             }
@@ -211,13 +251,18 @@ impl StatsStore for DynamoStore {
     async fn descriptions(&self) -> DexResult<BTreeMap<DescriptionTarget, String>> {
         let mut out = BTreeMap::new();
         for item in self.query_all("DESC".to_owned()).await? {
-            let target: DescriptionTarget = serde_json::from_str(&get_s(&item, "target")?).map_err(DexError::internal)?;
+            let target: DescriptionTarget =
+                serde_json::from_str(&get_s(&item, "target")?).map_err(DexError::internal)?;
             out.insert(target, get_s(&item, "description")?);
         }
         Ok(out)
     }
 
-    async fn save_descriptions(&self, descriptions: Vec<(DescriptionTarget, String)>, event: LogEvent) -> DexResult<()> {
+    async fn save_descriptions(
+        &self,
+        descriptions: Vec<(DescriptionTarget, String)>,
+        event: LogEvent,
+    ) -> DexResult<()> {
         // Several transactions when there are many; each is logged with its part.
         let parts: Vec<_> = descriptions.chunks(95).collect();
         let total = parts.len();
@@ -235,10 +280,14 @@ impl StatsStore for DynamoStore {
             let mut event = event.clone();
             event.details["part"] = serde_json::json!(format!("{}/{total}", i + 1));
             event.details["descriptions"] = serde_json::json!(part.len());
-            self.commit(writes, vec![event]).await.map_err(|f| match f {
-                CommitFailure::Error(e) => e,
-                CommitFailure::Condition(_) => DexError::internal("descriptions have no conditions"),
-            })?;
+            self.commit(writes, vec![event])
+                .await
+                .map_err(|f| match f {
+                    CommitFailure::Error(e) => e,
+                    CommitFailure::Condition(_) => {
+                        DexError::internal("descriptions have no conditions")
+                    }
+                })?;
         }
         Ok(())
     }
@@ -260,8 +309,12 @@ impl StatsStore for DynamoStore {
         match out.items().first() {
             None => Ok(None),
             Some(item) => {
-                let event: DebitEvent = serde_json::from_str(&get_s(item, "event")?).map_err(DexError::internal)?;
-                Ok(Some(DebitState { event, time: get_n(item, "time")? }))
+                let event: DebitEvent =
+                    serde_json::from_str(&get_s(item, "event")?).map_err(DexError::internal)?;
+                Ok(Some(DebitState {
+                    event,
+                    time: get_n(item, "time")?,
+                }))
             }
         }
     }

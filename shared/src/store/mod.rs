@@ -1,12 +1,12 @@
 //! Storage ports: one narrow trait per capability, so each function depends only on what it
 //! uses. `dynamo` implements them all on one DynamoDB table.
 
+pub mod counters;
 pub mod dynamo;
 mod dynamo_accounts;
 mod dynamo_hats;
-pub mod counters;
-mod dynamo_stats;
 mod dynamo_log;
+mod dynamo_stats;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -48,14 +48,19 @@ impl PageRequest {
                 .parse::<i32>()
                 .ok()
                 .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
-                .ok_or_else(|| DexError::bad_request(format!("limit must be 1 to {}", Self::MAX_LIMIT)))?,
+                .ok_or_else(|| {
+                    DexError::bad_request(format!("limit must be 1 to {}", Self::MAX_LIMIT))
+                })?,
         };
         let cursor = cursor.map(Cursor::decode).transpose()?;
         Ok(Self { limit, cursor })
     }
 
     pub fn first(limit: i32) -> Self {
-        Self { limit, cursor: None }
+        Self {
+            limit,
+            cursor: None,
+        }
     }
 }
 
@@ -85,11 +90,23 @@ impl Cursor {
 
 pub trait AccountStore: Send + Sync {
     /// Creates the account and its log entry; `Conflict` when the username is taken.
-    fn insert_account(&self, account: &Account, event: LogEvent) -> impl Future<Output = DexResult<()>> + Send;
-    fn get_account(&self, account_id: &str) -> impl Future<Output = DexResult<Option<Account>>> + Send;
-    fn find_account_by_username(&self, username: &str)
-    -> impl Future<Output = DexResult<Option<Account>>> + Send;
-    fn list_accounts(&self, page: PageRequest) -> impl Future<Output = DexResult<Page<Account>>> + Send;
+    fn insert_account(
+        &self,
+        account: &Account,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+    fn get_account(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = DexResult<Option<Account>>> + Send;
+    fn find_account_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = DexResult<Option<Account>>> + Send;
+    fn list_accounts(
+        &self,
+        page: PageRequest,
+    ) -> impl Future<Output = DexResult<Page<Account>>> + Send;
     /// Replaces the account if it is still at `expected_version`; `Conflict` otherwise.
     fn update_account(
         &self,
@@ -102,13 +119,22 @@ pub trait AccountStore: Send + Sync {
 pub trait LogStore: Send + Sync {
     /// Appends events that accompany no other state change (e.g. a key rotation, whose state
     /// lives in Secrets Manager).
-    fn append_log(&self, events: Vec<LogEvent>) -> impl Future<Output = DexResult<Vec<LogEntry>>> + Send;
+    fn append_log(
+        &self,
+        events: Vec<LogEvent>,
+    ) -> impl Future<Output = DexResult<Vec<LogEntry>>> + Send;
     /// Newest first.
-    fn query_log(&self, filter: &LogFilter, page: PageRequest)
-    -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
+    fn query_log(
+        &self,
+        filter: &LogFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
     /// One subject's history, oldest first, for chain verification.
-    fn subject_history(&self, subject: &str, page: PageRequest)
-    -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
+    fn subject_history(
+        &self,
+        subject: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
 }
 
 #[cfg(test)]
@@ -117,7 +143,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let mut c = Cursor { partition: Some("2026-11-22".into()), key: BTreeMap::new() };
+        let mut c = Cursor {
+            partition: Some("2026-11-22".into()),
+            key: BTreeMap::new(),
+        };
         c.key.insert("pk".into(), "LOG#x".into());
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("not-a-cursor").is_err());

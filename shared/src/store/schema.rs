@@ -20,7 +20,11 @@ pub const GSIS: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("static key schema")
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("static key schema")
 }
 
 fn string_attr(name: &str) -> AttributeDefinition {
@@ -57,7 +61,11 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, DexError
                         .index_name(gsi)
                         .key_schema(key(&pk, KeyType::Hash))
                         .key_schema(key(&sk, KeyType::Range))
-                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
                         .build()
                         .map_err(DexError::internal)?,
                 );
@@ -65,8 +73,14 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, DexError
         match request.send().await {
             Ok(_) => {}
             // Someone else created it in the meantime: fine, wait for it below.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-            Err(e) => return Err(DexError::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => {
+                return Err(DexError::internal(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                ));
+            }
         }
     }
     for _ in 0..120 {
@@ -94,5 +108,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<bool, DexError
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    Err(DexError::internal(format!("table {table} did not become active")))
+    Err(DexError::internal(format!(
+        "table {table} did not become active"
+    )))
 }

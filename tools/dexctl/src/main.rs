@@ -78,7 +78,10 @@ fn read_password(args: &mut Args) -> Result<String, String> {
     }
     if args.flag("--password-stdin") {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     Err("give --password-env VAR or --password-stdin".into())
@@ -87,7 +90,9 @@ fn read_password(args: &mut Args) -> Result<String, String> {
 async fn app() -> DexResult<App> {
     // dexctl neither signs nor verifies tokens, so DEX_PUBLIC_URL is optional here.
     let config = Config::from_lookup(|name| {
-        std::env::var(name).ok().or_else(|| (name == "DEX_PUBLIC_URL").then(|| "http://dexctl.invalid".into()))
+        std::env::var(name)
+            .ok()
+            .or_else(|| (name == "DEX_PUBLIC_URL").then(|| "http://dexctl.invalid".into()))
     })
     .map_err(|e| DexError::bad_request(e.to_string()))?;
     let (dynamodb, secrets) = dex::app::aws_clients().await;
@@ -95,7 +100,10 @@ async fn app() -> DexResult<App> {
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialisable")
+    );
 }
 
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
@@ -109,36 +117,70 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
     match command.as_str() {
         "init" => {
             Args(argv).finish()?;
-            let created = dex::store::schema::ensure_table(app.store.client(), &app.config.table).await.map_err(fail)?;
-            println!("table {}: {}", app.config.table, if created { "created" } else { "exists" });
+            let created = dex::store::schema::ensure_table(app.store.client(), &app.config.table)
+                .await
+                .map_err(fail)?;
+            println!(
+                "table {}: {}",
+                app.config.table,
+                if created { "created" } else { "exists" }
+            );
             let name = app.config.signing_key_secret();
-            let created = ensure_signing_key(&app.secrets, &name, &*app.clock, &*app.random).await.map_err(fail)?;
+            let created = ensure_signing_key(&app.secrets, &name, &*app.clock, &*app.random)
+                .await
+                .map_err(fail)?;
             if created {
                 app.store
-                    .append_log(vec![LogEvent::new("dex:signing-key", "signing-key.created", "dexctl", serde_json::json!({}))])
+                    .append_log(vec![LogEvent::new(
+                        "dex:signing-key",
+                        "signing-key.created",
+                        "dexctl",
+                        serde_json::json!({}),
+                    )])
                     .await
                     .map_err(fail)?;
             }
-            println!("signing key secret {name}: {}", if created { "created" } else { "exists" });
+            println!(
+                "signing key secret {name}: {}",
+                if created { "created" } else { "exists" }
+            );
         }
         "ensure-admin" => {
             Args(argv).finish()?;
-            let username = std::env::var("DEX_LOCAL_ADMIN_USERNAME").unwrap_or_else(|_| "admin@dex.local".into());
-            let password = std::env::var("DEX_LOCAL_ADMIN_PASSWORD").unwrap_or_else(|_| "dex-local-admin".into());
+            let username = std::env::var("DEX_LOCAL_ADMIN_USERNAME")
+                .unwrap_or_else(|_| "admin@dex.local".into());
+            let password = std::env::var("DEX_LOCAL_ADMIN_PASSWORD")
+                .unwrap_or_else(|_| "dex-local-admin".into());
             let accounts = app.accounts();
-            match app.store.find_account_by_username(&username).await.map_err(fail)? {
+            match app
+                .store
+                .find_account_by_username(&username)
+                .await
+                .map_err(fail)?
+            {
                 None => {
-                    let new = NewAccount { username: username.clone(), password, roles: vec!["admin".into()] };
+                    let new = NewAccount {
+                        username: username.clone(),
+                        password,
+                        roles: vec!["admin".into()],
+                    };
                     let account = accounts.create(&Actor::Operator, new).await.map_err(fail)?;
                     println!("admin {username} created ({})", account.account_id);
                 }
                 Some(account) => {
-                    let mut roles: Vec<String> = account.roles.iter().map(Role::to_string).collect();
+                    let mut roles: Vec<String> =
+                        account.roles.iter().map(Role::to_string).collect();
                     if !account.has(&Role::Admin) {
                         roles.push("admin".into());
                     }
-                    let change = AccountChange { roles: Some(roles), disabled: Some(false) };
-                    accounts.update(&Actor::Operator, &account.account_id, change).await.map_err(fail)?;
+                    let change = AccountChange {
+                        roles: Some(roles),
+                        disabled: Some(false),
+                    };
+                    accounts
+                        .update(&Actor::Operator, &account.account_id, change)
+                        .await
+                        .map_err(fail)?;
                     println!("admin {username} exists ({})", account.account_id);
                 }
             }
@@ -146,10 +188,15 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "rotate-key" => {
             Args(argv).finish()?;
             let name = app.config.signing_key_secret();
-            let (kid, previous) =
-                rotate_signing_key(&app.secrets, &name, &*app.clock, &*app.random, app.config.token_lifetime)
-                    .await
-                    .map_err(fail)?;
+            let (kid, previous) = rotate_signing_key(
+                &app.secrets,
+                &name,
+                &*app.clock,
+                &*app.random,
+                app.config.token_lifetime,
+            )
+            .await
+            .map_err(fail)?;
             app.store
                 .append_log(vec![LogEvent::new(
                     "dex:signing-key",
@@ -159,7 +206,9 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
                 )])
                 .await
                 .map_err(fail)?;
-            println!("new signing key {kid} is current; previous {previous:?} verifies until its tokens expire");
+            println!(
+                "new signing key {kid} is current; previous {previous:?} verifies until its tokens expire"
+            );
         }
         "accounts" => accounts(&app, argv).await?,
         "clusters" => clusters(&app, argv).await?,
@@ -182,11 +231,26 @@ async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
             let roles = args.values("--role")?;
             let password = read_password(&mut args)?;
             args.finish()?;
-            let account = app.accounts().create(&Actor::Operator, NewAccount { username, password, roles }).await.map_err(fail)?;
+            let account = app
+                .accounts()
+                .create(
+                    &Actor::Operator,
+                    NewAccount {
+                        username,
+                        password,
+                        roles,
+                    },
+                )
+                .await
+                .map_err(fail)?;
             print_json(&AccountView::from(&account));
         }
         "list" => {
-            let page = PageRequest::parse(args.value("--limit")?.as_deref(), args.value("--cursor")?.as_deref()).map_err(fail)?;
+            let page = PageRequest::parse(
+                args.value("--limit")?.as_deref(),
+                args.value("--cursor")?.as_deref(),
+            )
+            .map_err(fail)?;
             args.finish()?;
             let page = app.store.list_accounts(page).await.map_err(fail)?;
             let items: Vec<AccountView> = page.items.iter().map(AccountView::from).collect();
@@ -202,10 +266,19 @@ async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
                 (false, false) => None,
             };
             let rest = args.finish()?;
-            let [id] = rest.as_slice() else { return Err("give exactly one ACCOUNT_ID".into()) };
-            let roles = if no_roles || !roles.is_empty() { Some(roles) } else { None };
-            let account =
-                app.accounts().update(&Actor::Operator, id, AccountChange { roles, disabled }).await.map_err(fail)?;
+            let [id] = rest.as_slice() else {
+                return Err("give exactly one ACCOUNT_ID".into());
+            };
+            let roles = if no_roles || !roles.is_empty() {
+                Some(roles)
+            } else {
+                None
+            };
+            let account = app
+                .accounts()
+                .update(&Actor::Operator, id, AccountChange { roles, disabled })
+                .await
+                .map_err(fail)?;
             print_json(&AccountView::from(&account));
         }
         other => return Err(format!("unknown accounts command {other:?}")),
@@ -223,13 +296,26 @@ async fn clusters(app: &App, mut argv: Vec<String>) -> Result<(), String> {
     match sub.as_str() {
         "certify" => {
             let domain = args.value("--domain")?.ok_or("--domain is required")?;
-            let platform_username = args.value("--platform-username")?.ok_or("--platform-username is required")?;
-            let var = args.value("--platform-password-env")?.ok_or("--platform-password-env is required")?;
+            let platform_username = args
+                .value("--platform-username")?
+                .ok_or("--platform-username is required")?;
+            let var = args
+                .value("--platform-password-env")?
+                .ok_or("--platform-password-env is required")?;
             let platform_password = env_password(&var)?;
             let provisioners = args.values("--provisioner")?;
             args.finish()?;
-            let new = NewCluster { domain, platform_username, platform_password, provisioners };
-            let cluster = app.clusters().certify(&Actor::Operator, new).await.map_err(fail)?;
+            let new = NewCluster {
+                domain,
+                platform_username,
+                platform_password,
+                provisioners,
+            };
+            let cluster = app
+                .clusters()
+                .certify(&Actor::Operator, new)
+                .await
+                .map_err(fail)?;
             print_json(&ClusterView::from(&cluster));
         }
         "list" => {
@@ -239,8 +325,14 @@ async fn clusters(app: &App, mut argv: Vec<String>) -> Result<(), String> {
         }
         "decertify" => {
             let rest = args.finish()?;
-            let [domain] = rest.as_slice() else { return Err("give exactly one DOMAIN".into()) };
-            let cluster = app.clusters().decertify(&Actor::Operator, domain).await.map_err(fail)?;
+            let [domain] = rest.as_slice() else {
+                return Err("give exactly one DOMAIN".into());
+            };
+            let cluster = app
+                .clusters()
+                .decertify(&Actor::Operator, domain)
+                .await
+                .map_err(fail)?;
             print_json(&ClusterView::from(&cluster));
         }
         other => return Err(format!("unknown clusters command {other:?}")),
@@ -256,9 +348,17 @@ async fn hats(app: &App, mut argv: Vec<String>) -> Result<(), String> {
     argv.remove(0);
     let mut args = Args(argv);
     let cluster = args.value("--cluster")?;
-    let page = PageRequest::parse(args.value("--limit")?.as_deref(), args.value("--cursor")?.as_deref()).map_err(fail)?;
+    let page = PageRequest::parse(
+        args.value("--limit")?.as_deref(),
+        args.value("--cursor")?.as_deref(),
+    )
+    .map_err(fail)?;
     args.finish()?;
-    let page = app.store.list_hats(cluster.as_deref(), page).await.map_err(fail)?;
+    let page = app
+        .store
+        .list_hats(cluster.as_deref(), page)
+        .await
+        .map_err(fail)?;
     let items: Vec<HatView> = page.items.iter().map(HatView::from).collect();
     print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
     Ok(())
@@ -270,7 +370,11 @@ fn describe(e: &DexError) -> String {
         DexError::Internal(detail) => detail.clone(),
         other => {
             let body = other.body();
-            if body.details.is_empty() { body.cause } else { format!("{} ({})", body.cause, body.details.join("; ")) }
+            if body.details.is_empty() {
+                body.cause
+            } else {
+                format!("{} ({})", body.cause, body.details.join("; "))
+            }
         }
     }
 }
