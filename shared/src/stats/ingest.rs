@@ -16,6 +16,9 @@ use super::report::{DebitEvent, StatsItem, StatsKind};
 pub const SEEN_BUCKETS: u8 = 8;
 /// Room left for the log entry and its chain head in a 100-action transaction.
 pub const MAX_CHUNK_ACTIONS: usize = 96;
+/// Fields of one endpoint updated by one action: keeps its update expression under
+/// DynamoDB's 4 KB expression limit.
+pub const MAX_FIELDS_PER_ENDPOINT: usize = 250;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ChunkPlan {
@@ -36,6 +39,15 @@ impl ChunkPlan {
             + usize::from(self.data_out > 0)
             + self.fields.len()
             + self.debits.len()
+    }
+
+    /// Whether the plan fits one transaction.
+    pub fn fits(&self) -> bool {
+        self.actions() <= MAX_CHUNK_ACTIONS
+            && self
+                .fields
+                .values()
+                .all(|f| f.len() <= MAX_FIELDS_PER_ENDPOINT)
     }
 
     fn add(&mut self, item: &StatsItem) {
@@ -78,8 +90,20 @@ pub fn seen_bucket(item: &StatsItem) -> (String, u8) {
     (hour, item.identity[31] % SEEN_BUCKETS)
 }
 
-/// Splits items into chunks whose plans fit one transaction. An item that alone needs more
-/// actions than a transaction holds is returned separately, to be skipped.
+/// Why an item cannot be counted even alone in a transaction, if it cannot.
+pub fn too_large(item: &StatsItem) -> Option<String> {
+    let mut alone = ChunkPlan::default();
+    alone.add(item);
+    (!alone.fits()).then(|| {
+        format!(
+            "touches {} endpoints or over {MAX_FIELDS_PER_ENDPOINT} fields of one endpoint; at most {MAX_CHUNK_ACTIONS} endpoints",
+            alone.fields.len()
+        )
+    })
+}
+
+/// Splits items into chunks whose plans fit one transaction. An item that alone does not fit
+/// is returned separately, to be skipped.
 pub fn plan_chunks(items: &[StatsItem]) -> (Vec<(Vec<usize>, ChunkPlan)>, Vec<usize>) {
     let mut chunks = Vec::new();
     let mut too_large = Vec::new();
@@ -87,13 +111,13 @@ pub fn plan_chunks(items: &[StatsItem]) -> (Vec<(Vec<usize>, ChunkPlan)>, Vec<us
     for (i, item) in items.iter().enumerate() {
         let mut alone = ChunkPlan::default();
         alone.add(item);
-        if alone.actions() > MAX_CHUNK_ACTIONS {
+        if !alone.fits() {
             too_large.push(i);
             continue;
         }
         let mut next = current.1.clone();
         next.add(item);
-        if next.actions() > MAX_CHUNK_ACTIONS {
+        if !next.fits() {
             chunks.push(std::mem::take(&mut current));
             current = (vec![i], alone);
         } else {
@@ -141,7 +165,9 @@ mod tests {
         assert!(chunks.len() > 1);
         assert!(chunks.iter().all(|(_, p)| p.actions() <= MAX_CHUNK_ACTIONS));
         assert_eq!(chunks.iter().map(|(idx, _)| idx.len()).sum::<usize>(), 50);
-        let (_, too_large) = plan_chunks(&[inbound(0, 120)]);
-        assert_eq!(too_large, vec![0]);
+        let (_, set_apart) = plan_chunks(&[inbound(0, 120)]);
+        assert_eq!(set_apart, vec![0]);
+        assert!(too_large(&inbound(0, 120)).is_some());
+        assert!(too_large(&inbound(0, 2)).is_none());
     }
 }

@@ -72,6 +72,8 @@ pub struct Skipped {
 #[derive(Debug, Default)]
 pub struct ParsedReport {
     pub items: Vec<StatsItem>,
+    /// The position in the body of each of `items`.
+    pub indices: Vec<usize>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -85,6 +87,7 @@ pub fn parse_report(items: &[Value]) -> ParsedReport {
             Ok(item) => {
                 if seen.insert(item.identity) {
                     report.items.push(item);
+                    report.indices.push(index);
                 }
             }
             Err(reason) => report.skipped.push(Skipped { index, reason }),

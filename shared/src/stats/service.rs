@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ingest::MAX_CHUNK_ACTIONS;
+use super::ingest::too_large;
 use super::report::{MAX_ITEMS, Skipped, parse_report};
 use super::tree::{self, NamespaceStructure};
 use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
@@ -59,30 +59,11 @@ impl<S: StatsStore> StatsService<'_, S> {
         let parsed = parse_report(&items);
         let mut skipped = parsed.skipped;
         let mut counted = Vec::with_capacity(parsed.items.len());
-        for item in parsed.items {
-            if let super::report::StatsKind::Inbound(fields) = &item.kind {
-                let endpoints: std::collections::BTreeSet<_> =
-                    fields.iter().map(|f| (&f.namespace, &f.endpoint)).collect();
-                if endpoints.len() + 2 > MAX_CHUNK_ACTIONS {
-                    // Find its index in the body for the response.
-                    let index = items
-                        .iter()
-                        .position(|v| {
-                            super::report::parse_item(v).is_ok_and(|p| p.identity == item.identity)
-                        })
-                        .unwrap_or(0);
-                    skipped.push(Skipped {
-                        index,
-                        reason: format!(
-                            "touches {} endpoints; at most {} per item",
-                            endpoints.len(),
-                            MAX_CHUNK_ACTIONS - 2
-                        ),
-                    });
-                    continue;
-                }
+        for (item, index) in parsed.items.into_iter().zip(parsed.indices) {
+            match too_large(&item) {
+                Some(reason) => skipped.push(Skipped { index, reason }),
+                None => counted.push(item),
             }
-            counted.push(item);
         }
         skipped.sort_by_key(|s| s.index);
         let outcome = self.store.ingest(&hat.address, &counted).await?;
