@@ -147,8 +147,8 @@ mod tests {
     #[test]
     fn a_typical_report_is_one_transaction() {
         let items: Vec<_> = (0..100).map(|i| inbound(i, 1)).collect();
-        let (chunks, too_large) = plan_chunks(&items);
-        assert!(too_large.is_empty());
+        let (chunks, set_apart) = plan_chunks(&items);
+        assert!(set_apart.is_empty());
         assert_eq!(chunks.len(), 1);
         let plan = &chunks[0].1;
         assert_eq!(plan.items, 100);
@@ -160,8 +160,8 @@ mod tests {
     #[test]
     fn wide_reports_split_and_oversized_items_are_set_apart() {
         let items: Vec<_> = (0..50).map(|i| inbound(i, 40)).collect();
-        let (chunks, too_large) = plan_chunks(&items);
-        assert!(too_large.is_empty());
+        let (chunks, set_apart) = plan_chunks(&items);
+        assert!(set_apart.is_empty());
         assert!(chunks.len() > 1);
         assert!(chunks.iter().all(|(_, p)| p.actions() <= MAX_CHUNK_ACTIONS));
         assert_eq!(chunks.iter().map(|(idx, _)| idx.len()).sum::<usize>(), 50);
