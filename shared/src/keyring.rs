@@ -1,5 +1,7 @@
-//! DEX's signing keys as a container sees them: loaded from Secrets Manager once, reloaded
-//! only when a token names a key this container has not seen (a rotation happened).
+//! DEX's signing keys as a container sees them: loaded from Secrets Manager, kept for
+//! `REFRESH_AFTER` (so a rotation reaches every warm function within that time: they then
+//! sign with the new key and publish it), and reloaded early when a token names a key this
+//! container has not seen yet.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +14,11 @@ use crate::error::{DexError, DexResult};
 use crate::ports::{Clock, Random};
 use crate::secrets::{SecretStore, SecretsManager};
 
+/// How long a loaded key set is used before it is read again.
+const REFRESH_AFTER: Duration = Duration::from_secs(20);
 /// Reloads for unknown key ids are at most this frequent, so forged `kid`s cannot turn every
 /// request into a Secrets Manager call.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 pub struct SigningKeys {
     secrets: SecretsManager,
@@ -33,7 +37,9 @@ impl SigningKeys {
 
     pub async fn ring(&self) -> DexResult<Arc<KeyRing>> {
         let mut loaded = self.loaded.lock().await;
-        if let Some((ring, _)) = loaded.as_ref() {
+        if let Some((ring, at)) = loaded.as_ref()
+            && at.elapsed() < REFRESH_AFTER
+        {
             return Ok(ring.clone());
         }
         let ring = self.load().await?;

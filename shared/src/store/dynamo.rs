@@ -418,9 +418,32 @@ pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> 
     )
 }
 
-pub(crate) fn key_from_cursor(cursor: &crate::store::Cursor) -> Option<Item> {
-    if cursor.key.is_empty() {
-        return None;
+/// The DynamoDB start key of a cursor for a query of `partition` (on `index`, or the table).
+/// A cursor this query could not have returned is a 400, never handed to DynamoDB.
+pub(crate) fn key_from_cursor(
+    cursor: Option<&crate::store::Cursor>,
+    index: Option<&str>,
+    partition: &str,
+) -> DexResult<Option<Item>> {
+    let Some(cursor) = cursor.filter(|c| !c.key.is_empty()) else {
+        return Ok(None);
+    };
+    let mut expected = vec!["pk".to_owned(), "sk".to_owned()];
+    if let Some(index) = index {
+        expected.extend([format!("{index}pk"), format!("{index}sk")]);
     }
-    Some(cursor.key.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+    let partition_attribute = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
+    let mut names: Vec<&String> = cursor.key.keys().collect();
+    names.sort();
+    expected.sort();
+    if names != expected.iter().collect::<Vec<_>>()
+        || cursor.key.get(&partition_attribute).map(String::as_str) != Some(partition)
+    {
+        return Err(DexError::bad_request(
+            "cursor is not one this listing returned",
+        ));
+    }
+    Ok(Some(
+        cursor.key.iter().map(|(k, v)| (k.clone(), s(v))).collect(),
+    ))
 }

@@ -119,6 +119,7 @@ impl AccountStore for DynamoStore {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
+            .consistent_read(true)
             .send()
             .await
             .map_err(sdk_error)?;
@@ -137,7 +138,11 @@ impl AccountStore for DynamoStore {
             .key_condition_expression("gsi1pk = :p")
             .expression_attribute_values(":p", s("ACCOUNTS"))
             .limit(page.limit)
-            .set_exclusive_start_key(page.cursor.as_ref().and_then(key_from_cursor))
+            .set_exclusive_start_key(key_from_cursor(
+                page.cursor.as_ref(),
+                Some("gsi1"),
+                "ACCOUNTS",
+            )?)
             .send()
             .await
             .map_err(sdk_error)?;

@@ -300,9 +300,13 @@ impl HatStore for DynamoStore {
             .table_name(&self.table)
             .index_name(index)
             .key_condition_expression(format!("{index}pk = :p"))
-            .expression_attribute_values(":p", s(partition))
+            .expression_attribute_values(":p", s(&partition))
             .limit(page.limit)
-            .set_exclusive_start_key(page.cursor.as_ref().and_then(key_from_cursor))
+            .set_exclusive_start_key(key_from_cursor(
+                page.cursor.as_ref(),
+                Some(index),
+                &partition,
+            )?)
             .send()
             .await
             .map_err(sdk_error)?;

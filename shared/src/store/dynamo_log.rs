@@ -66,7 +66,11 @@ impl LogStore for DynamoStore {
             .expression_attribute_values(":p", s(format!("LOG#{subject}")))
             .expression_attribute_values(":e", s("E#"))
             .limit(page.limit)
-            .set_exclusive_start_key(page.cursor.as_ref().and_then(key_from_cursor))
+            .set_exclusive_start_key(key_from_cursor(
+                page.cursor.as_ref(),
+                None,
+                &format!("LOG#{subject}"),
+            )?)
             .send()
             .await
             .map_err(sdk_error)?;
@@ -140,7 +144,7 @@ impl DynamoStore {
         }
         let out = query
             .filter_expression(filters.join(" AND "))
-            .set_exclusive_start_key(cursor.and_then(key_from_cursor))
+            .set_exclusive_start_key(key_from_cursor(cursor, index, partition)?)
             .send()
             .await
             .map_err(sdk_error)?;
