@@ -42,7 +42,15 @@ impl SigningKeys {
         {
             return Ok(ring.clone());
         }
-        let ring = self.load().await?;
+        let ring = match (self.load().await, loaded.as_ref()) {
+            (Ok(ring), _) => ring,
+            // Secrets Manager hiccup on a refresh: keep serving with the keys we have.
+            (Err(e), Some((previous, _))) => {
+                tracing::warn!(error = %e, "signing key refresh failed; keeping the loaded keys");
+                previous.clone()
+            }
+            (Err(e), None) => return Err(e),
+        };
         *loaded = Some((ring.clone(), Instant::now()));
         Ok(ring)
     }
