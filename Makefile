@@ -1,0 +1,45 @@
+# The DEX: local stack, tests and deployment. See scripts/ for what each target does.
+#   make run                          the whole DEX on http://127.0.0.1:9000
+#   make test ARGS="-E test(stats)"   the suite against a private local stack
+#   make tools                        install what the scripts need (idempotent)
+
+ARGS ?=
+# Passed through the environment, so that no shell re-parses it (parentheses, quotes).
+export DEX_TEST_ARGS := $(ARGS)
+
+.PHONY: run test lint fmt build release validate bench deploy clean-local tools
+
+run:
+	scripts/run-local.sh
+
+test:
+	scripts/test.sh
+
+lint:
+	scripts/lint.sh
+
+fmt:
+	cargo fmt --all
+
+build:
+	cargo build --workspace --bins
+
+# Lambda zips for arm64 (AWS deployments go through `make deploy`, whose `sam build`
+# follows template.yaml).
+release:
+	scripts/lib.sh with_python_tools cargo lambda build --release --arm64 --output-format zip
+
+validate:
+	scripts/validate-template.sh
+
+bench:
+	scripts/bench.sh
+
+deploy:
+	scripts/lib.sh with_python_tools sh -c 'sam build && sam deploy --guided'
+
+clean-local:
+	rm -rf .dex
+
+tools:
+	scripts/lib.sh ensure_tools

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `make test`: the whole test suite against a private local stack.
+#
+# Builds every binary and test, starts DynamoDB Local (in memory) and moto on free ports,
+# creates the table, the signing key and the admin (`dexctl init`, `dexctl ensure-admin`
+# with DEX_LOCAL_ADMIN_USERNAME/PASSWORD, default admin@dex.local/dex-local-admin), serves
+# every function with `cargo lambda watch` on a free port, then runs the suite with
+# DEX_TEST_URL and the DynamoDB/Secrets Manager endpoints exported, then
+# scripts/validate-template.sh.
+# Everything started here is stopped at the end. Exits non-zero if anything failed.
+#
+# Extra arguments go to the test runner (cargo nextest run, else cargo test), either on
+# the command line or in DEX_TEST_ARGS (shell-quoted), which `make test ARGS=...` sets:
+#   make test ARGS="-E test(stats)"      scripts/test.sh -E 'test(stats)'
+# DEX_CONCURRENCY: instances per function (default 8). DEX_KEEP_LOGS=1 keeps the logs.
+
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CONCURRENCY="${DEX_CONCURRENCY:-8}"
+RUNNER_ARGS=()
+
+# DEX_TEST_ARGS split the way a shell would ("-E test(a) | test(b)" needs quotes there).
+parse_runner_args() {
+    RUNNER_ARGS=("$@")
+    [[ -n ${DEX_TEST_ARGS:-} ]] || return 0
+    mapfile -d '' -O "${#RUNNER_ARGS[@]}" RUNNER_ARGS < <(python3 -c '
+import shlex, sys
+for arg in shlex.split(sys.argv[1]):
+    sys.stdout.write(arg + "\0")
+' "$DEX_TEST_ARGS")
+}
+
+# Three distinct free ports: DynamoDB Local, moto, the DEX.
+pick_ports() {
+    local port
+    local -a ports=()
+    while ((${#ports[@]} < 3)); do
+        port="$(free_port)"
+        [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+    done
+    DYNAMODB_PORT="${ports[0]}"
+    MOTO_PORT="${ports[1]}"
+    export DEX_PORT="${ports[2]}"
+}
+
+start_stack() {
+    export DEX_TABLE=dex-test
+    export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
+    export DEX_HAT_SCHEME=http
+    export DEX_HAT_RESOLVE=127.0.0.1
+    export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
+    log "test stack settings (logs in $DEX_LOG_DIR):"
+    print_stack_env
+    start_dynamodb "$DYNAMODB_PORT"
+    start_moto "$MOTO_PORT"
+    wait_for_port "$DYNAMODB_PORT" dynamodb 60
+    wait_for_port "$MOTO_PORT" moto 60
+}
+
+# Everything is built before the stack starts: the watch then never compiles while a
+# test waits for an answer, and the test binaries do not compile while functions run.
+build_all() {
+    log "cargo build --workspace --bins"
+    cargo build --workspace --bins
+    log "cargo test --workspace --no-run (the test binaries)"
+    cargo test --workspace --no-run -q
+}
+
+# The table, the signing key and the bootstrap admin the suites log in as.
+init_stack() {
+    export DEX_LOCAL_ADMIN_USERNAME="${DEX_LOCAL_ADMIN_USERNAME:-admin@dex.local}"
+    export DEX_LOCAL_ADMIN_PASSWORD="${DEX_LOCAL_ADMIN_PASSWORD:-dex-local-admin}"
+    log "dexctl init (table $DEX_TABLE)"
+    cargo run -q -p dexctl -- init
+    log "dexctl ensure-admin ($DEX_LOCAL_ADMIN_USERNAME)"
+    cargo run -q -p dexctl -- ensure-admin
+}
+
+serve() {
+    log "serving every function on 127.0.0.1:$DEX_PORT ($CONCURRENCY instances per function)"
+    start_bg serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$DEX_PORT" \
+        --concurrency "$CONCURRENCY"
+    wait_for_http "http://127.0.0.1:$DEX_PORT/publickey" serve 180
+    export DEX_TEST_URL="http://127.0.0.1:$DEX_PORT"
+}
+
+run_suite() {
+    local -a runner=(cargo test --workspace --no-fail-fast)
+    if cargo nextest --version >/dev/null 2>&1; then
+        runner=(cargo nextest run --workspace --no-fail-fast)
+    fi
+    log "${runner[*]} ${RUNNER_ARGS[*]} (DEX_TEST_URL=$DEX_TEST_URL)"
+    "${runner[@]}" "${RUNNER_ARGS[@]}"
+}
+
+validate_template() {
+    local script="$DEX_ROOT/scripts/validate-template.sh"
+    if [[ ! -x $script ]]; then
+        log "scripts/validate-template.sh not there (or not executable): skipped"
+        return 0
+    fi
+    log "scripts/validate-template.sh"
+    "$script"
+}
+
+# Called by the EXIT trap once everything is stopped.
+on_exit_hook() {
+    local rc="$1"
+    if [[ $rc -ne 0 ]]; then
+        show_log serve 80
+        log "FAILED (exit $rc); logs kept in $DEX_LOG_DIR"
+    elif [[ ${DEX_KEEP_LOGS:-0} == 1 ]]; then
+        log "all passed; logs in $DEX_LOG_DIR"
+    else
+        rm -rf "$DEX_LOG_DIR"
+        log "all passed"
+    fi
+}
+
+main() {
+    local failed=0
+    cd "$DEX_ROOT"
+    parse_runner_args "$@"
+    ensure_tools
+    build_all
+    DEX_LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dex-test.XXXXXX")"
+    install_cleanup_trap
+    pick_ports
+    start_stack
+    init_stack
+    serve
+    run_suite || {
+        failed=1
+        log "tests FAILED"
+    }
+    validate_template || {
+        failed=1
+        log "template validation FAILED"
+    }
+    return "$failed"
+}
+
+main "$@"
