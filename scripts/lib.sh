@@ -393,7 +393,8 @@ export_stack_env() {
 print_stack_env() {
     local var
     for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_REGION DEX_TABLE \
-        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_HAT_SCHEME DEX_HAT_RESOLVE; do
+        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
+        DEX_HAT_KEY_CACHE_SECS; do
         [[ -n ${!var:-} ]] && printf '    %s=%s\n' "$var" "${!var}" >&2
     done
     return 0

@@ -50,6 +50,10 @@ start_stack() {
     export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
     export DEX_HAT_SCHEME=http
     export DEX_HAT_RESOLVE=127.0.0.1
+    # Short HAT timeout so the slow-HAT test is quick; a 1 s key cache so re-key tests can
+    # wait for it (the default, 300 s, is what deployments and benchmarks use).
+    export DEX_HAT_TIMEOUT_SECS=2
+    export DEX_HAT_KEY_CACHE_SECS=1
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env
