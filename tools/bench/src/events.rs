@@ -1,0 +1,370 @@
+//! The events the bench sends: API Gateway HTTP API (v2) payloads, from `events/<function>.json`
+//! or built from the route table, and the warm benchmark cases.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+/// One route of `[workspace.metadata.lambda.watch.router]`.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+}
+
+/// function name → its route in the root `Cargo.toml` (the shortest path when it has several).
+pub fn routes(root: &Path) -> Result<BTreeMap<String, Route>, String> {
+    let manifest = root.join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let value: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let router = value
+        .get("workspace")
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("lambda"))
+        .and_then(|l| l.get("watch"))
+        .and_then(|w| w.get("router"))
+        .and_then(|r| r.as_table())
+        .ok_or("no [workspace.metadata.lambda.watch.router] in Cargo.toml")?;
+    let mut routes = BTreeMap::new();
+    for (path, targets) in router {
+        for target in targets.as_array().into_iter().flatten() {
+            let (Some(method), Some(function)) = (
+                target.get("method").and_then(|m| m.as_str()),
+                target.get("function").and_then(|f| f.as_str()),
+            ) else {
+                continue;
+            };
+            // The shortest path stands for the function (`/api/users/x`, not `/api/v3/users/x`).
+            let route = Route {
+                method: method.to_owned(),
+                path: path.clone(),
+            };
+            match routes.get(function) {
+                Some(Route { path: known, .. }) if known.len() <= path.len() => {}
+                _ => {
+                    routes.insert(function.to_owned(), route);
+                }
+            }
+        }
+    }
+    Ok(routes)
+}
+
+/// Builds an API Gateway HTTP API (payload 2.0) event, as `$default` stage would send it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    method: String,
+    route: String,
+    path_params: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+    query: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+// The builder is the API for warm cases: not every part is used by the current ones.
+#[allow(dead_code)]
+impl Event {
+    /// `route` may hold `{param}` segments; fill them with [`Event::param`] (unfilled ones
+    /// become `bench-<param>`).
+    pub fn new(method: &str, route: &str) -> Self {
+        Self {
+            method: method.to_uppercase(),
+            route: route.to_owned(),
+            path_params: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(route: &str) -> Self {
+        Self::new("GET", route)
+    }
+
+    pub fn post(route: &str) -> Self {
+        Self::new("POST", route)
+    }
+
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.path_params.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// A header (names are lower-cased, as API Gateway delivers them).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.to_lowercase(), value.to_owned());
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn json_body(mut self, body: &Value) -> Self {
+        self.body = Some(body.to_string());
+        self.headers
+            .insert("content-type".into(), "application/json".into());
+        self
+    }
+
+    pub fn build(&self) -> Value {
+        let mut params = self.path_params.clone();
+        let mut path = String::new();
+        for segment in self.route.split('/').skip(1) {
+            path.push('/');
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let value = params
+                        .entry(name.to_owned())
+                        .or_insert_with(|| format!("bench-{name}"));
+                    path.push_str(&encode(value));
+                }
+                None => path.push_str(segment),
+            }
+        }
+        let raw_query = self
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut query_map = serde_json::Map::new();
+        for (k, v) in &self.query {
+            query_map
+                .entry(k.clone())
+                .and_modify(|old| {
+                    *old = Value::String(format!("{},{v}", old.as_str().unwrap_or_default()))
+                })
+                .or_insert_with(|| Value::String(v.clone()));
+        }
+        let mut headers = self.headers.clone();
+        headers
+            .entry("host".into())
+            .or_insert_with(|| "127.0.0.1:9000".into());
+        headers
+            .entry("user-agent".into())
+            .or_insert_with(|| "dex-bench".into());
+        headers
+            .entry("x-forwarded-proto".into())
+            .or_insert_with(|| "http".into());
+        if let Some(body) = &self.body {
+            headers.insert("content-length".into(), body.len().to_string());
+        }
+        let route_key = format!("{} {}", self.method, self.route);
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": path,
+            "rawQueryString": raw_query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "dexbench",
+                "domainName": "127.0.0.1",
+                "domainPrefix": "127",
+                "http": {
+                    "method": self.method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "dex-bench"
+                },
+                "requestId": "bench",
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": "01/Jan/2026:00:00:00 +0000",
+                "timeEpoch": 1_767_225_600_000u64
+            },
+            "isBase64Encoded": false
+        });
+        if !params.is_empty() {
+            event["pathParameters"] = json!(params);
+        }
+        if !query_map.is_empty() {
+            event["queryStringParameters"] = Value::Object(query_map);
+        }
+        if let Some(body) = &self.body {
+            event["body"] = Value::String(body.clone());
+        }
+        event
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (header values such as the
+/// HAT `username`/`password` convention, path and query parts).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// What the warm cases may use: the local admin's credentials and what earlier cases learnt.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub admin_username: String,
+    pub admin_password: String,
+    /// The DEX token the `access-token` case obtained (for the admin endpoints).
+    pub admin_token: Option<String>,
+}
+
+impl Ctx {
+    pub fn from_env() -> Self {
+        Self {
+            admin_username: std::env::var("DEX_LOCAL_ADMIN_USERNAME")
+                .unwrap_or_else(|_| "admin@dex.local".into()),
+            admin_password: std::env::var("DEX_LOCAL_ADMIN_PASSWORD")
+                .unwrap_or_else(|_| "dex-local-admin".into()),
+            admin_token: None,
+        }
+    }
+
+    fn admin_token(&self) -> Result<&str, String> {
+        self.admin_token
+            .as_deref()
+            .ok_or_else(|| "needs the admin token (run the access-token case first)".into())
+    }
+}
+
+/// How a warm case builds its event: `Err(reason)` skips the case.
+pub type EventFn = Box<dyn Fn(&Ctx) -> Result<Value, String>>;
+/// Runs after the case's first (cold) response, to hand values to later cases.
+pub type AfterFn = fn(&mut Ctx, &Value);
+
+/// One warm benchmark: a function kept running and fed the same event `--requests` times.
+pub struct WarmCase {
+    /// Name in the table and for `--warm` (unique).
+    pub name: String,
+    /// The package under functions/ that serves it.
+    pub function: String,
+    /// The HTTP status every response must have (`None`: any 2xx).
+    pub expect_status: Option<u16>,
+    pub event: EventFn,
+    pub after: Option<AfterFn>,
+}
+
+impl WarmCase {
+    pub fn new(
+        name: &str,
+        function: &str,
+        expect_status: u16,
+        event: impl Fn(&Ctx) -> Result<Value, String> + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            function: function.into(),
+            expect_status: Some(expect_status),
+            event: Box::new(event),
+            after: None,
+        }
+    }
+
+    pub fn after(mut self, after: AfterFn) -> Self {
+        self.after = Some(after);
+        self
+    }
+}
+
+/// The warm benchmarks, run in this order (a case may use what an earlier one put in [`Ctx`]).
+///
+/// To add one, append a `WarmCase::new(name, function, expected status, |ctx| event)`; build
+/// the event with [`Event`] (path, headers, `json_body`), or read a fixture with
+/// [`event_file`]. Cases whose function has no release binary are skipped.
+/// Without code changes, `--warm-event FUNCTION=FILE` adds a case from an event file.
+pub fn warm_cases() -> Vec<WarmCase> {
+    vec![
+        WarmCase::new("access-token", "access-token", 200, |ctx| {
+            Ok(Event::get("/api/users/access_token")
+                .header("username", &encode(&ctx.admin_username))
+                .header("password", &encode(&ctx.admin_password))
+                .build())
+        })
+        .after(|ctx, response| {
+            ctx.admin_token = response_header(response, "x-auth-token").or_else(|| {
+                response_json(response).and_then(|b| {
+                    b.get("accessToken")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                })
+            });
+        }),
+        WarmCase::new("jwks", "jwks", 200, |_| {
+            Ok(Event::get("/.well-known/jwks.json").build())
+        }),
+        WarmCase::new("publickey", "publickey", 200, |_| {
+            Ok(Event::get("/publickey").build())
+        }),
+        WarmCase::new("admin-accounts-list", "admin-accounts-list", 200, |ctx| {
+            Ok(Event::get("/api/admin/accounts")
+                .header("x-auth-token", ctx.admin_token()?)
+                .build())
+        }),
+    ]
+}
+
+/// A case from an event file (`--warm-event FUNCTION=FILE`): expects any 2xx.
+pub fn file_case(function: &str, file: &Path) -> Result<WarmCase, String> {
+    let event = event_file(file)?;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(function);
+    Ok(WarmCase {
+        name: format!("{function}:{stem}"),
+        function: function.into(),
+        expect_status: None,
+        event: Box::new(move |_| Ok(event.clone())),
+        after: None,
+    })
+}
+
+pub fn event_file(file: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// A response header (API Gateway v2 response `headers`, any case).
+pub fn response_header(response: &Value, name: &str) -> Option<String> {
+    response
+        .get("headers")?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_owned)
+}
+
+/// The response body, decoded (base64 when `isBase64Encoded`).
+pub fn response_body(response: &Value) -> String {
+    use base64::Engine;
+    let body = response
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
+    if response
+        .get("isBase64Encoded")
+        .and_then(|b| b.as_bool())
+        .unwrap_or(false)
+    {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|_| body.to_owned())
+    } else {
+        body.to_owned()
+    }
+}
+
+pub fn response_json(response: &Value) -> Option<Value> {
+    serde_json::from_str(&response_body(response)).ok()
+}

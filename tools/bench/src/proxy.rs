@@ -1,0 +1,172 @@
+//! A counting HTTP proxy in front of an AWS service emulator (DynamoDB Local, moto): the
+//! functions talk to it through `AWS_ENDPOINT_URL_*`, it forwards every request unchanged
+//! (the `Host` header too, so SigV4 signatures stay valid) and counts requests per
+//! `X-Amz-Target` (e.g. `DynamoDB_20120810.GetItem`).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub type Counts = BTreeMap<String, u64>;
+
+pub struct CountingProxy {
+    /// The URL to give the functions (`http://127.0.0.1:<port>`).
+    pub url: String,
+    pub upstream: String,
+    counts: Arc<Mutex<Counts>>,
+    server: JoinHandle<()>,
+}
+
+struct Shared {
+    authority: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl CountingProxy {
+    /// Starts a proxy forwarding to `upstream` (an `http://host:port` URL).
+    pub async fn start(upstream: &str) -> Result<Self, String> {
+        let uri: Uri = upstream
+            .parse()
+            .map_err(|e| format!("bad endpoint URL {upstream:?}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "the counting proxy only forwards to http:// endpoints, not {upstream:?}"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("no host in {upstream:?}"))?
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let counts = Arc::new(Mutex::new(Counts::new()));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let shared = Arc::new(Shared {
+            authority,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            counts: counts.clone(),
+        });
+        let server = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| forward(shared.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(Self {
+            url,
+            upstream: upstream.to_owned(),
+            counts,
+            server,
+        })
+    }
+
+    pub fn snapshot(&self) -> Counts {
+        self.counts.lock().expect("counts lock").clone()
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// `after - before`, per operation (operations with no requests left out).
+pub fn diff(after: &Counts, before: &Counts) -> Counts {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+pub fn total(counts: &Counts) -> u64 {
+    counts.values().sum()
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{} {}", parts.method, parts.uri.path()));
+    *shared
+        .counts
+        .lock()
+        .expect("counts lock")
+        .entry(operation)
+        .or_default() += 1;
+
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return Ok(bad_gateway(format!("reading the request: {e}"))),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    parts.uri = match format!("http://{}{path}", shared.authority).parse() {
+        Ok(uri) => uri,
+        Err(e) => return Ok(bad_gateway(format!("bad upstream URI: {e}"))),
+    };
+    let upstream = match shared
+        .client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => return Ok(bad_gateway(format!("upstream {}: {e}", shared.authority))),
+    };
+    let (mut parts, body) = upstream.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return Ok(bad_gateway(format!("reading the upstream response: {e}"))),
+    };
+    // The body is forwarded whole: its framing is recomputed.
+    parts.headers.remove("transfer-encoding");
+    parts.headers.remove("connection");
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+fn bad_gateway(message: String) -> Response<Full<Bytes>> {
+    eprintln!("dex-bench proxy: {message}");
+    Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .body(Full::new(Bytes::from(message)))
+        .expect("valid response parts")
+}
