@@ -41,8 +41,11 @@ pub trait StatsStore: Send + Sync {
         hat: &str,
         items: &[StatsItem],
     ) -> impl Future<Output = DexResult<IngestOutcome>> + Send;
-    /// A counter's value and last update (epoch ms).
-    fn figure(&self, name: &str) -> impl Future<Output = DexResult<(i64, i64)>> + Send;
+    /// Counters' values and last updates (epoch ms; 0 when never written), read together.
+    fn figures(
+        &self,
+        names: &[&str],
+    ) -> impl Future<Output = DexResult<std::collections::HashMap<String, (i64, i64)>>> + Send;
     /// Field counts of all data available in HATs, and when they last changed.
     fn field_counts(&self) -> impl Future<Output = DexResult<(FieldCounts, i64)>> + Send;
     fn descriptions(

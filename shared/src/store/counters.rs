@@ -1,15 +1,22 @@
-//! Sharded counters: a hot figure (Data In, HATs, ...) is spread over `SHARDS` items so that
-//! thousands of concurrent writers do not queue on one item; reading it is one Query over
-//! its shards, whatever the number of writers.
+//! Sharded counters: a hot figure (Data In, HATs, ...) is spread over `SHARDS` items with
+//! distinct partition keys, so thousands of concurrent writers neither queue on one item nor
+//! on one partition. Reading every figure at once is a single BatchGetItem.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use super::dynamo::{DynamoStore, get_n, n, s, sdk_error};
+use super::dynamo::{DynamoStore, Item, get_n, n, s};
 use crate::error::DexResult;
 
 pub const SHARDS: u64 = 16;
+
+fn shard_key(name: &str, shard: u64) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("COUNTER#{name}#{shard:02}"))),
+        ("sk".to_owned(), s("COUNTER")),
+    ])
+}
 
 impl DynamoStore {
     /// A transaction action adding `by` to a random shard of counter `name`.
@@ -19,37 +26,37 @@ impl DynamoStore {
         let shard = u64::from_le_bytes(b) % SHARDS;
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from([
-                ("pk".to_owned(), s(format!("COUNTER#{name}"))),
-                ("sk".to_owned(), s(format!("SHARD#{shard:02}"))),
-            ])))
-            .update_expression("ADD #n :by SET #t = :now")
+            .set_key(Some(shard_key(name, shard)))
+            .update_expression("ADD #n :by SET #name = :name, #t = :now")
             .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#name", "counter")
             .expression_attribute_names("#t", "updatedAt")
             .expression_attribute_values(":by", n(by))
+            .expression_attribute_values(":name", s(name))
             .expression_attribute_values(":now", n(self.clock.now_millis()))
             .build()
             .expect("table, key and expression set");
         TransactWriteItem::builder().update(update).build()
     }
 
-    /// The counters' values and last update times (epoch ms), one Query per counter.
-    pub async fn read_counter(&self, name: &str) -> DexResult<(i64, i64)> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", s(format!("COUNTER#{name}")))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let mut total = 0;
-        let mut updated = 0;
-        for item in out.items() {
-            total += get_n::<i64>(item, "n").unwrap_or(0);
-            updated = updated.max(get_n::<i64>(item, "updatedAt").unwrap_or(0));
+    /// Each counter's value and last update (epoch ms; 0 when never written), in one
+    /// BatchGetItem (at most 6 counters: 16 shards each, 100 keys per call).
+    pub async fn read_counters(&self, names: &[&str]) -> DexResult<HashMap<String, (i64, i64)>> {
+        debug_assert!(names.len() as u64 * SHARDS <= 100);
+        let keys = names
+            .iter()
+            .flat_map(|name| (0..SHARDS).map(move |shard| shard_key(name, shard)))
+            .collect();
+        let mut out: HashMap<String, (i64, i64)> =
+            names.iter().map(|n| (n.to_string(), (0, 0))).collect();
+        for item in self.batch_get(keys, false).await? {
+            let Ok(name) = super::dynamo::get_s(&item, "counter") else {
+                continue;
+            };
+            let entry = out.entry(name).or_default();
+            entry.0 += get_n::<i64>(&item, "n").unwrap_or(0);
+            entry.1 = entry.1.max(get_n::<i64>(&item, "updatedAt").unwrap_or(0));
         }
-        Ok((total, updated))
+        Ok(out)
     }
 }

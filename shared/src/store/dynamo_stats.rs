@@ -223,8 +223,8 @@ impl StatsStore for DynamoStore {
         ))
     }
 
-    async fn figure(&self, name: &str) -> DexResult<(i64, i64)> {
-        self.read_counter(name).await
+    async fn figures(&self, names: &[&str]) -> DexResult<HashMap<String, (i64, i64)>> {
+        self.read_counters(names).await
     }
 
     async fn field_counts(&self) -> DexResult<(FieldCounts, i64)> {
