@@ -216,6 +216,15 @@ pub struct Ctx {
     pub admin_password: String,
     /// The DEX token the `access-token` case obtained (for the admin endpoints).
     pub admin_token: Option<String>,
+    /// DEX's public URL (`DEX_PUBLIC_URL`): the `resource` of the HAT tokens the bench mints.
+    pub public_url: String,
+    /// Addresses of test HATs not registered yet: `register-hat` registers one per request.
+    pub fresh_hats: Vec<String>,
+    /// A registered test HAT and a HAT→DEX token it signed.
+    pub hat: Option<(String, String)>,
+    /// Another registered test HAT and its token: the first request of a HAT whose key a warm
+    /// container has not cached yet.
+    pub other_hat: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -226,6 +235,10 @@ impl Ctx {
             admin_password: std::env::var("DEX_LOCAL_ADMIN_PASSWORD")
                 .unwrap_or_else(|_| "dex-local-admin".into()),
             admin_token: None,
+            public_url: public_url(),
+            fresh_hats: Vec::new(),
+            hat: None,
+            other_hat: None,
         }
     }
 
@@ -234,12 +247,51 @@ impl Ctx {
             .as_deref()
             .ok_or_else(|| "needs the admin token (run the access-token case first)".into())
     }
+
+    fn fresh_hat(&self, i: usize) -> Result<&str, String> {
+        self.fresh_hats.get(i).map(String::as_str).ok_or_else(|| {
+            format!(
+                "needs {} unregistered test HATs, has {}",
+                i + 1,
+                self.fresh_hats.len()
+            )
+        })
+    }
+
+    fn hat(&self) -> Result<&(String, String), String> {
+        self.hat
+            .as_ref()
+            .ok_or_else(|| "needs a registered test HAT".into())
+    }
+}
+
+/// `DEX_PUBLIC_URL` without a trailing slash (the local stack's default when unset).
+pub fn public_url() -> String {
+    std::env::var("DEX_PUBLIC_URL")
+        .ok()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "http://127.0.0.1:9000".into())
 }
 
 /// How a warm case builds its event: `Err(reason)` skips the case.
 pub type EventFn = Box<dyn Fn(&Ctx) -> Result<Value, String>>;
+/// The event of the i-th warm request (0-based), for cases whose requests differ.
+pub type EachFn = Box<dyn Fn(&Ctx, usize) -> Result<Value, String>>;
 /// Runs after the case's first (cold) response, to hand values to later cases.
 pub type AfterFn = fn(&mut Ctx, &Value);
+/// Checks a response beyond its status: `Err(what is wrong)`.
+pub type CheckFn = fn(&Value) -> Result<(), String>;
+
+/// When a warm case runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// In order, first.
+    Basic,
+    /// The statistics reads: after the ingestion benchmark (the small data set), and again
+    /// after `--scale` seeding.
+    StatsRead,
+}
 
 /// One warm benchmark: a function kept running and fed the same event `--requests` times.
 pub struct WarmCase {
@@ -250,7 +302,16 @@ pub struct WarmCase {
     /// The HTTP status every response must have (`None`: any 2xx).
     pub expect_status: Option<u16>,
     pub event: EventFn,
+    /// The warm requests' events when they differ from the first one.
+    pub each: Option<EachFn>,
+    /// One more request after the warm ones, measured on its own (e.g. a HAT whose key the
+    /// warm container has not cached).
+    pub probe: Option<EventFn>,
     pub after: Option<AfterFn>,
+    pub check: Option<CheckFn>,
+    /// Needs the test HAT cluster (registered HATs, tokens).
+    pub hats: bool,
+    pub stage: Stage,
 }
 
 impl WarmCase {
@@ -265,13 +326,68 @@ impl WarmCase {
             function: function.into(),
             expect_status: Some(expect_status),
             event: Box::new(event),
+            each: None,
+            probe: None,
             after: None,
+            check: None,
+            hats: false,
+            stage: Stage::Basic,
         }
     }
 
     pub fn after(mut self, after: AfterFn) -> Self {
         self.after = Some(after);
         self
+    }
+
+    /// The i-th warm request's event (0-based); the first (cold) request sends `event`.
+    pub fn each(mut self, each: impl Fn(&Ctx, usize) -> Result<Value, String> + 'static) -> Self {
+        self.each = Some(Box::new(each));
+        self
+    }
+
+    pub fn probe(mut self, probe: impl Fn(&Ctx) -> Result<Value, String> + 'static) -> Self {
+        self.probe = Some(Box::new(probe));
+        self
+    }
+
+    pub fn check(mut self, check: CheckFn) -> Self {
+        self.check = Some(check);
+        self
+    }
+
+    pub fn hats(mut self) -> Self {
+        self.hats = true;
+        self
+    }
+
+    pub fn stage(mut self, stage: Stage) -> Self {
+        self.stage = stage;
+        self
+    }
+}
+
+/// `POST /api/users/registerHat {"hatAddress": ...}`, as dex-client sends it.
+fn register_hat(address: &str) -> Value {
+    Event::post("/api/users/registerHat")
+        .header("accept", "application/json")
+        .json_body(&json!({ "hatAddress": address }))
+        .build()
+}
+
+/// `GET /api/hat/log` signed by a HAT.
+fn hat_log(token: &str) -> Value {
+    Event::get("/api/hat/log")
+        .header("accept", "application/json")
+        .header("x-auth-token", token)
+        .build()
+}
+
+fn expect_message(response: &Value, message: &str) -> Result<(), String> {
+    let body = response_json(response).unwrap_or_default();
+    match body.get("message").and_then(Value::as_str) {
+        Some(m) if m == message => Ok(()),
+        _ => Err(format!("expected message {message:?}: {body}")),
     }
 }
 
@@ -309,6 +425,36 @@ pub fn warm_cases() -> Vec<WarmCase> {
                 .header("x-auth-token", ctx.admin_token()?)
                 .build())
         }),
+        // HAT onboarding: every request registers a HAT DEX has never seen (its key fetched
+        // from the test HAT cluster), then the same HAT again (idempotent).
+        WarmCase::new("register-hat", "register-hat", 200, |ctx| {
+            Ok(register_hat(ctx.fresh_hat(0)?))
+        })
+        .each(|ctx, i| Ok(register_hat(ctx.fresh_hat(i + 1)?)))
+        .check(|r| expect_message(r, "HAT registered"))
+        .hats(),
+        WarmCase::new("register-hat-again", "register-hat", 200, |ctx| {
+            Ok(register_hat(&ctx.hat()?.0))
+        })
+        .check(|r| expect_message(r, "HAT already registered with this key"))
+        .hats(),
+        // A HAT-verified request (DEX_HAT_KEY_CACHE_SECS at its default): the first request
+        // reads the HAT's key, warm ones use the cached key; the probe is another HAT's first
+        // request on the warm container.
+        WarmCase::new("hat-log", "hat-log", 200, |ctx| Ok(hat_log(&ctx.hat()?.1)))
+            .probe(|ctx| {
+                ctx.other_hat
+                    .as_ref()
+                    .map(|(_, token)| hat_log(token))
+                    .ok_or_else(|| "needs a second registered test HAT".into())
+            })
+            .hats(),
+        WarmCase::new("stats", "stats", 200, |_| Ok(Event::get("/stats").build()))
+            .stage(Stage::StatsRead),
+        WarmCase::new("stats-available-data", "stats-available-data", 200, |_| {
+            Ok(Event::get("/stats/available-data").build())
+        })
+        .stage(Stage::StatsRead),
     ]
 }
 
@@ -319,13 +465,11 @@ pub fn file_case(function: &str, file: &Path) -> Result<WarmCase, String> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or(function);
-    Ok(WarmCase {
-        name: format!("{function}:{stem}"),
-        function: function.into(),
-        expect_status: None,
-        event: Box::new(move |_| Ok(event.clone())),
-        after: None,
-    })
+    let mut case = WarmCase::new(&format!("{function}:{stem}"), function, 200, move |_| {
+        Ok(event.clone())
+    });
+    case.expect_status = None;
+    Ok(case)
 }
 
 pub fn event_file(file: &Path) -> Result<Value, String> {

@@ -8,15 +8,24 @@
 //! 3. warm latency: one process per case answers `--requests` events in sequence (time from
 //!    handing out the event on `/next` to its response; p50/p99);
 //! 4. DynamoDB (and Secrets Manager) requests per request, counted by a proxy in front of the
-//!    emulators the environment points at (`AWS_ENDPOINT_URL_DYNAMODB`, ...).
+//!    emulators the environment points at (`AWS_ENDPOINT_URL_DYNAMODB`, ...);
+//! 5. HAT onboarding: a test HAT cluster (dex-tests) runs in-process, `hubat.net` is certified,
+//!    `register-hat` registers a new HAT per request (and one again, idempotently) and
+//!    `hat-log` answers HAT-verified requests (key read once, then cached);
+//! 6. statistics: `--ingest-hats` stats-report processes post reports concurrently (items per
+//!    second, DynamoDB requests per fresh and per resent report); `GET /stats` and
+//!    `GET /stats/available-data` on that small data set and, with `--scale`, again after
+//!    seeding 10,000 HATs and 1,000,000 reported values through DEX's own write paths.
 //!
 //! The environment is the local stack's (scripts/bench.sh sets it up): the functions get the
 //! bench's `DEX_*` and `AWS_*` variables. Results: a table on stdout and
 //! `<target dir>/bench/results.json`.
 
 mod events;
+mod hats;
 mod proxy;
 mod runtime;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use events::{Ctx, Event, WarmCase};
+use events::{Ctx, Event, Stage, WarmCase};
 use proxy::{CountingProxy, Counts};
 use runtime::{FunctionProcess, Note, RuntimeApi};
 
@@ -37,8 +46,10 @@ usage: dex-bench [options]
   --build                  build the release binaries first (cargo build --release --bins -p ...)
   --runs N                 cold starts per function (default 5)
   --requests M             warm requests per warm case (default 200)
-  --functions a,b          only these functions (sizes and cold starts; default: all under functions/)
-  --warm a,b               only these warm cases (default: all; `--warm none` skips them)
+  --functions a,b          only these functions (sizes and cold starts; default: all under functions/;
+                           `--functions none` skips them)
+  --warm a,b               only these warm cases (default: all; `--warm none` skips them);
+                           `stats-report` names the concurrent ingestion benchmark
   --warm-event FN=FILE     add a warm case: FILE (an API Gateway v2 event) sent to FN, any 2xx
   --no-proxy               talk to the emulators directly (no request counts)
   --timeout-secs S         per-event timeout (default 30)
@@ -46,11 +57,36 @@ usage: dex-bench [options]
   --out FILE               the JSON results (default: <target dir>/bench/results.json)
   --list                   list the functions and warm cases, then exit
 
-Targets: cold start to first response under 50 ms; no zip over 8 MB (MB = 10^6 bytes).
+HAT onboarding and statistics (a test HAT cluster runs in-process; the functions get
+DEX_HAT_SCHEME=http, DEX_HAT_RESOLVE=127.0.0.1 and DEX_HAT_KEY_CACHE_SECS at its default):
+  --ingest-hats N          concurrent stats-report processes, one HAT each (default 20)
+  --ingest-reports N       reports per HAT after its first (default 10)
+  --ingest-items N         items per report (default 100)
+  --scale                  seed many HATs and values, then measure GET /stats and
+                           GET /stats/available-data again (scripts/bench.sh: on)
+  --no-scale               do not (the default)
+  --scale-hats N           HATs to seed (default 10000)
+  --scale-values N         reported values to seed (default 1000000)
+  --scale-reports N        one-item reports carrying them (default 10000)
+  --seed-concurrency N     seeding writes in flight (default 32)
+
+Targets: cold start to first response under 50 ms; no zip over 8 MB (MB = 10^6 bytes); a
+HAT-verified request reads the HAT's key at most once on a warm container (never while
+cached) besides what its endpoint needs; GET /stats and GET /stats/available-data cost the
+same number of DynamoDB requests whatever the number of HATs and reports.
 ";
 
 const TARGET_COLD_MS: f64 = 50.0;
 const TARGET_ZIP_BYTES: u64 = 8_000_000;
+/// The concurrent ingestion benchmark's name (and function).
+const INGEST: &str = "stats-report";
+/// What the functions run with: `DEX_HAT_KEY_CACHE_SECS` is left at its default.
+const HAT_KEY_CACHE_SECS: u64 = 300;
+/// The DynamoDB operations that read a HAT's key (with its cluster) for verification.
+const KEY_READS: [&str; 2] = [
+    "DynamoDB_20120810.BatchGetItem",
+    "DynamoDB_20120810.GetItem",
+];
 
 struct Options {
     build: bool,
@@ -64,6 +100,8 @@ struct Options {
     root: Option<PathBuf>,
     out: Option<PathBuf>,
     list: bool,
+    ingest: stats::IngestSettings,
+    scale: Option<stats::ScaleSettings>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -79,6 +117,19 @@ fn parse_args() -> Result<Options, String> {
         root: None,
         out: None,
         list: false,
+        ingest: stats::IngestSettings {
+            hats: 20,
+            reports: 10,
+            items: 100,
+        },
+        scale: None,
+    };
+    let mut scale = false;
+    let mut scale_settings = stats::ScaleSettings {
+        hats: 10_000,
+        values: 1_000_000,
+        reports: 10_000,
+        concurrency: 32,
     };
     let mut args = std::env::args().skip(1);
     let list = |s: String| {
@@ -118,6 +169,15 @@ fn parse_args() -> Result<Options, String> {
             "--root" => options.root = Some(PathBuf::from(value()?)),
             "--out" => options.out = Some(PathBuf::from(value()?)),
             "--list" => options.list = true,
+            "--ingest-hats" => options.ingest.hats = number(&arg, value()?)?,
+            "--ingest-reports" => options.ingest.reports = number(&arg, value()?)?,
+            "--ingest-items" => options.ingest.items = number(&arg, value()?)?,
+            "--scale" => scale = true,
+            "--no-scale" => scale = false,
+            "--scale-hats" => scale_settings.hats = number(&arg, value()?)?,
+            "--scale-values" => scale_settings.values = number(&arg, value()?)?,
+            "--scale-reports" => scale_settings.reports = number(&arg, value()?)?,
+            "--seed-concurrency" => scale_settings.concurrency = number(&arg, value()?)?,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -128,7 +188,25 @@ fn parse_args() -> Result<Options, String> {
     if options.runs == 0 || options.requests == 0 {
         return Err("--runs and --requests must be at least 1".into());
     }
+    if options.ingest.hats < 2 || options.ingest.items == 0 || options.ingest.items > 1000 {
+        return Err("--ingest-hats must be at least 2, --ingest-items 1 to 1000".into());
+    }
+    if scale_settings.hats == 0 || scale_settings.reports == 0 || scale_settings.concurrency == 0 {
+        return Err(
+            "--scale-hats, --scale-reports and --seed-concurrency must be at least 1".into(),
+        );
+    }
+    if scale {
+        options.scale = Some(scale_settings);
+    }
     Ok(options)
+}
+
+fn number<T: std::str::FromStr>(arg: &str, value: String) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e| format!("{arg}: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -351,7 +429,9 @@ async fn start_proxy(service: &str, variable: &str) -> Result<Option<CountingPro
 }
 
 /// The environment every function gets: the bench's DEX_* and AWS_* (and RUST_LOG), with the
-/// endpoints replaced by the counting proxies.
+/// endpoints replaced by the counting proxies, the HAT settings that reach the test HAT
+/// cluster (decisions §6), the public URL the bench's HAT tokens name, and the HAT key cache
+/// at its default.
 fn function_env(proxies: &Proxies) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| {
@@ -360,6 +440,10 @@ fn function_env(proxies: &Proxies) -> Vec<(String, String)> {
                 || k == "RUST_LOG"
         })
         .collect();
+    env.insert("DEX_HAT_SCHEME".into(), hats::HAT_SCHEME.into());
+    env.insert("DEX_HAT_RESOLVE".into(), hats::HAT_RESOLVE.into());
+    env.insert("DEX_PUBLIC_URL".into(), events::public_url());
+    env.remove("DEX_HAT_KEY_CACHE_SECS");
     if let Ok(log_level) = std::env::var("AWS_LAMBDA_LOG_LEVEL") {
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), log_level);
     }
@@ -434,9 +518,28 @@ impl Bench {
         }
     }
 
-    /// A warm case: one process, a first (cold) event, then `requests` more in sequence.
-    async fn warm(&self, case: &WarmCase, ctx: &mut Ctx, requests: usize) -> Result<Value, String> {
+    /// A warm case: one process, a first (cold) event, then `requests` more in sequence, then
+    /// the case's probe (if any). `name` is the case's name in the results. Returns the result
+    /// and the first response.
+    async fn warm(
+        &self,
+        case: &WarmCase,
+        name: &str,
+        ctx: &mut Ctx,
+        requests: usize,
+    ) -> Result<(Value, Value), String> {
         let event = Bytes::from((case.event)(ctx)?.to_string());
+        // Every event is built before the clock starts.
+        let warm_events: Vec<Bytes> = match &case.each {
+            Some(each) => (0..requests)
+                .map(|i| each(ctx, i).map(|e| Bytes::from(e.to_string())))
+                .collect::<Result<_, _>>()?,
+            None => vec![event.clone(); requests],
+        };
+        let probe_event = match &case.probe {
+            Some(probe) => Some(Bytes::from(probe(ctx)?.to_string())),
+            None => None,
+        };
         let mut api = RuntimeApi::start(&case.function)
             .await
             .map_err(|e| e.to_string())?;
@@ -456,10 +559,12 @@ impl Bench {
         let first_status = runtime::status_of(&first_response);
         if !expected(first_status) {
             return Err(format!(
-                "{}: first response has status {first_status}: {}",
-                case.name,
+                "{name}: first response has status {first_status}: {}",
                 events::response_body(&first_response)
             ));
+        }
+        if let Some(check) = case.check {
+            check(&first_response).map_err(|e| format!("{name}: first response: {e}"))?;
         }
         if let Some(after) = case.after {
             after(ctx, &first_response);
@@ -470,23 +575,48 @@ impl Bench {
         let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
         let mut unexpected = None;
         let started = Instant::now();
-        for _ in 0..requests {
-            let invocation = api
-                .invoke(&mut process, event.clone(), self.timeout)
-                .await?;
+        for event in warm_events {
+            let invocation = api.invoke(&mut process, event, self.timeout).await?;
             latencies.push(ms(invocation.latency()));
             let response = invocation.response();
             let status = runtime::status_of(&response);
             *statuses.entry(status).or_default() += 1;
-            if !expected(status) && unexpected.is_none() {
-                unexpected = Some(format!(
-                    "status {status}: {}",
-                    events::response_body(&response)
-                ));
+            if unexpected.is_none() {
+                if !expected(status) {
+                    unexpected = Some(format!(
+                        "status {status}: {}",
+                        events::response_body(&response)
+                    ));
+                } else if let Some(Err(e)) = case.check.map(|check| check(&response)) {
+                    unexpected = Some(e);
+                }
             }
         }
         let elapsed = started.elapsed();
         let warm_requests = self.proxies.since(&before);
+
+        let probe = match probe_event {
+            None => Value::Null,
+            Some(event) => {
+                let before = self.proxies.snapshot();
+                let invocation = api.invoke(&mut process, event, self.timeout).await?;
+                let requests = self.proxies.since(&before);
+                let response = invocation.response();
+                let status = runtime::status_of(&response);
+                if !expected(status) && unexpected.is_none() {
+                    unexpected = Some(format!(
+                        "probe: status {status}: {}",
+                        events::response_body(&response)
+                    ));
+                }
+                json!({
+                    "ms": ms(invocation.latency()),
+                    "status": status,
+                    "dynamodb": self.proxies.dynamodb.as_ref().map(|_| proxy::total(&requests.dynamodb)),
+                    "dynamodb_ops": counts_json(&requests.dynamodb),
+                })
+            }
+        };
         drop(process);
 
         latencies.sort_by(f64::total_cmp);
@@ -499,8 +629,8 @@ impl Bench {
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
-        Ok(json!({
-            "name": case.name,
+        let result = json!({
+            "name": name,
             "function": case.function,
             "requests": requests,
             "p50_ms": percentile(&latencies, 50.0),
@@ -520,7 +650,52 @@ impl Bench {
             "secrets_per_request": self.proxies.secrets.as_ref().map(|_| per_request(&warm_requests.secrets)),
             "secrets_cold_first": self.proxies.secrets.as_ref().map(|_| proxy::total(&cold_requests.secrets)),
             "secrets_cold_first_ops": counts_json(&cold_requests.secrets),
-        }))
+            "probe": probe,
+        });
+        Ok((result, first_response))
+    }
+
+    /// Runs one warm case (skipped when its function has no release binary); `ok` turns false
+    /// on an error or an unexpected response.
+    async fn run_case(
+        &self,
+        case: &WarmCase,
+        name: &str,
+        ctx: &mut Ctx,
+        requests: usize,
+        ok: &mut bool,
+    ) -> (Value, Option<Value>) {
+        if !self.binary(&case.function).is_file() {
+            eprintln!(
+                "dex-bench: warm {name}: no release binary for {}, skipped",
+                case.function
+            );
+            return (
+                json!({ "name": name, "function": case.function, "skipped": "no release binary" }),
+                None,
+            );
+        }
+        eprintln!("dex-bench: warm {name} ({requests} requests)");
+        match self.warm(case, name, ctx, requests).await {
+            Ok((result, first)) => {
+                if !result["unexpected"].is_null() {
+                    *ok = false;
+                    eprintln!(
+                        "dex-bench: warm {name}: unexpected {}",
+                        result["unexpected"]
+                    );
+                }
+                (result, Some(first))
+            }
+            Err(e) => {
+                eprintln!("dex-bench: warm {name}: {e}");
+                *ok = false;
+                (
+                    json!({ "name": name, "function": case.function, "error": e }),
+                    None,
+                )
+            }
+        }
     }
 }
 
@@ -529,6 +704,7 @@ async fn run(options: Options) -> Result<bool, String> {
     let target = target_dir(&root);
     let all_functions = function_names(&root)?;
     let functions: Vec<String> = match &options.functions {
+        Some(only) if only.iter().all(|f| f == "none") => Vec::new(),
         Some(only) => {
             if let Some(unknown) = only.iter().find(|f| !all_functions.contains(f)) {
                 return Err(format!(
@@ -552,16 +728,23 @@ async fn run(options: Options) -> Result<bool, String> {
     if let Some(only) = &options.warm {
         cases.retain(|c| only.contains(&c.name));
     }
+    let ingest_selected = options
+        .warm
+        .as_ref()
+        .is_none_or(|only| only.iter().any(|w| w == INGEST));
     if options.list {
         println!("functions: {}", functions.join(", "));
-        println!(
-            "warm cases: {}",
-            cases
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.function))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let mut names: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.function))
+            .collect();
+        if ingest_selected {
+            names.push(format!("{INGEST} (stats-report, concurrent ingestion)"));
+        }
+        println!("warm cases: {}", names.join(", "));
+        if options.scale.is_some() {
+            println!("--scale: the stats reads again after seeding");
+        }
         return Ok(true);
     }
 
@@ -570,13 +753,26 @@ async fn run(options: Options) -> Result<bool, String> {
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let mut ok = true;
+    let bench_started = Instant::now();
+    let mut phases = serde_json::Map::new();
+    let mut phase_started = Instant::now();
+    let mut lap = |phases: &mut serde_json::Map<String, Value>, name: &str| {
+        phases.insert(name.into(), json!(phase_started.elapsed().as_secs_f64()));
+        phase_started = Instant::now();
+    };
 
     // 0. The build (optional), timed.
     let build_seconds = if options.build {
         let mut to_build = functions.clone();
-        for case in &cases {
-            if all_functions.contains(&case.function) && !to_build.contains(&case.function) {
-                to_build.push(case.function.clone());
+        let mut needed: Vec<&str> = cases.iter().map(|c| c.function.as_str()).collect();
+        if ingest_selected {
+            needed.push(INGEST);
+        }
+        for function in needed {
+            if all_functions.iter().any(|f| f == function)
+                && !to_build.iter().any(|f| f == function)
+            {
+                to_build.push(function.to_owned());
             }
         }
         Some(build(&root, &to_build)?)
@@ -621,6 +817,7 @@ async fn run(options: Options) -> Result<bool, String> {
         timeout: options.timeout,
     };
 
+    lap(&mut phases, "build_and_sizes");
     // 2. Cold starts.
     let mut cold_results = Vec::new();
     for function in &functions {
@@ -695,41 +892,127 @@ async fn run(options: Options) -> Result<bool, String> {
         cold_results.push(entry);
     }
 
+    lap(&mut phases, "cold_starts");
     // 3. Warm latency and 4. requests per request.
     let mut ctx = Ctx::from_env();
     let mut warm_results = Vec::new();
-    for case in &cases {
-        if !bench.binary(&case.function).is_file() {
-            eprintln!(
-                "dex-bench: warm {}: no release binary for {}, skipped",
-                case.name, case.function
-            );
-            warm_results.push(json!({ "name": case.name, "function": case.function, "skipped": "no release binary" }));
-            continue;
-        }
-        eprintln!(
-            "dex-bench: warm {} ({} requests)",
-            case.name, options.requests
-        );
-        match bench.warm(case, &mut ctx, options.requests).await {
-            Ok(result) => {
-                if !result["unexpected"].is_null() {
-                    ok = false;
-                    eprintln!(
-                        "dex-bench: warm {}: unexpected {}",
-                        case.name, result["unexpected"]
-                    );
-                }
-                warm_results.push(result);
+
+    // The test HAT cluster and its registered HATs, when a case needs them.
+    let needs_hats = ingest_selected || cases.iter().any(|c| c.hats);
+    let mut onboarding = json!(null);
+    let mut ingest_hats: Vec<(String, String)> = Vec::new();
+    let mut setup = None;
+    if needs_hats {
+        match prepare_hats(&cases, &options, ingest_selected, &mut ctx).await {
+            Ok((s, info, hats)) => {
+                onboarding = info;
+                ingest_hats = hats;
+                setup = Some(s);
             }
             Err(e) => {
-                eprintln!("dex-bench: warm {}: {e}", case.name);
+                eprintln!("dex-bench: HAT set-up: {e}");
                 ok = false;
-                warm_results
-                    .push(json!({ "name": case.name, "function": case.function, "error": e }));
+                onboarding = json!({ "error": e });
             }
         }
     }
+
+    for case in cases.iter().filter(|c| c.stage == Stage::Basic) {
+        if case.hats && setup.is_none() {
+            warm_results.push(json!({ "name": case.name, "function": case.function, "skipped": "no test HAT cluster" }));
+            continue;
+        }
+        let (result, _) = bench
+            .run_case(case, &case.name, &mut ctx, options.requests, &mut ok)
+            .await;
+        warm_results.push(result);
+    }
+    if let Some(hat_log) = warm_results.iter().find(|r| r["name"] == "hat-log") {
+        onboarding["verified_request"] = verified_request_target(hat_log);
+    }
+
+    lap(&mut phases, "hat_setup_and_warm");
+    // Statistics: concurrent ingestion, then the reads on that small data set.
+    let mut ingest = json!(null);
+    if ingest_selected {
+        ingest = if setup.is_none() {
+            json!({ "skipped": "no test HAT cluster" })
+        } else if !bench.binary(INGEST).is_file() {
+            json!({ "skipped": "no release binary" })
+        } else {
+            let s = &options.ingest;
+            eprintln!(
+                "dex-bench: {INGEST}: {} processes × {} reports × {} items, concurrently",
+                s.hats,
+                s.reports + 1,
+                s.items
+            );
+            match stats::ingest(&bench, &ingest_hats, s).await {
+                Ok(result) => {
+                    if let Some(u) = result["unexpected"].as_str() {
+                        eprintln!("dex-bench: {INGEST}: unexpected {u}");
+                        ok = false;
+                    }
+                    result
+                }
+                Err(e) => {
+                    eprintln!("dex-bench: {INGEST}: {e}");
+                    ok = false;
+                    json!({ "error": e })
+                }
+            }
+        };
+    }
+    let read_cases: Vec<&WarmCase> = cases
+        .iter()
+        .filter(|c| c.stage == Stage::StatsRead)
+        .collect();
+    let mut reads = Vec::new();
+    for case in &read_cases {
+        let (mut result, first) = bench
+            .run_case(case, &case.name, &mut ctx, options.requests, &mut ok)
+            .await;
+        result["data_set"] = data_set(first.as_ref(), "small");
+        reads.push(result);
+    }
+
+    lap(&mut phases, "stats_ingest_and_reads");
+    // --scale: seed, then the same reads again.
+    let mut scale = json!(null);
+    if let Some(settings) = &options.scale {
+        let seeded = match &setup {
+            Some(s) => stats::seed(&s.app, hats::CLUSTER_DOMAIN, settings).await,
+            None => match hats::dex_app(&ctx.public_url).await {
+                Ok(app) => stats::seed(&app, hats::CLUSTER_DOMAIN, settings).await,
+                Err(e) => Err(e),
+            },
+        };
+        match seeded {
+            Ok(seeding) => {
+                scale = json!({ "seeding": seeding });
+                for case in &read_cases {
+                    let name = format!("{}@scale", case.name);
+                    let (mut result, first) = bench
+                        .run_case(case, &name, &mut ctx, options.requests, &mut ok)
+                        .await;
+                    result["data_set"] = data_set(first.as_ref(), "scale");
+                    reads.push(result);
+                }
+            }
+            Err(e) => {
+                eprintln!("dex-bench: seeding: {e}");
+                ok = false;
+                scale = json!({ "error": e });
+            }
+        }
+    }
+    if options.scale.is_some() {
+        lap(&mut phases, "scale_seed_and_reads");
+    }
+    phases.insert("total".into(), json!(bench_started.elapsed().as_secs_f64()));
+    let read_target = reads_target(&reads);
+    warm_results.extend(reads);
+    drop(setup);
 
     // Targets.
     let slow: Vec<String> = cold_results
@@ -765,15 +1048,36 @@ async fn run(options: Options) -> Result<bool, String> {
             "counting_proxy": options.proxy,
             "dynamodb_upstream": bench.proxies.dynamodb.as_ref().map(|p| p.upstream.clone()),
             "secrets_upstream": bench.proxies.secrets.as_ref().map(|p| p.upstream.clone()),
+            "public_url": ctx.public_url,
+            "hat_scheme": hats::HAT_SCHEME,
+            "hat_resolve": hats::HAT_RESOLVE,
+            "hat_key_cache_secs": HAT_KEY_CACHE_SECS,
+            "ingest": ingest_selected.then(|| json!({
+                "hats": options.ingest.hats,
+                "reports_per_hat": options.ingest.reports,
+                "items_per_report": options.ingest.items,
+            })),
+            "scale": options.scale.as_ref().map(|s| json!({
+                "hats": s.hats,
+                "values": s.values,
+                "reports": s.reports,
+                "seed_concurrency": s.concurrency,
+            })),
         },
         "build_seconds": build_seconds,
+        "phase_seconds": phases,
         "functions": cold_results,
         "warm": warm_results,
+        "hat_onboarding": onboarding,
+        "stats_ingest": ingest,
+        "stats_scale": scale,
         "targets": {
             "cold_first_response_ms_below": TARGET_COLD_MS,
             "zip_bytes_at_most": TARGET_ZIP_BYTES,
             "cold_start_over": slow,
             "zip_over": big,
+            "verified_hat_request": results_target(&onboarding),
+            "stats_reads_flat": read_target,
         },
     });
 
@@ -796,6 +1100,169 @@ async fn run(options: Options) -> Result<bool, String> {
         logs.display()
     );
     Ok(ok)
+}
+
+/// Starts the test HAT cluster, certifies its domain and makes the HATs the cases need:
+/// registered ones (through DEX's registration path) for `hat-log`, `register-hat-again` and
+/// the ingestion, and unregistered ones for `register-hat` (one per request).
+async fn prepare_hats(
+    cases: &[WarmCase],
+    options: &Options,
+    ingest: bool,
+    ctx: &mut Ctx,
+) -> Result<(hats::HatSetup, Value, Vec<(String, String)>), String> {
+    eprintln!(
+        "dex-bench: starting the test HAT cluster, certifying {}",
+        hats::CLUSTER_DOMAIN
+    );
+    let mut setup = hats::setup(&ctx.public_url).await?;
+    let registered_count = if ingest { options.ingest.hats } else { 2 }.max(2);
+    let fresh_count = if cases.iter().any(|c| c.name == "register-hat") {
+        options.requests + 1
+    } else {
+        0
+    };
+    eprint!(
+        "dex-bench: making {} test HATs (a 2048-bit RSA key each)…",
+        registered_count + fresh_count
+    );
+    let registered = setup.add_hats("hat", registered_count);
+    let fresh = setup.add_hats("new", fresh_count);
+    eprintln!(" {:.1} s", setup.keygen_seconds);
+    let started = Instant::now();
+    let mut already = 0;
+    for hat in &registered {
+        if setup.register(hat).await? != dex::hats::register::Outcome::Registered {
+            already += 1;
+        }
+    }
+    let register_seconds = started.elapsed().as_secs_f64();
+    let pairs: Vec<(String, String)> = registered
+        .iter()
+        .map(|h| (h.address().to_owned(), setup.token(h)))
+        .collect();
+    ctx.hat = Some(pairs[0].clone());
+    ctx.other_hat = Some(pairs[1].clone());
+    ctx.fresh_hats = fresh.iter().map(|h| h.address().to_owned()).collect();
+    let info = json!({
+        "cluster_domain": hats::CLUSTER_DOMAIN,
+        "cluster_certified_now": setup.certified_now,
+        "test_hat_cluster": setup.cluster.base_url(),
+        "test_hats": setup.hats_made,
+        "keygen_seconds": setup.keygen_seconds,
+        "registered_in_setup": pairs.len(),
+        "registered_before": already,
+        "register_seconds": register_seconds,
+        "unregistered_for_register_hat": fresh.len(),
+        "hat_key_cache_secs": HAT_KEY_CACHE_SECS,
+    });
+    Ok((setup, info, pairs))
+}
+
+/// (key reads, other requests, other operations) of per-operation counts.
+fn split_key_reads(ops: &Value) -> (f64, f64, Value) {
+    let mut key = 0.0;
+    let mut other = 0.0;
+    let mut rest = serde_json::Map::new();
+    for (op, n) in ops.as_object().into_iter().flatten() {
+        let n = n.as_f64().unwrap_or(0.0);
+        if KEY_READS.contains(&op.as_str()) {
+            key += n;
+        } else {
+            other += n;
+            rest.insert(op.clone(), json!(n));
+        }
+    }
+    (key, other, Value::Object(rest))
+}
+
+/// The verified-request target from the `hat-log` case: at most one key read for a HAT's
+/// first request on a container (cold, or warm with another HAT's key cached), none while its
+/// key is cached, and otherwise exactly what the endpoint needs (its Query).
+fn verified_request_target(hat_log: &Value) -> Value {
+    // Without the counting proxy there is nothing to judge.
+    if hat_log["p50_ms"].is_null() || hat_log["dynamodb_per_request"].is_null() {
+        return json!({ "measured": false });
+    }
+    let first = split_key_reads(&hat_log["dynamodb_cold_first_ops"]);
+    let probe = split_key_reads(&hat_log["probe"]["dynamodb_ops"]);
+    let warm = split_key_reads(&hat_log["dynamodb_ops_per_request"]);
+    let met = first.0 <= 1.0
+        && probe.0 <= 1.0
+        && warm.0 == 0.0
+        && (first.1 - warm.1).abs() < 1e-9
+        && (probe.1 - warm.1).abs() < 1e-9;
+    json!({
+        "measured": true,
+        "met": met,
+        "first_request": { "key_reads": first.0, "endpoint": first.2, "ops": hat_log["dynamodb_cold_first_ops"], "ms": hat_log["cold_first_response_ms"] },
+        "warm_container_new_hat": { "key_reads": probe.0, "endpoint": probe.2, "ops": hat_log["probe"]["dynamodb_ops"], "ms": hat_log["probe"]["ms"] },
+        "warm_cached_per_request": { "key_reads": warm.0, "endpoint": warm.2, "ops": hat_log["dynamodb_ops_per_request"], "p50_ms": hat_log["p50_ms"], "p99_ms": hat_log["p99_ms"] },
+    })
+}
+
+fn results_target(onboarding: &Value) -> Value {
+    onboarding["verified_request"]["met"].clone()
+}
+
+/// What a stats read saw: the HATs and Data In figures (GET /stats) or the tree's size
+/// (GET /stats/available-data).
+fn data_set(first: Option<&Value>, label: &str) -> Value {
+    let mut out = json!({ "label": label });
+    let Some(Value::Array(items)) = first.and_then(events::response_json) else {
+        return out;
+    };
+    for item in &items {
+        match item["title"].as_str() {
+            Some("HATs") => out["hats"] = item["value"].clone(),
+            Some("Data In") => out["data_in"] = item["value"].clone(),
+            _ => {}
+        }
+    }
+    if items.iter().all(|i| i.get("namespace").is_some()) {
+        let endpoints: usize = items
+            .iter()
+            .map(|n| n["endpoints"].as_array().map_or(0, Vec::len))
+            .sum();
+        out["namespaces"] = json!(items.len());
+        out["endpoints"] = json!(endpoints);
+    }
+    out
+}
+
+/// Whether the stats reads cost as many DynamoDB requests at scale as on the small data set.
+fn reads_target(reads: &[Value]) -> Value {
+    let mut pairs = Vec::new();
+    let mut met = true;
+    for small in reads.iter().filter(|r| r["data_set"]["label"] == "small") {
+        let name = small["name"].as_str().unwrap_or_default();
+        let Some(scale) = reads
+            .iter()
+            .find(|r| r["name"].as_str() == Some(&format!("{name}@scale")))
+        else {
+            continue;
+        };
+        let (Some(a), Some(b)) = (
+            small["dynamodb_per_request"].as_f64(),
+            scale["dynamodb_per_request"].as_f64(),
+        ) else {
+            continue;
+        };
+        met &= b <= a + 1e-9;
+        pairs.push(json!({
+            "name": name,
+            "small_dynamodb_per_request": a,
+            "scale_dynamodb_per_request": b,
+            "small_p50_ms": small["p50_ms"],
+            "scale_p50_ms": scale["p50_ms"],
+            "small_p99_ms": small["p99_ms"],
+            "scale_p99_ms": scale["p99_ms"],
+        }));
+    }
+    if pairs.is_empty() {
+        return json!({ "measured": false });
+    }
+    json!({ "measured": true, "met": met, "reads": pairs })
 }
 
 fn num(value: &Value, decimals: usize) -> String {
@@ -879,7 +1346,7 @@ fn print_tables(results: &Value) {
         settings["warm_requests"]
     );
     println!(
-        "{:<24} {:>7} {:>7} {:>7} {:>20} {:>13} {:>15} {:>14}  DynamoDB ops per warm request",
+        "{:<28} {:>7} {:>7} {:>7} {:>20} {:>13} {:>15} {:>14}  DynamoDB ops per warm request",
         "benchmark",
         "p50 ms",
         "p99 ms",
@@ -892,7 +1359,7 @@ fn print_tables(results: &Value) {
     for w in results["warm"].as_array().into_iter().flatten() {
         let name = w["name"].as_str().unwrap_or("");
         if let Some(e) = w["error"].as_str().or(w["skipped"].as_str()) {
-            println!("{name:<24} {e}");
+            println!("{name:<28} {e}");
             continue;
         }
         let cold = format!(
@@ -909,7 +1376,7 @@ fn print_tables(results: &Value) {
             detail = format!("{detail}  UNEXPECTED {u}");
         }
         println!(
-            "{:<24} {:>7} {:>7} {:>7} {:>20} {:>13} {:>15} {:>14}  {}",
+            "{:<28} {:>7} {:>7} {:>7} {:>20} {:>13} {:>15} {:>14}  {}",
             name,
             num(&w["p50_ms"], 2),
             num(&w["p99_ms"], 2),
@@ -919,6 +1386,31 @@ fn print_tables(results: &Value) {
             num(&w["cold_first_response_ms"], 1),
             cold,
             detail
+        );
+    }
+
+    print_onboarding(&results["hat_onboarding"]);
+    print_ingest(&results["stats_ingest"]);
+    print_reads(results);
+    let phases = &results["phase_seconds"];
+    if phases.is_object() {
+        let part =
+            |key: &str, label: &str| phases[key].as_f64().map(|v| format!("{label} {v:.0} s"));
+        let parts: Vec<String> = [
+            part("build_and_sizes", "build and sizes"),
+            part("cold_starts", "cold starts"),
+            part("hat_setup_and_warm", "HAT set-up and warm cases"),
+            part("stats_ingest_and_reads", "ingestion and stats reads"),
+            part("scale_seed_and_reads", "seeding and stats reads"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        println!();
+        println!(
+            "time: {}; dex-bench total {} s",
+            parts.join(", "),
+            num(&phases["total"], 0)
         );
     }
 
@@ -944,23 +1436,230 @@ fn print_tables(results: &Value) {
         .filter_map(|f| f["name"].as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    let sized = results["functions"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
+    if sized {
+        println!(
+            "target cold start to first response < {TARGET_COLD_MS} ms: {}",
+            match (slow.is_empty(), unmeasured.is_empty()) {
+                (true, true) => "met".to_string(),
+                (true, false) => format!("met by the others; no figure for {unmeasured}"),
+                (false, _) => format!("MISSED by {slow}"),
+            }
+        );
+        println!(
+            "target zip <= {} MB: {}",
+            TARGET_ZIP_BYTES / 1_000_000,
+            if big.is_empty() {
+                "met".to_string()
+            } else {
+                format!("MISSED by {big}")
+            }
+        );
+    }
+    let verified = &results["hat_onboarding"]["verified_request"];
+    if verified["measured"] == true {
+        println!(
+            "target verified HAT request: <= 1 DynamoDB read for the key on a warm container, 0 while cached, plus the endpoint's own: {}",
+            if verified["met"] == true {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    let reads = &targets["stats_reads_flat"];
+    if reads["measured"] == true {
+        let detail = reads["reads"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "{} {} → {}",
+                    r["name"].as_str().unwrap_or(""),
+                    num(&r["small_dynamodb_per_request"], 0),
+                    num(&r["scale_dynamodb_per_request"], 0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "target GET /stats and /stats/available-data cost does not grow with HATs/reports: {} (DynamoDB requests per call: {detail})",
+            if reads["met"] == true {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+}
+
+fn print_onboarding(onboarding: &Value) {
+    if onboarding.is_null() {
+        return;
+    }
+    println!();
+    if let Some(e) = onboarding["error"].as_str() {
+        println!("HAT onboarding: ERROR {e}");
+        return;
+    }
     println!(
-        "target cold start to first response < {TARGET_COLD_MS} ms: {}",
-        match (slow.is_empty(), unmeasured.is_empty()) {
-            (true, true) => "met".to_string(),
-            (true, false) => format!("met by the others; no figure for {unmeasured}"),
-            (false, _) => format!("MISSED by {slow}"),
-        }
+        "HAT onboarding: test HAT cluster {} (cluster {}), {} test HATs (keys made in {} s), {} registered in set-up ({} s)",
+        onboarding["test_hat_cluster"].as_str().unwrap_or(""),
+        onboarding["cluster_domain"].as_str().unwrap_or(""),
+        onboarding["test_hats"],
+        num(&onboarding["keygen_seconds"], 1),
+        onboarding["registered_in_setup"],
+        num(&onboarding["register_seconds"], 1),
+    );
+    let v = &onboarding["verified_request"];
+    if v["measured"] != true {
+        return;
+    }
+    println!(
+        "verified HAT request (hat-log, GET /api/hat/log, DEX_HAT_KEY_CACHE_SECS={}):",
+        onboarding["hat_key_cache_secs"]
     );
     println!(
-        "target zip <= {} MB: {}",
-        TARGET_ZIP_BYTES / 1_000_000,
-        if big.is_empty() {
-            "met".to_string()
-        } else {
-            format!("MISSED by {big}")
-        }
+        "  {:<44} {:>11} {:>10}  DynamoDB ops",
+        "", "ms", "key reads"
     );
+    let row = |label: &str, part: &Value, time: String| {
+        println!(
+            "  {:<44} {:>11} {:>10}  {}",
+            label,
+            time,
+            num(&part["key_reads"], 0),
+            ops(&part["ops"])
+        );
+    };
+    row(
+        "first request (cold container)",
+        &v["first_request"],
+        num(&v["first_request"]["ms"], 1),
+    );
+    row(
+        "another HAT's first request (warm container)",
+        &v["warm_container_new_hat"],
+        num(&v["warm_container_new_hat"]["ms"], 1),
+    );
+    row(
+        "warm, key cached (per request)",
+        &v["warm_cached_per_request"],
+        format!(
+            "{}/{}",
+            num(&v["warm_cached_per_request"]["p50_ms"], 2),
+            num(&v["warm_cached_per_request"]["p99_ms"], 2)
+        ),
+    );
+    println!("  (warm: p50/p99; key reads: BatchGetItem of the HAT and its cluster)");
+}
+
+fn print_ingest(ingest: &Value) {
+    if ingest.is_null() {
+        return;
+    }
+    println!();
+    if let Some(e) = ingest["error"].as_str().or(ingest["skipped"].as_str()) {
+        println!("statistics ingestion: {e}");
+        return;
+    }
+    println!(
+        "statistics ingestion: {} stats-report processes (one HAT each, own Runtime API) post concurrently; {} unique inbound items per report over {} endpoints",
+        ingest["processes"], ingest["items_per_report"], ingest["endpoints_per_report"]
+    );
+    println!(
+        "{:<34} {:>7} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}  DynamoDB ops per report",
+        "phase", "reports", "items", "seconds", "items/s", "p50 ms", "p99 ms", "max ms", "DDB/rep"
+    );
+    for (key, label) in [
+        ("first", "first report (cold processes)"),
+        ("fresh", "fresh reports (warm, throughput)"),
+        ("duplicate", "resent reports (all duplicates)"),
+    ] {
+        let p = &ingest[key];
+        println!(
+            "{:<34} {:>7} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}  {}",
+            label,
+            num(&p["reports"], 0),
+            num(&p["items"], 0),
+            num(&p["seconds"], 2),
+            num(&p["items_per_s"], 0),
+            num(&p["p50_ms"], 1),
+            num(&p["p99_ms"], 1),
+            num(&p["max_ms"], 1),
+            num(&p["dynamodb_per_report"], 2),
+            ops(&p["dynamodb_ops_per_report"])
+        );
+    }
+    println!(
+        "  (first: latency from spawn; fresh: {} reports per process in sequence, all processes at once)",
+        ingest["reports_per_hat"]
+    );
+    if let Some(u) = ingest["unexpected"].as_str() {
+        println!("  UNEXPECTED {u}");
+    }
+}
+
+fn print_reads(results: &Value) {
+    let scale = &results["stats_scale"];
+    let reads: Vec<&Value> = results["warm"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["data_set"].is_object())
+        .collect();
+    if reads.is_empty() && scale.is_null() {
+        return;
+    }
+    println!();
+    println!("statistics reads against the data set (warm p50/p99, DynamoDB requests per call)");
+    if let Some(e) = scale["error"].as_str() {
+        println!("  seeding: ERROR {e}");
+    } else if scale["seeding"].is_object() {
+        let s = &scale["seeding"];
+        println!(
+            "  seeding ({} writes in flight, through HatStore::insert_hat and StatsStore::ingest): {} HATs in {} s ({}/s); {} reports carrying {} values in {} s ({}/s)",
+            s["concurrency"],
+            s["hats"],
+            num(&s["hat_seconds"], 1),
+            num(&s["hats_per_s"], 0),
+            s["reports"],
+            s["values"],
+            num(&s["value_seconds"], 1),
+            num(&s["reports_per_s"], 0),
+        );
+    }
+    println!(
+        "  {:<28} {:>10} {:>12} {:>11} {:>7} {:>7} {:>7}  DynamoDB ops per call",
+        "benchmark", "HATs", "Data In", "tree size", "p50 ms", "p99 ms", "DDB/call"
+    );
+    let figure = |v: &Value| v.as_i64().map_or("".to_string(), |v| v.to_string());
+    for r in reads {
+        let name = r["name"].as_str().unwrap_or("");
+        if let Some(e) = r["error"].as_str().or(r["skipped"].as_str()) {
+            println!("  {name:<28} {e}");
+            continue;
+        }
+        let d = &r["data_set"];
+        let tree = match (d["namespaces"].as_u64(), d["endpoints"].as_u64()) {
+            (Some(n), Some(e)) => format!("{n} ns/{e} ep"),
+            _ => String::new(),
+        };
+        println!(
+            "  {:<28} {:>10} {:>12} {:>11} {:>7} {:>7} {:>7}  {}",
+            name,
+            figure(&d["hats"]),
+            figure(&d["data_in"]),
+            tree,
+            num(&r["p50_ms"], 2),
+            num(&r["p99_ms"], 2),
+            num(&r["dynamodb_per_request"], 2),
+            ops(&r["dynamodb_ops_per_request"])
+        );
+    }
 }
 
 #[cfg(test)]
