@@ -24,6 +24,8 @@ use crate::error::{DexError, DexResult};
 
 /// Clock skew tolerated on `exp` and `iat`.
 const SKEW_SECS: i64 = 60;
+/// Keys a container keeps at most.
+const MAX_CACHED_HATS: usize = 10_000;
 /// The HATs' own idle rule: a token issued more than three days ago is stale.
 const MAX_TOKEN_AGE_SECS: i64 = 3 * 24 * 3600;
 
@@ -144,10 +146,13 @@ impl HatVerifier {
             certified,
             loaded: Instant::now(),
         });
-        self.cache
-            .lock()
-            .await
-            .insert(address.to_owned(), entry.clone());
+        let mut cache = self.cache.lock().await;
+        // A warm container may see many HATs: keep the cache bounded (an entry costs one
+        // read to load again).
+        if cache.len() >= MAX_CACHED_HATS {
+            cache.clear();
+        }
+        cache.insert(address.to_owned(), entry.clone());
         Ok((entry, true))
     }
 }
