@@ -2,3 +2,4 @@
 
 pub mod test_hat;
 pub mod support;
+pub mod stats_support;
