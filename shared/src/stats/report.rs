@@ -74,6 +74,8 @@ pub struct ParsedReport {
     pub items: Vec<StatsItem>,
     /// The position in the body of each of `items`.
     pub indices: Vec<usize>,
+    /// Copies of an item already in this report: resends, answered as duplicates.
+    pub copies: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -88,6 +90,8 @@ pub fn parse_report(items: &[Value]) -> ParsedReport {
                 if seen.insert(item.identity) {
                     report.items.push(item);
                     report.indices.push(index);
+                } else {
+                    report.copies += 1;
                 }
             }
             Err(reason) => report.skipped.push(Skipped { index, reason }),

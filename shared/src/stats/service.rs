@@ -66,7 +66,8 @@ impl<S: StatsStore> StatsService<'_, S> {
             }
         }
         skipped.sort_by_key(|s| s.index);
-        let outcome = self.store.ingest(&hat.address, &counted).await?;
+        let mut outcome = self.store.ingest(&hat.address, &counted).await?;
+        outcome.duplicates += parsed.copies;
         Ok(ReportResponse {
             message: format!(
                 "{} counted, {} already counted, {} skipped",
