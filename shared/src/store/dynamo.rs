@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use crate::error::{DexError, DexResult};
@@ -209,45 +209,21 @@ impl DynamoStore {
     }
 
     async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {
+        let keys = subjects
+            .iter()
+            .map(|subject| {
+                HashMap::from([
+                    ("pk".to_owned(), s(format!("LOG#{subject}"))),
+                    ("sk".to_owned(), s("#HEAD")),
+                ])
+            })
+            .collect();
         let mut heads = HashMap::new();
-        if subjects.is_empty() {
-            return Ok(heads);
+        for item in self.batch_get(keys, true).await? {
+            let subject = get_s(&item, "pk")?.trim_start_matches("LOG#").to_owned();
+            heads.insert(subject, (get_n(&item, "seq")?, get_s(&item, "hash")?));
         }
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        for subject in subjects {
-            keys = keys.keys(HashMap::from([
-                ("pk".to_owned(), s(format!("LOG#{subject}"))),
-                ("sk".to_owned(), s("#HEAD")),
-            ]));
-        }
-        let mut request = HashMap::from([(
-            self.table.clone(),
-            keys.build().map_err(DexError::internal)?,
-        )]);
-        // BatchGetItem may return some keys as unprocessed under load: ask again for those.
-        for _ in 0..8 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let subject = get_s(item, "pk")?.trim_start_matches("LOG#").to_owned();
-                heads.insert(subject, (get_n(item, "seq")?, get_s(item, "hash")?));
-            }
-            match out.unprocessed_keys() {
-                Some(rest) if !rest.is_empty() => request = rest.clone(),
-                _ => return Ok(heads),
-            }
-        }
-        Err(DexError::Throttled("DynamoDB kept keys unprocessed".into()))
+        Ok(heads)
     }
 }
 

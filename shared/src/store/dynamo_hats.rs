@@ -146,28 +146,11 @@ impl ClusterStore for DynamoStore {
     }
 
     async fn list_clusters(&self) -> DexResult<Vec<Cluster>> {
-        let mut clusters = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("CLUSTERS"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for item in out.items() {
-                clusters.push(cluster_from(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(clusters),
-            }
-        }
+        self.query_all(Some("gsi1"), "CLUSTERS".to_owned())
+            .await?
+            .iter()
+            .map(cluster_from)
+            .collect()
     }
 
     async fn save_cluster(

@@ -228,7 +228,8 @@ impl StatsStore for DynamoStore {
     }
 
     async fn field_counts(&self) -> DexResult<(FieldCounts, i64)> {
-        let queries = (0..FIELD_SHARDS).map(|shard| self.query_all(format!("FIELDS#{shard:02}")));
+        let queries =
+            (0..FIELD_SHARDS).map(|shard| self.query_all(None, format!("FIELDS#{shard:02}")));
         let mut counts = FieldCounts::new();
         let mut updated = 0;
         for items in futures_util::future::try_join_all(queries).await? {
@@ -250,7 +251,7 @@ impl StatsStore for DynamoStore {
 
     async fn descriptions(&self) -> DexResult<BTreeMap<DescriptionTarget, String>> {
         let mut out = BTreeMap::new();
-        for item in self.query_all("DESC".to_owned()).await? {
+        for item in self.query_all(None, "DESC".to_owned()).await? {
             let target: DescriptionTarget =
                 serde_json::from_str(&get_s(&item, "target")?).map_err(DexError::internal)?;
             out.insert(target, get_s(&item, "description")?);
@@ -321,16 +322,22 @@ impl StatsStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Every item of a partition (following pages).
-    pub(crate) async fn query_all(&self, partition: String) -> DexResult<Vec<Item>> {
+    /// Every item of a partition of the table or of a GSI (following pages).
+    pub(crate) async fn query_all(
+        &self,
+        index: Option<&str>,
+        partition: String,
+    ) -> DexResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
+        let partition_key = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :p")
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(format!("{partition_key} = :p"))
                 .expression_attribute_values(":p", s(&partition))
                 .set_exclusive_start_key(start)
                 .send()
