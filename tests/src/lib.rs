@@ -3,3 +3,4 @@
 pub mod test_hat;
 pub mod support;
 pub mod stats_support;
+pub mod hat_support;
