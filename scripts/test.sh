@@ -51,7 +51,7 @@ start_stack() {
     export DEX_HAT_SCHEME=http
     export DEX_HAT_RESOLVE=127.0.0.1
     # Short HAT timeout so the slow-HAT test is quick; a 1 s key cache so re-key tests can
-    # wait for it (the default, 300 s, is what deployments and benchmarks use).
+    # wait for it (the default, 60 s, is what deployments and benchmarks use).
     export DEX_HAT_TIMEOUT_SECS=2
     export DEX_HAT_KEY_CACHE_SECS=1
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"

@@ -81,7 +81,7 @@ impl Config {
             token_lifetime: seconds("DEX_TOKEN_LIFETIME_SECS", 86_400)?,
             hat_scheme,
             hat_resolve,
-            hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 300)?,
+            hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 60)?,
             hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
         })
     }

@@ -81,7 +81,7 @@ const TARGET_ZIP_BYTES: u64 = 8_000_000;
 /// The concurrent ingestion benchmark's name (and function).
 const INGEST: &str = "stats-report";
 /// What the functions run with: `DEX_HAT_KEY_CACHE_SECS` is left at its default.
-const HAT_KEY_CACHE_SECS: u64 = 300;
+const HAT_KEY_CACHE_SECS: u64 = 60;
 /// The DynamoDB operations that read a HAT's key (with its cluster) for verification.
 const KEY_READS: [&str; 2] = [
     "DynamoDB_20120810.BatchGetItem",
