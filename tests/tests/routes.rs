@@ -14,7 +14,10 @@ use serde_yaml::Value as Yaml;
 type Route = (String, String);
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn read(relative: &str) -> String {
@@ -59,7 +62,8 @@ struct Router {
 }
 
 fn router() -> Router {
-    let manifest: toml::Table = toml::from_str(&read("Cargo.toml")).expect("root Cargo.toml parses");
+    let manifest: toml::Table =
+        toml::from_str(&read("Cargo.toml")).expect("root Cargo.toml parses");
     let table = ["workspace", "metadata", "lambda", "watch", "router"]
         .iter()
         .try_fold(&manifest, |t, key| t.get(*key).and_then(|v| v.as_table()))
@@ -68,19 +72,26 @@ fn router() -> Router {
     let mut problems = Vec::new();
     for (path, entries) in table {
         let Some(entries) = entries.as_array() else {
-            problems.push(format!("router entry {path:?} is not an array of {{method, function}}"));
+            problems.push(format!(
+                "router entry {path:?} is not an array of {{method, function}}"
+            ));
             continue;
         };
         for entry in entries {
             let method = entry.get("method").and_then(|m| m.as_str());
             let function = entry.get("function").and_then(|f| f.as_str());
             let (Some(method), Some(function)) = (method, function) else {
-                problems.push(format!("router entry for {path:?} lacks a method or a function: {entry}"));
+                problems.push(format!(
+                    "router entry for {path:?} lacks a method or a function: {entry}"
+                ));
                 continue;
             };
             let route = (method.to_ascii_uppercase(), path.clone());
             if let Some(previous) = routes.insert(route.clone(), function.to_owned()) {
-                problems.push(format!("router maps {} twice ({previous}, {function})", show(&route)));
+                problems.push(format!(
+                    "router maps {} twice ({previous}, {function})",
+                    show(&route)
+                ));
             }
         }
     }
@@ -92,7 +103,10 @@ fn router() -> Router {
 /// A CloudFormation short-form tag (`!Ref X`) as (tag without `!`, value).
 fn tagged(value: &Yaml) -> Option<(String, &Yaml)> {
     match value {
-        Yaml::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
+        Yaml::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
         _ => None,
     }
 }
@@ -119,9 +133,15 @@ struct Template {
 
 fn template() -> Template {
     let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
-    let resources = doc.get("Resources").and_then(Yaml::as_mapping).expect("template.yaml has Resources");
-    let global_code_uri =
-        doc.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("CodeUri")).and_then(Yaml::as_str);
+    let resources = doc
+        .get("Resources")
+        .and_then(Yaml::as_mapping)
+        .expect("template.yaml has Resources");
+    let global_code_uri = doc
+        .get("Globals")
+        .and_then(|g| g.get("Function"))
+        .and_then(|f| f.get("CodeUri"))
+        .and_then(Yaml::as_str);
 
     let mut problems = Vec::new();
     let http_apis: Vec<&str> = resources
@@ -130,7 +150,9 @@ fn template() -> Template {
         .filter_map(|(id, _)| id.as_str())
         .collect();
     if http_apis != ["DexApi"] {
-        problems.push(format!("expected exactly one AWS::Serverless::HttpApi named DexApi, found {http_apis:?}"));
+        problems.push(format!(
+            "expected exactly one AWS::Serverless::HttpApi named DexApi, found {http_apis:?}"
+        ));
     }
 
     let mut functions = Vec::new();
@@ -140,8 +162,14 @@ fn template() -> Template {
         }
         let logical_id = id.as_str().unwrap_or("?").to_owned();
         let metadata = resource.get("Metadata");
-        if metadata.and_then(|m| m.get("BuildMethod")).and_then(Yaml::as_str) != Some("rust-cargolambda") {
-            problems.push(format!("{logical_id}: Metadata.BuildMethod is not rust-cargolambda"));
+        if metadata
+            .and_then(|m| m.get("BuildMethod"))
+            .and_then(Yaml::as_str)
+            != Some("rust-cargolambda")
+        {
+            problems.push(format!(
+                "{logical_id}: Metadata.BuildMethod is not rust-cargolambda"
+            ));
         }
         let name = metadata
             .and_then(|m| m.get("BuildProperties"))
@@ -152,18 +180,27 @@ fn template() -> Template {
             problems.push(format!("{logical_id}: no Metadata.BuildProperties.Binary"));
         }
         let properties = resource.get("Properties");
-        let code_uri = properties.and_then(|p| p.get("CodeUri")).and_then(Yaml::as_str).or(global_code_uri);
+        let code_uri = properties
+            .and_then(|p| p.get("CodeUri"))
+            .and_then(Yaml::as_str)
+            .or(global_code_uri);
         if code_uri != Some(".") {
-            problems.push(format!("{logical_id}: CodeUri is {code_uri:?}, expected \".\" (the workspace root)"));
+            problems.push(format!(
+                "{logical_id}: CodeUri is {code_uri:?}, expected \".\" (the workspace root)"
+            ));
         }
 
         let mut routes = Vec::new();
-        let events = properties.and_then(|p| p.get("Events")).and_then(Yaml::as_mapping);
+        let events = properties
+            .and_then(|p| p.get("Events"))
+            .and_then(Yaml::as_mapping);
         for (event_id, event) in events.into_iter().flatten() {
             let event_id = event_id.as_str().unwrap_or("?");
             let kind = event.get("Type").and_then(Yaml::as_str);
             if kind != Some("HttpApi") {
-                problems.push(format!("{logical_id}.{event_id}: event type {kind:?}, expected HttpApi"));
+                problems.push(format!(
+                    "{logical_id}.{event_id}: event type {kind:?}, expected HttpApi"
+                ));
                 continue;
             }
             let props = event.get("Properties");
@@ -174,25 +211,41 @@ fn template() -> Template {
             let path = props.and_then(|p| p.get("Path")).and_then(Yaml::as_str);
             let method = props.and_then(|p| p.get("Method")).and_then(Yaml::as_str);
             match (method, path) {
-                (Some(method), Some(path)) => routes.push((method.to_ascii_uppercase(), path.to_owned())),
-                _ => problems.push(format!("{logical_id}.{event_id}: Path and Method must be plain strings")),
+                (Some(method), Some(path)) => {
+                    routes.push((method.to_ascii_uppercase(), path.to_owned()))
+                }
+                _ => problems.push(format!(
+                    "{logical_id}.{event_id}: Path and Method must be plain strings"
+                )),
             }
         }
         if routes.is_empty() {
             problems.push(format!("{logical_id}: no HttpApi events"));
         }
-        functions.push(TemplateFunction { logical_id, name, routes });
+        functions.push(TemplateFunction {
+            logical_id,
+            name,
+            routes,
+        });
     }
-    Template { functions, problems }
+    Template {
+        functions,
+        problems,
+    }
 }
 
 // ---- openapi.yaml ---------------------------------------------------------------------
 
-const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 fn openapi_routes() -> BTreeSet<Route> {
     let doc: Yaml = serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML");
-    let paths = doc.get("paths").and_then(Yaml::as_mapping).expect("openapi.yaml has paths");
+    let paths = doc
+        .get("paths")
+        .and_then(Yaml::as_mapping)
+        .expect("openapi.yaml has paths");
     let mut routes = BTreeSet::new();
     for (path, item) in paths {
         let path = path.as_str().expect("openapi path keys are strings");
@@ -221,10 +274,16 @@ fn router_template_and_openapi_define_the_same_routes() {
     // route -> function, as the template defines it (a route defined twice is a problem).
     let mut template_routes: BTreeMap<Route, String> = BTreeMap::new();
     for function in &template.functions {
-        let name = function.name.clone().unwrap_or_else(|| format!("<{}>", function.logical_id));
+        let name = function
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("<{}>", function.logical_id));
         for route in &function.routes {
             if let Some(previous) = template_routes.insert(route.clone(), name.clone()) {
-                problems.push(format!("template.yaml routes {} twice ({previous}, {name})", show(route)));
+                problems.push(format!(
+                    "template.yaml routes {} twice ({previous}, {name})",
+                    show(route)
+                ));
             }
         }
     }
@@ -233,15 +292,36 @@ fn router_template_and_openapi_define_the_same_routes() {
         if let Some(name) = &function.name
             && let Some(other) = names.insert(name, &function.logical_id)
         {
-            problems.push(format!("template.yaml builds binary {name} twice ({other}, {})", function.logical_id));
+            problems.push(format!(
+                "template.yaml builds binary {name} twice ({other}, {})",
+                function.logical_id
+            ));
         }
     }
 
     let router_set: BTreeSet<Route> = router.routes.keys().cloned().collect();
     let template_set: BTreeSet<Route> = template_routes.keys().cloned().collect();
-    problems.extend(set_differences("the Cargo.toml router", &router_set, "template.yaml", &template_set, show));
-    problems.extend(set_differences("the Cargo.toml router", &router_set, "openapi.yaml", &openapi, show));
-    problems.extend(set_differences("template.yaml", &template_set, "openapi.yaml", &openapi, show));
+    problems.extend(set_differences(
+        "the Cargo.toml router",
+        &router_set,
+        "template.yaml",
+        &template_set,
+        show,
+    ));
+    problems.extend(set_differences(
+        "the Cargo.toml router",
+        &router_set,
+        "openapi.yaml",
+        &openapi,
+        show,
+    ));
+    problems.extend(set_differences(
+        "template.yaml",
+        &template_set,
+        "openapi.yaml",
+        &openapi,
+        show,
+    ));
 
     for (route, function) in &router.routes {
         if let Some(in_template) = template_routes.get(route)
@@ -254,7 +334,10 @@ fn router_template_and_openapi_define_the_same_routes() {
         }
     }
 
-    fail_if_any("the Cargo.toml router, template.yaml and openapi.yaml disagree", problems);
+    fail_if_any(
+        "the Cargo.toml router, template.yaml and openapi.yaml disagree",
+        problems,
+    );
 }
 
 /// Every directory under functions/ is a routed function, and every routed function (router
@@ -262,7 +345,11 @@ fn router_template_and_openapi_define_the_same_routes() {
 #[test]
 fn every_function_directory_is_routed_and_every_route_has_its_function() {
     let router_functions: BTreeSet<String> = router().routes.into_values().collect();
-    let template_functions: BTreeSet<String> = template().functions.into_iter().filter_map(|f| f.name).collect();
+    let template_functions: BTreeSet<String> = template()
+        .functions
+        .into_iter()
+        .filter_map(|f| f.name)
+        .collect();
 
     let functions_dir = root().join("functions");
     let mut dirs = BTreeSet::new();
@@ -276,8 +363,20 @@ fn every_function_directory_is_routed_and_every_route_has_its_function() {
 
     let mut problems = Vec::new();
     let as_dir = |name: &String| format!("functions/{name}");
-    problems.extend(set_differences("functions/", &dirs, "the Cargo.toml router", &router_functions, as_dir));
-    problems.extend(set_differences("functions/", &dirs, "template.yaml", &template_functions, as_dir));
+    problems.extend(set_differences(
+        "functions/",
+        &dirs,
+        "the Cargo.toml router",
+        &router_functions,
+        as_dir,
+    ));
+    problems.extend(set_differences(
+        "functions/",
+        &dirs,
+        "template.yaml",
+        &template_functions,
+        as_dir,
+    ));
 
     for name in &dirs {
         let dir = functions_dir.join(name);
@@ -293,9 +392,14 @@ fn every_function_directory_is_routed_and_every_route_has_its_function() {
                 continue;
             }
         };
-        let package = manifest.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+        let package = manifest
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str());
         if package != Some(name.as_str()) {
-            problems.push(format!("functions/{name}: package name is {package:?}, expected {name:?}"));
+            problems.push(format!(
+                "functions/{name}: package name is {package:?}, expected {name:?}"
+            ));
         }
         let bins: Vec<&str> = manifest
             .get("bin")
@@ -304,7 +408,11 @@ fn every_function_directory_is_routed_and_every_route_has_its_function() {
             .flatten()
             .filter_map(|b| b.get("name").and_then(|n| n.as_str()))
             .collect();
-        let has_binary = if bins.is_empty() { dir.join("src/main.rs").is_file() } else { bins.contains(&name.as_str()) };
+        let has_binary = if bins.is_empty() {
+            dir.join("src/main.rs").is_file()
+        } else {
+            bins.contains(&name.as_str())
+        };
         if !has_binary {
             problems.push(format!("functions/{name} builds no binary named {name}"));
         }
