@@ -112,7 +112,6 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         return Ok(());
     }
     let command = argv.remove(0);
-    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
     let app = app().await.map_err(fail)?;
     match command.as_str() {
         "init" => {
@@ -218,13 +217,8 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
-    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
-    if argv.is_empty() {
-        return Err(USAGE.into());
-    }
-    let sub = argv.remove(0);
-    let mut args = Args(argv);
+async fn accounts(app: &App, argv: Vec<String>) -> Result<(), String> {
+    let (sub, mut args) = subcommand(argv)?;
     match sub.as_str() {
         "create" => {
             let username = args.value("--username")?.ok_or("--username is required")?;
@@ -286,13 +280,8 @@ async fn accounts(app: &App, mut argv: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-async fn clusters(app: &App, mut argv: Vec<String>) -> Result<(), String> {
-    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
-    if argv.is_empty() {
-        return Err(USAGE.into());
-    }
-    let sub = argv.remove(0);
-    let mut args = Args(argv);
+async fn clusters(app: &App, argv: Vec<String>) -> Result<(), String> {
+    let (sub, mut args) = subcommand(argv)?;
     match sub.as_str() {
         "certify" => {
             let domain = args.value("--domain")?.ok_or("--domain is required")?;
@@ -341,7 +330,6 @@ async fn clusters(app: &App, mut argv: Vec<String>) -> Result<(), String> {
 }
 
 async fn hats(app: &App, mut argv: Vec<String>) -> Result<(), String> {
-    let fail = |e: DexError| format!("{}: {}", e.body().message, describe(&e));
     if argv.first().map(String::as_str) != Some("list") {
         return Err(USAGE.into());
     }
@@ -362,6 +350,20 @@ async fn hats(app: &App, mut argv: Vec<String>) -> Result<(), String> {
     let items: Vec<HatView> = page.items.iter().map(HatView::from).collect();
     print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
     Ok(())
+}
+
+/// Splits `SUBCOMMAND ARGS...`.
+fn subcommand(mut argv: Vec<String>) -> Result<(String, Args), String> {
+    if argv.is_empty() {
+        return Err(USAGE.into());
+    }
+    let sub = argv.remove(0);
+    Ok((sub, Args(argv)))
+}
+
+/// An error as the operator reads it.
+fn fail(e: DexError) -> String {
+    format!("{}: {}", e.body().message, describe(&e))
 }
 
 fn describe(e: &DexError) -> String {
