@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::error::{DexError, DexResult};
 use crate::ports::{Clock, Random};
+use crate::store::{Page, PageRequest};
 use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
 use std::sync::Arc;
 
@@ -206,6 +207,41 @@ impl DynamoStore {
         let mut b = [0u8; 8];
         self.random.fill(&mut b);
         tokio::time::sleep(Duration::from_millis(u64::from_le_bytes(b) % (cap + 1))).await;
+    }
+
+    /// One page of a partition of the table (optionally only sort keys starting with
+    /// `sort_prefix`) or of a GSI, in key order.
+    pub(crate) async fn query_page<T>(
+        &self,
+        index: Option<&str>,
+        partition: &str,
+        sort_prefix: Option<&str>,
+        page: &PageRequest,
+        parse: impl Fn(&Item) -> DexResult<T>,
+    ) -> DexResult<Page<T>> {
+        let partition_key = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
+        let mut condition = format!("{partition_key} = :p");
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .expression_attribute_values(":p", s(partition))
+            .limit(page.limit)
+            .set_exclusive_start_key(key_from_cursor(page.cursor.as_ref(), index, partition)?);
+        if let Some(prefix) = sort_prefix {
+            condition.push_str(" AND begins_with(sk, :prefix)");
+            query = query.expression_attribute_values(":prefix", s(prefix));
+        }
+        let out = query
+            .key_condition_expression(condition)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out.items().iter().map(parse).collect::<DexResult<_>>()?,
+            cursor: cursor_from_key(out.last_evaluated_key(), None),
+        })
     }
 
     async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {

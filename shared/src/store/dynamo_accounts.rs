@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamo::{
-    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_s, get_string_list,
-    key_from_cursor, n, s, sdk_error, string_list,
+    CommitFailure, DynamoStore, Item, get_bool, get_n, get_s, get_string_list, n, s, sdk_error,
+    string_list,
 };
 use super::{AccountStore, Page, PageRequest};
 use crate::accounts::{Account, normalise_username};
@@ -130,30 +130,8 @@ impl AccountStore for DynamoStore {
     }
 
     async fn list_accounts(&self, page: PageRequest) -> DexResult<Page<Account>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s("ACCOUNTS"))
-            .limit(page.limit)
-            .set_exclusive_start_key(key_from_cursor(
-                page.cursor.as_ref(),
-                Some("gsi1"),
-                "ACCOUNTS",
-            )?)
-            .send()
+        self.query_page(Some("gsi1"), "ACCOUNTS", None, &page, account_from)
             .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
-                .items()
-                .iter()
-                .map(account_from)
-                .collect::<DexResult<_>>()?,
-            cursor: cursor_from_key(out.last_evaluated_key(), None),
-        })
     }
 
     async fn update_account(

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::dynamo::{
-    CommitFailure, DynamoStore, Item, cursor_from_key, get_bool, get_n, get_opt_s, get_s,
-    get_string_list, key_from_cursor, n, s, sdk_error, string_list,
+    CommitFailure, DynamoStore, Item, get_bool, get_n, get_opt_s, get_s, get_string_list, n, s,
+    sdk_error, string_list,
 };
 use super::{Page, PageRequest};
 use crate::accounts::Account;
@@ -277,25 +277,7 @@ impl HatStore for DynamoStore {
             Some(c) => ("gsi1", format!("HATS#{c}")),
             None => ("gsi2", "HATS".to_owned()),
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression(format!("{index}pk = :p"))
-            .expression_attribute_values(":p", s(&partition))
-            .limit(page.limit)
-            .set_exclusive_start_key(key_from_cursor(
-                page.cursor.as_ref(),
-                Some(index),
-                &partition,
-            )?)
-            .send()
+        self.query_page(Some(index), &partition, None, &page, hat_from)
             .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out.items().iter().map(hat_from).collect::<DexResult<_>>()?,
-            cursor: cursor_from_key(out.last_evaluated_key(), None),
-        })
     }
 }

@@ -58,30 +58,9 @@ impl LogStore for DynamoStore {
     }
 
     async fn subject_history(&self, subject: &str, page: PageRequest) -> DexResult<Page<LogEntry>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :p AND begins_with(sk, :e)")
-            .expression_attribute_values(":p", s(format!("LOG#{subject}")))
-            .expression_attribute_values(":e", s("E#"))
-            .limit(page.limit)
-            .set_exclusive_start_key(key_from_cursor(
-                page.cursor.as_ref(),
-                None,
-                &format!("LOG#{subject}"),
-            )?)
-            .send()
+        let partition = format!("LOG#{subject}");
+        self.query_page(None, &partition, Some("E#"), &page, log_entry_from)
             .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
-                .items()
-                .iter()
-                .map(log_entry_from)
-                .collect::<DexResult<_>>()?,
-            cursor: cursor_from_key(out.last_evaluated_key(), None),
-        })
     }
 }
 
