@@ -37,6 +37,13 @@ pub trait Random: Send + Sync {
         buf
     }
 
+    /// A number in `0..n` (n > 0); the modulo bias of 64 random bits is negligible here.
+    fn below(&self, n: u64) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill(&mut b);
+        u64::from_le_bytes(b) % n
+    }
+
     fn hex(&self, n_bytes: usize) -> String {
         hex::encode(self.bytes(n_bytes))
     }

@@ -21,9 +21,7 @@ fn shard_key(name: &str, shard: u64) -> Item {
 impl DynamoStore {
     /// A transaction action adding `by` to a random shard of counter `name`.
     pub(crate) fn counter_add(&self, name: &str, by: i64) -> TransactWriteItem {
-        let mut b = [0u8; 8];
-        self.random.fill(&mut b);
-        let shard = u64::from_le_bytes(b) % SHARDS;
+        let shard = self.random.below(SHARDS);
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(shard_key(name, shard)))

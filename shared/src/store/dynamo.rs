@@ -204,9 +204,7 @@ impl DynamoStore {
     /// Full-jitter exponential backoff: 0..min(5ms * 2^attempt, 400ms).
     pub(crate) async fn backoff(&self, attempt: u32) {
         let cap = (5u64 << attempt.min(7)).min(400);
-        let mut b = [0u8; 8];
-        self.random.fill(&mut b);
-        tokio::time::sleep(Duration::from_millis(u64::from_le_bytes(b) % (cap + 1))).await;
+        tokio::time::sleep(Duration::from_millis(self.random.below(cap + 1))).await;
     }
 
     /// One page of a partition of the table (optionally only sort keys starting with

@@ -52,12 +52,6 @@ fn wrap(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWri
 }
 
 impl DynamoStore {
-    fn random_shard(&self, shards: u64) -> u64 {
-        let mut b = [0u8; 8];
-        self.random.fill(&mut b);
-        u64::from_le_bytes(b) % shards
-    }
-
     /// The transaction actions of one chunk; the first `plan.seen.len()` are the markers.
     fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> Vec<TransactWriteItem> {
         let now = self.clock.now_millis();
@@ -94,7 +88,7 @@ impl DynamoStore {
         if plan.data_out > 0 {
             writes.push(self.counter_add(DATA_OUT, plan.data_out));
         }
-        let shard = self.random_shard(FIELD_SHARDS);
+        let shard = self.random.below(FIELD_SHARDS);
         for ((namespace, endpoint), fields) in &plan.fields {
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
             let mut u = update(
