@@ -86,11 +86,11 @@ impl HatVerifier {
             return Err(refused("HAT tokens must be RS256"));
         }
         let iss = unverified_issuer(token).ok_or_else(|| refused("malformed token"))?;
-        let address = HatAddress::parse(&iss, config.hat_resolve.is_some())
+        let parsed = HatAddress::parse(&iss, config.hat_resolve.is_some())
             .map_err(|_| refused("the token's issuer is not a HAT address"))?;
-        let address = address.to_string();
+        let address = parsed.to_string();
 
-        let (mut hat, mut fresh) = self.lookup(store, config, &address, false).await?;
+        let (mut hat, mut fresh) = self.lookup(store, config, &parsed, false).await?;
         let claims = loop {
             if !hat.certified {
                 return Err(refused(format!(
@@ -101,7 +101,7 @@ impl HatVerifier {
                 Ok(claims) => break claims,
                 // The HAT may have been re-keyed since we cached its key: look again once.
                 Err(_) if !fresh => {
-                    (hat, fresh) = self.lookup(store, config, &address, true).await?
+                    (hat, fresh) = self.lookup(store, config, &parsed, true).await?
                 }
                 Err(why) => return Err(refused(why)),
             }
@@ -122,18 +122,18 @@ impl HatVerifier {
         &self,
         store: &S,
         config: &Config,
-        address: &str,
+        parsed: &HatAddress,
         force: bool,
     ) -> DexResult<(Arc<CachedHat>, bool)> {
+        let address = parsed.to_string();
         if !force
-            && let Some(hat) = self.cache.lock().await.get(address)
+            && let Some(hat) = self.cache.lock().await.get(&address)
             && hat.loaded.elapsed() < config.hat_key_cache
         {
             return Ok((hat.clone(), false));
         }
-        let parsed = HatAddress::parse(address, true).map_err(|_| refused("malformed issuer"))?;
         let candidates: Vec<String> = parsed.parent_domains().map(str::to_owned).collect();
-        let (hat, clusters) = store.get_hat_and_clusters(address, &candidates).await?;
+        let (hat, clusters) = store.get_hat_and_clusters(&address, &candidates).await?;
         let hat = hat.ok_or_else(|| refused(format!("HAT {address} is not registered")))?;
         let key = DecodingKey::from_rsa_pem(hat.public_key_pem.as_bytes())
             .map_err(|_| DexError::internal(format!("stored key of {address} does not parse")))?;
