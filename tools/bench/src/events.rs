@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use dex_tests::support::url_encode;
 use serde_json::{Value, json};
 
 /// One route of `[workspace.metadata.lambda.watch.router]`.
@@ -122,7 +123,7 @@ impl Event {
                     let value = params
                         .entry(name.to_owned())
                         .or_insert_with(|| format!("bench-{name}"));
-                    path.push_str(&encode(value));
+                    path.push_str(&url_encode(value));
                 }
                 None => path.push_str(segment),
             }
@@ -130,7 +131,7 @@ impl Event {
         let raw_query = self
             .query
             .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
         let mut query_map = serde_json::Map::new();
@@ -193,20 +194,6 @@ impl Event {
         }
         event
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters (header values such as the
-/// HAT `username`/`password` convention, path and query parts).
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// What the warm cases may use: the local admin's credentials and what earlier cases learnt.
@@ -401,8 +388,8 @@ pub fn warm_cases() -> Vec<WarmCase> {
     vec![
         WarmCase::new("access-token", "access-token", 200, |ctx| {
             Ok(Event::get("/api/users/access_token")
-                .header("username", &encode(&ctx.admin_username))
-                .header("password", &encode(&ctx.admin_password))
+                .header("username", &url_encode(&ctx.admin_username))
+                .header("password", &url_encode(&ctx.admin_password))
                 .build())
         })
         .after(|ctx, response| {

@@ -25,6 +25,7 @@ mod events;
 mod hats;
 mod proxy;
 mod runtime;
+mod serve;
 mod stats;
 
 use std::collections::BTreeMap;

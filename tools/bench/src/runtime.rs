@@ -17,12 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -78,25 +76,7 @@ impl RuntimeApi {
             queue: Mutex::new(queue_rx),
             notes: notes_tx,
         });
-        let server = tokio::spawn(async move {
-            // Dropping the set (when the server task is aborted) aborts every connection,
-            // including a `/next` long poll that will never be answered.
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |request| handle(shared.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
+        let server = crate::serve::spawn(listener, shared, handle);
         Ok(Self {
             addr,
             queue: queue_tx,
