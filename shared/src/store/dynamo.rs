@@ -21,7 +21,11 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB accepts at most 100 actions in one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
-const COMMIT_ATTEMPTS: u32 = 12;
+/// How long `commit` keeps retrying a transaction that lost a race (chain head moved,
+/// transaction conflict) before answering 503. A time budget rather than an attempt count:
+/// with many writers on one subject, each round lets only one through, so the number of
+/// rounds a writer may need grows with the number of contenders.
+const COMMIT_RETRY_BUDGET: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -123,6 +127,7 @@ impl DynamoStore {
         if writes.len() + events.len() + subjects.len() > MAX_TRANSACTION_ITEMS {
             return Err(DexError::internal("transaction over DynamoDB's 100-item limit").into());
         }
+        let started = tokio::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -188,7 +193,9 @@ impl DynamoStore {
                 Ok(_) => return Ok(entries),
                 Err(err) => match classify_cancellation(&err, writes.len()) {
                     Cancellation::Domain(failed) => return Err(CommitFailure::Condition(failed)),
-                    Cancellation::Retry if attempt < COMMIT_ATTEMPTS => self.backoff(attempt).await,
+                    Cancellation::Retry if started.elapsed() < COMMIT_RETRY_BUDGET => {
+                        self.backoff(attempt).await
+                    }
                     Cancellation::Retry => {
                         return Err(DexError::Throttled(
                             "too many concurrent changes to the same records; retry".into(),
