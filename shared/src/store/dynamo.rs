@@ -22,7 +22,7 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 /// DynamoDB accepts at most 100 actions in one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How long `commit` keeps retrying a transaction that lost a race (chain head moved,
-/// transaction conflict) before answering 503. A time budget rather than an attempt count:
+/// transaction conflict) before answering 429. A time budget rather than an attempt count:
 /// with many writers on one subject, each round lets only one through, so the number of
 /// rounds a writer may need grows with the number of contenders.
 const COMMIT_RETRY_BUDGET: Duration = Duration::from_secs(10);
