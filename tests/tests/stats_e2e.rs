@@ -1098,7 +1098,11 @@ async fn admins_merge_descriptions_and_get_the_whole_tree() {
             {"endpoint": "later", "fields": [{"name": "y[]", "fields": [{"name": "z", "description": "Z"}]}]}]}
     ]);
     let path = "/stats/available-data/descriptions";
-    let answer = expect_json(dex.post_json(path, Some(&admin), &posted).await, 200).await;
+    let answer = expect_json(
+        dex.post_json_idempotent(path, Some(&admin), &posted).await,
+        200,
+    )
+    .await;
     let answer = answer
         .as_array()
         .unwrap_or_else(|| panic!("the answer is the whole tree (an array): {answer}"))
@@ -1133,7 +1137,11 @@ async fn admins_merge_descriptions_and_get_the_whole_tree() {
     // Merging: a later post changes only what it names.
     let update = json!([{"namespace": ns, "description": "Renamed", "endpoints": [
         {"endpoint": "feed", "fields": [{"name": "message", "description": "The text"}]}]}]);
-    let answer = expect_json(dex.post_json(path, Some(&admin), &update).await, 200).await;
+    let answer = expect_json(
+        dex.post_json_idempotent(path, Some(&admin), &update).await,
+        200,
+    )
+    .await;
     let merged = find(answer.as_array().unwrap(), &ns);
     assert_eq!(merged["description"], "Renamed");
     assert_eq!(
@@ -1500,12 +1508,12 @@ async fn the_sample_events_are_http_api_v2_payloads_with_bodies_dex_accepts() {
         .as_str()
         .unwrap()
         .replace("\"rumpel\"", &format!("\"{ns}\""));
+    let body: Value = serde_json::from_str(&body).expect("the sample body is JSON");
     let answer = expect_json(
-        dex.send_raw(
-            Method::POST,
+        dex.post_json_idempotent(
             "/stats/available-data/descriptions",
             Some(&admin_token().await),
-            body,
+            &body,
         )
         .await,
         200,
