@@ -140,33 +140,27 @@ impl Dex {
                 panic!("{what}: DEX did not answer ({e}); is the stack running (`make test`)?")
             })
         };
-        let mut attempt = 1;
-        loop {
-            let copy = if safe && attempt < ATTEMPTS {
-                request.try_clone()
-            } else {
-                None
-            };
-            let Some(copy) = copy else {
-                return execute(request).await;
+        for attempt in 1..ATTEMPTS {
+            let Some(copy) = safe.then(|| request.try_clone()).flatten() else {
+                break;
             };
             let response = execute(copy).await;
             if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
                 return response;
             }
-            let (status, headers) = (response.status(), response.headers().clone());
+            let headers = response.headers().clone();
             let body = response.bytes().await.unwrap_or_default();
             if !is_lost_by_the_emulator(&body) {
                 let mut rebuilt = hyper::Response::new(body);
-                *rebuilt.status_mut() = status;
+                *rebuilt.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 *rebuilt.headers_mut() = headers;
                 return Response::from(rebuilt);
             }
             eprintln!(
                 "{what}: cargo lambda watch lost the answer (attempt {attempt}); sending it again"
             );
-            attempt += 1;
         }
+        execute(request).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -349,7 +343,6 @@ pub fn assert_clean(body: &str) {
     }
 }
 
-/// Reads a response as JSON after checking its status and that it is clean.
 /// The answer `cargo lambda watch` gives when it lost the function's response: an
 /// http-api-problem document (DEX's errors are `{"message", "cause"}`).
 fn is_lost_by_the_emulator(body: &[u8]) -> bool {
@@ -360,6 +353,16 @@ fn is_lost_by_the_emulator(body: &[u8]) -> bool {
     })
 }
 
+/// The response's content type ("" when absent or not text).
+pub fn content_type(resp: &Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Reads a response as JSON after checking its status and that it is clean.
 pub async fn expect_json(resp: Response, status: u16) -> Value {
     let actual = resp.status().as_u16();
     let url = resp.url().clone();
@@ -378,12 +381,7 @@ pub async fn expect_json(resp: Response, status: u16) -> Value {
 pub async fn assert_error(resp: Response, status: u16, cause_contains: &str) -> Value {
     let actual = resp.status().as_u16();
     let url = resp.url().clone();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&resp);
     let text = resp.text().await.unwrap_or_default();
     assert_eq!(
         actual, status,

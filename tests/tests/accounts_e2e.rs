@@ -137,12 +137,7 @@ fn jwks_kids(jwks: &Value) -> Vec<String> {
 async fn publickey(dex: &Dex) -> String {
     let resp = dex.get("/publickey", None).await;
     assert_eq!(resp.status().as_u16(), 200);
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = support::content_type(&resp);
     assert!(
         content_type.starts_with("text/plain"),
         "publickey content-type {content_type:?}"
