@@ -1,7 +1,13 @@
-//! Narrow ports for the things a rule must not reach directly: time and randomness.
-//! Storage, secrets and outbound HTTP have their own modules with traits and adapters.
+//! Narrow ports for the things a rule must not reach directly: time, randomness and secrets.
+//! Each domain's storage port lives in its own `ports.rs`.
+
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::DexResult;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -63,4 +69,19 @@ impl Random for SystemRandom {
     fn fill(&self, buf: &mut [u8]) {
         aws_lc_rs::rand::fill(buf).expect("the system random generator failed");
     }
+}
+
+/// Secrets are JSON documents; implementations never log or format a value.
+pub trait SecretStore: Send + Sync {
+    /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
+    fn get_json<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DexResult<Option<T>>> + Send;
+    /// Creates the secret or stores a new version of it.
+    fn put_json<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> impl Future<Output = DexResult<()>> + Send;
 }
