@@ -1,7 +1,19 @@
-//! Narrow ports for the things a rule must not reach directly: time and randomness.
-//! Storage, secrets and outbound HTTP have their own modules with traits and adapters.
+//! Narrow ports for the things a rule must not reach directly: time, randomness and outbound
+//! HTTP to HATs. Storage and secrets have their own modules with traits and adapters.
+
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
+
+use crate::error::DexResult;
+use crate::hats::address::HatAddress;
+
+/// Outbound HTTP to HATs (adapter: `hats::client::HatClient`).
+pub trait HatHttp: Send + Sync {
+    /// `GET <scheme>://<hat>/publickey`: the body as text, or a 502/504 naming the HAT and
+    /// the step (400 when its name points where DEX must not go).
+    fn fetch_public_key(&self, hat: &HatAddress) -> impl Future<Output = DexResult<String>> + Send;
+}
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -5,12 +5,13 @@ pub mod report;
 pub mod service;
 pub mod tree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 
 use crate::error::DexResult;
 use crate::txlog::LogEvent;
-use report::{DebitEvent, StatsItem};
+use ingest::ChunkPlan;
+use report::DebitEvent;
 use tree::{DescriptionTarget, FieldCounts};
 
 /// Counter names of the public figures.
@@ -25,6 +26,16 @@ pub struct IngestOutcome {
     pub duplicates: usize,
 }
 
+/// What committing one chunk did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkCommit {
+    /// Every item of the chunk is counted now, with its marker.
+    Committed,
+    /// Nothing was written: some markers were there already. These are the markers the
+    /// refused buckets hold (a superset of the chunk's items counted before).
+    AlreadyCounted(HashSet<String>),
+}
+
 /// The latest known state of one data debit on one HAT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DebitState {
@@ -34,13 +45,16 @@ pub struct DebitState {
 }
 
 pub trait StatsStore: Send + Sync {
-    /// Counts `items` for `hat` exactly once: items already counted are reported as
-    /// duplicates; the rest are counted with their markers in the same transaction.
-    fn ingest(
+    /// Commits one chunk (it must `fit`) as one transaction: its duplicate markers, each
+    /// bucket conditioned on holding none of them yet, its counter and field increments, its
+    /// data debit events and `event`, chained. All or nothing: when a marker is already
+    /// there, nothing is written and the markers of the refused buckets are returned.
+    fn commit_chunk(
         &self,
         hat: &str,
-        items: &[StatsItem],
-    ) -> impl Future<Output = DexResult<IngestOutcome>> + Send;
+        plan: &ChunkPlan,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<ChunkCommit>> + Send;
     /// Counters' values and last updates (epoch ms; 0 when never written), read together.
     fn figures(
         &self,
@@ -51,9 +65,11 @@ pub trait StatsStore: Send + Sync {
     fn descriptions(
         &self,
     ) -> impl Future<Output = DexResult<BTreeMap<DescriptionTarget, String>>> + Send;
+    /// Writes (creates or replaces) descriptions with `event`, in one transaction; at most
+    /// `ingest::DESCRIPTIONS_PER_COMMIT` of them.
     fn save_descriptions(
         &self,
-        descriptions: Vec<(DescriptionTarget, String)>,
+        descriptions: &[(DescriptionTarget, String)],
         event: LogEvent,
     ) -> impl Future<Output = DexResult<()>> + Send;
     fn debit_state(
