@@ -7,6 +7,7 @@ use crate::auth::dex_token::{self, DexClaims};
 use crate::auth::keyring::SigningKeys;
 use crate::auth::password;
 use crate::error::{DexError, DexResult};
+use crate::ports::SecretStore;
 use crate::ports::{Clock, Random};
 use crate::roles::Role;
 use crate::txlog::LogEvent;
@@ -132,9 +133,9 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// Username/password login. Unknown usernames cost the same hash work as known ones.
-    pub async fn login(
+    pub async fn login<K: SecretStore>(
         &self,
-        keys: &SigningKeys,
+        keys: &SigningKeys<K>,
         issuer: &str,
         lifetime_secs: i64,
         username: &str,
@@ -167,9 +168,9 @@ impl<S: AccountStore> AccountService<'_, S> {
     /// The authorisation component: verifies a DEX token (signature against the current and
     /// previous keys, expiry, issuer) and loads the account, which must exist and be enabled.
     /// Roles come from the account as it is now, so revoking a role takes effect at once.
-    pub async fn authenticate(
+    pub async fn authenticate<K: SecretStore>(
         &self,
-        keys: &SigningKeys,
+        keys: &SigningKeys<K>,
         issuer: &str,
         token: Option<&str>,
     ) -> DexResult<Account> {
@@ -187,9 +188,9 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// `authenticate`, then require `role`.
-    pub async fn authorize(
+    pub async fn authorize<K: SecretStore>(
         &self,
-        keys: &SigningKeys,
+        keys: &SigningKeys<K>,
         issuer: &str,
         token: Option<&str>,
         role: &Role,

@@ -155,6 +155,12 @@ impl HatClient {
     }
 }
 
+impl crate::ports::HatHttp for HatClient {
+    async fn fetch_public_key(&self, hat: &HatAddress) -> Result<String, DexError> {
+        HatClient::fetch_public_key(self, hat).await
+    }
+}
+
 enum LimitedRead {
     TooLarge,
     Transport(reqwest::Error),

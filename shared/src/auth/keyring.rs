@@ -21,14 +21,14 @@ const REFRESH_AFTER: Duration = Duration::from_secs(20);
 /// request into a Secrets Manager call.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
-pub struct SigningKeys {
-    secrets: SecretsManager,
+pub struct SigningKeys<K = SecretsManager> {
+    secrets: K,
     secret_name: String,
     loaded: Mutex<Option<(Arc<KeyRing>, Instant)>>,
 }
 
-impl SigningKeys {
-    pub fn new(secrets: SecretsManager, secret_name: String) -> Self {
+impl<K: SecretStore> SigningKeys<K> {
+    pub fn new(secrets: K, secret_name: String) -> Self {
         Self {
             secrets,
             secret_name,

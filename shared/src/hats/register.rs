@@ -9,10 +9,11 @@ use super::{HatStore, RegisteredHat};
 use crate::accounts::AccountService;
 use crate::accounts::AccountStore;
 use crate::adapters::hat_http::HatClient;
+use crate::adapters::secrets_manager::SecretsManager;
 use crate::auth::keyring::SigningKeys;
 use crate::config::Config;
 use crate::error::{DexError, DexResult};
-use crate::ports::{Clock, Random};
+use crate::ports::{Clock, HatHttp, Random, SecretStore};
 use crate::roles::Role;
 use crate::txlog::LogEvent;
 
@@ -41,16 +42,16 @@ impl Outcome {
     }
 }
 
-pub struct Registration<'a, S> {
+pub struct Registration<'a, S, H = HatClient, K = SecretsManager> {
     pub store: &'a S,
-    pub client: &'a HatClient,
+    pub client: &'a H,
     pub config: &'a Config,
-    pub keys: &'a SigningKeys,
+    pub keys: &'a SigningKeys<K>,
     pub clock: &'a dyn Clock,
     pub random: &'a dyn Random,
 }
 
-impl<S: HatStore + AccountStore> Registration<'_, S> {
+impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S, H, K> {
     pub async fn register(
         &self,
         request: RegisterHat,

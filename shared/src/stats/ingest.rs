@@ -12,6 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 
 use super::report::{DebitEvent, StatsItem, StatsKind};
+use super::{ChunkCommit, IngestOutcome, StatsStore};
+use crate::error::{DexError, DexResult};
+use crate::hats::hat_subject;
+use crate::txlog::LogEvent;
 
 pub const SEEN_BUCKETS: u8 = 8;
 /// Room left for the log entry and its chain head in a 100-action transaction.
@@ -19,6 +23,10 @@ pub const MAX_CHUNK_ACTIONS: usize = 96;
 /// Fields of one endpoint updated by one action: keeps its update expression under
 /// DynamoDB's 4 KB expression limit.
 pub const MAX_FIELDS_PER_ENDPOINT: usize = 250;
+/// Each pass removes at least one duplicate, so this bounds a report with many races.
+pub const INGEST_PASSES: usize = 24;
+/// Descriptions written by one transaction (with its log entry and chain head).
+pub const DESCRIPTIONS_PER_COMMIT: usize = 95;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ChunkPlan {
@@ -129,6 +137,80 @@ pub fn plan_chunks(items: &[StatsItem]) -> (Vec<(Vec<usize>, ChunkPlan)>, Vec<us
         chunks.push(current);
     }
     (chunks, too_large)
+}
+
+/// The log event of an accepted chunk: counts, never payloads.
+pub fn accepted_event(hat: &str, plan: &ChunkPlan) -> LogEvent {
+    LogEvent::new(
+        hat_subject(hat),
+        "stats.accepted",
+        hat_subject(hat),
+        serde_json::json!({
+            "items": plan.items, "dataIn": plan.data_in, "dataOut": plan.data_out,
+            "endpoints": plan.fields.len(), "dataDebitEvents": plan.debits.len(),
+        }),
+    )
+}
+
+/// Counts `items` for `hat` exactly once. Each chunk is committed with its markers; a chunk
+/// refused because some of its items were counted before (a resend, or a concurrent copy that
+/// just won) counts those as duplicates and tries the rest again in the next pass.
+pub async fn ingest<S: StatsStore>(
+    store: &S,
+    hat: &str,
+    items: &[StatsItem],
+) -> DexResult<IngestOutcome> {
+    let mut outcome = IngestOutcome::default();
+    let mut pending: Vec<StatsItem> = items.to_vec();
+    for _ in 0..INGEST_PASSES {
+        if pending.is_empty() {
+            return Ok(outcome);
+        }
+        let (chunks, too_large) = plan_chunks(&pending);
+        if !too_large.is_empty() {
+            return Err(DexError::internal(
+                "oversized items must be skipped before ingestion",
+            ));
+        }
+        let mut retry = Vec::new();
+        for (indices, plan) in chunks {
+            match store
+                .commit_chunk(hat, &plan, accepted_event(hat, &plan))
+                .await?
+            {
+                ChunkCommit::Committed => outcome.accepted += plan.items,
+                ChunkCommit::AlreadyCounted(present) => {
+                    for i in indices {
+                        if present.contains(&marker(&pending[i])) {
+                            outcome.duplicates += 1;
+                        } else {
+                            retry.push(pending[i].clone());
+                        }
+                    }
+                }
+            }
+        }
+        pending = retry;
+    }
+    Err(DexError::Throttled(
+        "the report raced too many concurrent copies; retry".into(),
+    ))
+}
+
+/// The log events of a descriptions merge split into transactions: each names its part.
+pub fn description_parts<T: Clone>(items: &[T], event: &LogEvent) -> Vec<(Vec<T>, LogEvent)> {
+    let parts: Vec<&[T]> = items.chunks(DESCRIPTIONS_PER_COMMIT).collect();
+    let total = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut event = event.clone();
+            event.details["part"] = serde_json::json!(format!("{}/{total}", i + 1));
+            event.details["descriptions"] = serde_json::json!(part.len());
+            (part.to_vec(), event)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ pub mod report;
 pub mod service;
 pub mod tree;
 
-pub use model::{DebitState, IngestOutcome};
+pub use model::{ChunkCommit, DebitState, IngestOutcome};
 pub use ports::StatsStore;
 
 /// Counter names of the public figures.

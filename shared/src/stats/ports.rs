@@ -3,20 +3,23 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::model::{DebitState, IngestOutcome};
-use super::report::StatsItem;
+use super::ingest::ChunkPlan;
+use super::model::{ChunkCommit, DebitState};
 use super::tree::{DescriptionTarget, FieldCounts};
 use crate::error::DexResult;
 use crate::txlog::LogEvent;
 
 pub trait StatsStore: Send + Sync {
-    /// Counts `items` for `hat` exactly once: items already counted are reported as
-    /// duplicates; the rest are counted with their markers in the same transaction.
-    fn ingest(
+    /// Commits one chunk (it must `fit`) as one transaction: its duplicate markers, each
+    /// bucket conditioned on holding none of them yet, its counter and field increments, its
+    /// data debit events and `event`, chained. All or nothing: when a marker is already
+    /// there, nothing is written and the markers of the refused buckets are returned.
+    fn commit_chunk(
         &self,
         hat: &str,
-        items: &[StatsItem],
-    ) -> impl Future<Output = DexResult<IngestOutcome>> + Send;
+        plan: &ChunkPlan,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<ChunkCommit>> + Send;
     /// Counters' values and last updates (epoch ms; 0 when never written), read together.
     fn figures(
         &self,
@@ -27,9 +30,11 @@ pub trait StatsStore: Send + Sync {
     fn descriptions(
         &self,
     ) -> impl Future<Output = DexResult<BTreeMap<DescriptionTarget, String>>> + Send;
+    /// Writes (creates or replaces) descriptions with `event`, in one transaction; at most
+    /// `ingest::DESCRIPTIONS_PER_COMMIT` of them.
     fn save_descriptions(
         &self,
-        descriptions: Vec<(DescriptionTarget, String)>,
+        descriptions: &[(DescriptionTarget, String)],
         event: LogEvent,
     ) -> impl Future<Output = DexResult<()>> + Send;
     fn debit_state(

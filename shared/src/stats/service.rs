@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ingest::too_large;
+use super::ingest::{description_parts, ingest, too_large};
 use super::report::{MAX_ITEMS, Skipped, parse_report};
 use super::tree::{self, NamespaceStructure};
 use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
@@ -66,7 +66,7 @@ impl<S: StatsStore> StatsService<'_, S> {
             }
         }
         skipped.sort_by_key(|s| s.index);
-        let mut outcome = self.store.ingest(&hat.address, &counted).await?;
+        let mut outcome = ingest(self.store, &hat.address, &counted).await?;
         outcome.duplicates += parsed.copies;
         Ok(ReportResponse {
             message: format!(
@@ -150,7 +150,10 @@ impl<S: StatsStore> StatsService<'_, S> {
                 actor,
                 serde_json::json!({}),
             );
-            self.store.save_descriptions(descriptions, event).await?;
+            // Several transactions when there are many; each is logged with its part.
+            for (part, event) in description_parts(&descriptions, &event) {
+                self.store.save_descriptions(&part, event).await?;
+            }
         }
         self.available_data().await
     }

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use dex::App;
 use dex::hats::key::HatKey;
 use dex::hats::{HatStore, RegisteredHat};
-use dex::stats::StatsStore;
 use dex::stats::report::parse_item;
 use dex::txlog::LogEvent;
 use futures_util::StreamExt;
@@ -392,7 +391,7 @@ pub struct ScaleSettings {
 
 /// Seeds `settings.hats` registered HATs (`HatStore::insert_hat`, as registration does) and
 /// `settings.reports` one-item reports whose counts sum to `settings.values`
-/// (`StatsStore::ingest`, as stats-report does), over [`ENDPOINTS`] endpoints, with at most
+/// (`stats::ingest::ingest`, as stats-report does), over [`ENDPOINTS`] endpoints, with at most
 /// `settings.concurrency` writes in flight.
 pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<Value, String> {
     let run = SystemTime::now()
@@ -473,8 +472,7 @@ pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<V
             let address = address(hat);
             async move {
                 let item = parse_item(&value).map_err(|e| format!("seed item: {e}"))?;
-                store
-                    .ingest(&address, &[item])
+                dex::stats::ingest::ingest(store, &address, &[item])
                     .await
                     .map_err(|e| fail("ingesting a report", e))
             }

@@ -7,7 +7,8 @@
 //!
 //! A chunk of a report is one transaction: its duplicate markers (conditioned on not being
 //! there yet), its counter and field increments, its data debit events and its log entry. So a
-//! marker exists exactly when the item was counted, whatever fails or races.
+//! marker exists exactly when the item was counted, whatever fails or races. Which chunks to
+//! commit, and what a refused one means, is the statistics domain's (`stats::ingest`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -17,18 +18,16 @@ use aws_sdk_dynamodb::types::{
 
 use super::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
 use crate::error::{DexError, DexResult};
-use crate::stats::ingest::{ChunkPlan, marker, plan_chunks};
-use crate::stats::report::{DebitEvent, StatsItem};
+use crate::stats::ingest::ChunkPlan;
+use crate::stats::report::DebitEvent;
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{DATA_IN, DATA_OUT, DebitState, IngestOutcome, StatsStore};
+use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
 use crate::txlog::LogEvent;
 
 /// Field counters are spread over this many partitions.
 pub const FIELD_SHARDS: u64 = 16;
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
-/// Each pass removes at least one duplicate, so this bounds a report with many races.
-const INGEST_PASSES: usize = 24;
 
 fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
@@ -168,53 +167,19 @@ impl DynamoStore {
 }
 
 impl StatsStore for DynamoStore {
-    async fn ingest(&self, hat: &str, items: &[StatsItem]) -> DexResult<IngestOutcome> {
-        let mut outcome = IngestOutcome::default();
-        let mut pending: Vec<StatsItem> = items.to_vec();
-        for _ in 0..INGEST_PASSES {
-            if pending.is_empty() {
-                return Ok(outcome);
-            }
-            let (chunks, too_large) = plan_chunks(&pending);
-            if !too_large.is_empty() {
-                return Err(DexError::internal(
-                    "oversized items must be skipped before ingestion",
-                ));
-            }
-            let mut retry = Vec::new();
-            for (indices, plan) in chunks {
-                let writes = self.chunk_writes(hat, &plan);
-                let event = LogEvent::new(
-                    crate::hats::hat_subject(hat),
-                    "stats.accepted",
-                    crate::hats::hat_subject(hat),
-                    serde_json::json!({
-                        "items": plan.items, "dataIn": plan.data_in, "dataOut": plan.data_out,
-                        "endpoints": plan.fields.len(), "dataDebitEvents": plan.debits.len(),
-                    }),
-                );
-                match self.commit(writes, vec![event]).await {
-                    Ok(_) => outcome.accepted += plan.items,
-                    Err(CommitFailure::Condition(failed)) => {
-                        // Some items were counted before (a resend, or a concurrent copy that
-                        // just won): drop those, try the rest again.
-                        let present = self.already_counted(hat, &plan, &failed).await?;
-                        for i in indices {
-                            if present.contains(&marker(&pending[i])) {
-                                outcome.duplicates += 1;
-                            } else {
-                                retry.push(pending[i].clone());
-                            }
-                        }
-                    }
-                    Err(CommitFailure::Error(e)) => return Err(e),
-                }
-            }
-            pending = retry;
+    async fn commit_chunk(
+        &self,
+        hat: &str,
+        plan: &ChunkPlan,
+        event: LogEvent,
+    ) -> DexResult<ChunkCommit> {
+        match self.commit(self.chunk_writes(hat, plan), vec![event]).await {
+            Ok(_) => Ok(ChunkCommit::Committed),
+            Err(CommitFailure::Condition(failed)) => Ok(ChunkCommit::AlreadyCounted(
+                self.already_counted(hat, plan, &failed).await?,
+            )),
+            Err(CommitFailure::Error(e)) => Err(e),
         }
-        Err(DexError::Throttled(
-            "the report raced too many concurrent copies; retry".into(),
-        ))
     }
 
     async fn figures(&self, names: &[&str]) -> DexResult<HashMap<String, (i64, i64)>> {
@@ -255,36 +220,28 @@ impl StatsStore for DynamoStore {
 
     async fn save_descriptions(
         &self,
-        descriptions: Vec<(DescriptionTarget, String)>,
+        descriptions: &[(DescriptionTarget, String)],
         event: LogEvent,
     ) -> DexResult<()> {
-        // Several transactions when there are many; each is logged with its part.
-        let parts: Vec<_> = descriptions.chunks(95).collect();
-        let total = parts.len();
-        for (i, part) in parts.into_iter().enumerate() {
-            let writes = part
-                .iter()
-                .map(|(target, description)| {
-                    let target_text = serde_json::to_string(target).expect("serialisable");
-                    let mut item = key("DESC".to_owned(), target_text.clone());
-                    item.insert("target".to_owned(), s(target_text));
-                    item.insert("description".to_owned(), s(description));
-                    self.put(item, None, &[], vec![])
-                })
-                .collect();
-            let mut event = event.clone();
-            event.details["part"] = serde_json::json!(format!("{}/{total}", i + 1));
-            event.details["descriptions"] = serde_json::json!(part.len());
-            self.commit(writes, vec![event])
-                .await
-                .map_err(|f| match f {
-                    CommitFailure::Error(e) => e,
-                    CommitFailure::Condition(_) => {
-                        DexError::internal("descriptions have no conditions")
-                    }
-                })?;
-        }
-        Ok(())
+        let writes = descriptions
+            .iter()
+            .map(|(target, description)| {
+                let target_text = serde_json::to_string(target).expect("serialisable");
+                let mut item = key("DESC".to_owned(), target_text.clone());
+                item.insert("target".to_owned(), s(target_text));
+                item.insert("description".to_owned(), s(description));
+                self.put(item, None, &[], vec![])
+            })
+            .collect();
+        self.commit(writes, vec![event])
+            .await
+            .map(|_| ())
+            .map_err(|f| match f {
+                CommitFailure::Error(e) => e,
+                CommitFailure::Condition(_) => {
+                    DexError::internal("descriptions have no conditions")
+                }
+            })
     }
 
     async fn debit_state(&self, hat: &str, data_debit_key: &str) -> DexResult<Option<DebitState>> {
