@@ -41,8 +41,19 @@ fn account(username: &str, roles: Vec<Role>) -> Account {
     }
 }
 
+/// A log event as a store test writes it: any subject, kind and actor text (the store takes
+/// whatever it is given; the services use the typed `Kind` and `Subject`).
+fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::Value) -> LogEvent {
+    LogEvent {
+        subject: subject.to_string(),
+        kind: kind.to_owned(),
+        actor: actor.to_owned(),
+        details,
+    }
+}
+
 fn created(a: &Account) -> LogEvent {
-    LogEvent::new(
+    event(
         a.subject(),
         "account.created",
         "test:store",
@@ -149,7 +160,7 @@ async fn insert_get_and_find_accounts() {
     );
 
     // The creation was logged with it, as the first entry of the account's chain.
-    let log = history(&store, &a.subject(), 10).await;
+    let log = history(&store, a.subject().as_str(), 10).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].kind, "account.created");
     assert_eq!(log[0].seq, 1);
@@ -182,7 +193,9 @@ async fn duplicate_usernames_conflict_and_leave_one_account() {
             "the refused account exists"
         );
         assert!(
-            history(&store, &second.subject(), 10).await.is_empty(),
+            history(&store, second.subject().as_str(), 10)
+                .await
+                .is_empty(),
             "the refused creation was logged"
         );
     }
@@ -248,7 +261,7 @@ async fn stale_updates_conflict_and_change_nothing() {
     v2.roles = vec![Role::Admin];
     v2.version = 2;
     v2.updated_at += 1;
-    let change = |kind: &str| vec![LogEvent::new(a.subject(), kind, "test:store", json!({}))];
+    let change = |kind: &str| vec![event(a.subject(), kind, "test:store", json!({}))];
     store
         .update_account(&v2, 1, change("account.roles-changed"))
         .await
@@ -271,7 +284,7 @@ async fn stale_updates_conflict_and_change_nothing() {
         v2,
         "the stale update changed the account"
     );
-    let log = history(&store, &a.subject(), 10).await;
+    let log = history(&store, a.subject().as_str(), 10).await;
     assert_eq!(
         log.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["account.created", "account.roles-changed"]
@@ -330,7 +343,7 @@ async fn concurrent_appends_to_one_subject_form_one_chain() {
             let subject = subject.clone();
             tokio::spawn(async move {
                 store
-                    .append_log(vec![LogEvent::new(
+                    .append_log(vec![event(
                         subject,
                         "test.appended",
                         "test:store",
@@ -384,14 +397,14 @@ async fn one_commit_chains_several_events_of_several_subjects() {
     let store = support::store().await;
     let (a, b) = (unique("test:multi-a"), unique("test:multi-b"));
     store
-        .append_log(vec![LogEvent::new(&a, "test.one", "test:store", json!({}))])
+        .append_log(vec![event(&a, "test.one", "test:store", json!({}))])
         .await
         .unwrap();
     let entries = store
         .append_log(vec![
-            LogEvent::new(&a, "test.two", "test:store", json!({})),
-            LogEvent::new(&b, "test.one", "test:store", json!({})),
-            LogEvent::new(&a, "test.three", "test:store", json!({})),
+            event(&a, "test.two", "test:store", json!({})),
+            event(&b, "test.one", "test:store", json!({})),
+            event(&a, "test.three", "test:store", json!({})),
         ])
         .await
         .unwrap();
@@ -427,12 +440,7 @@ async fn query_log_filters_and_paginates_exactly() {
     let mut written = Vec::new();
     for (i, (s, a, k)) in plan.iter().enumerate() {
         let mut e = store
-            .append_log(vec![LogEvent::new(
-                s.as_str(),
-                k,
-                a.as_str(),
-                json!({ "i": i }),
-            )])
+            .append_log(vec![event(s.as_str(), k, a.as_str(), json!({ "i": i }))])
             .await
             .unwrap();
         written.push(e.remove(0));
