@@ -13,6 +13,8 @@ pub mod roles;
 pub mod secrets;
 pub mod stats;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod txlog;
 pub mod web;
