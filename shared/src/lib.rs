@@ -2,22 +2,20 @@
 //! and outbound HTTP, and their AWS adapters. Function binaries are thin wrappers around it.
 
 pub mod accounts;
-pub mod app;
+pub mod adapters;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hats;
-pub mod keyring;
+pub mod lambda;
+pub mod page;
 pub mod ports;
 pub mod roles;
-pub mod secrets;
 pub mod stats;
-pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
 pub mod txlog;
-pub mod web;
 
-pub use app::App;
 pub use error::{DexError, DexResult};
+pub use lambda::{App, web};

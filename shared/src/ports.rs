@@ -1,14 +1,16 @@
-//! Narrow ports for the things a rule must not reach directly: time, randomness and outbound
-//! HTTP to HATs. Storage and secrets have their own modules with traits and adapters.
+//! Narrow ports for the things a rule must not reach directly: time, randomness, secrets and
+//! outbound HTTP to HATs. Each domain's storage port lives in its own `ports.rs`.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::DexResult;
 use crate::hats::address::HatAddress;
 
-/// Outbound HTTP to HATs (adapter: `hats::client::HatClient`).
+/// Outbound HTTP to HATs (adapter: `adapters::hat_http::HatClient`).
 pub trait HatHttp: Send + Sync {
     /// `GET <scheme>://<hat>/publickey`: the body as text, or a 502/504 naming the HAT and
     /// the step (400 when its name points where DEX must not go).
@@ -75,4 +77,19 @@ impl Random for SystemRandom {
     fn fill(&self, buf: &mut [u8]) {
         aws_lc_rs::rand::fill(buf).expect("the system random generator failed");
     }
+}
+
+/// Secrets are JSON documents; implementations never log or format a value.
+pub trait SecretStore: Send + Sync {
+    /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
+    fn get_json<T: DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DexResult<Option<T>>> + Send;
+    /// Creates the secret or stores a new version of it.
+    fn put_json<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> impl Future<Output = DexResult<()>> + Send;
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use dex::hats::clusters::PlatformCredentials;
-use dex::secrets::SecretStore;
+use dex::ports::SecretStore;
 use dex::txlog::LogEntry;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};

@@ -50,13 +50,13 @@ pub fn config() -> dex::config::Config {
 /// The domain `App` (store, secrets, signing keys) built exactly as a function builds it.
 pub async fn app() -> dex::App {
     let config = config();
-    let (dynamodb, secrets) = dex::app::aws_clients().await;
+    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
     dex::App::with_clients(config, dynamodb, secrets)
         .unwrap_or_else(|e| panic!("cannot build DEX's App: {e}"))
 }
 
 /// The DynamoDB store the functions use (DEX_TABLE, AWS_ENDPOINT_URL_DYNAMODB).
-pub async fn store() -> dex::store::DynamoStore {
+pub async fn store() -> dex::adapters::dynamo::DynamoStore {
     app().await.store
 }
 

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dex::accounts::AccountStore;
 use dex::auth::dex_token::{self, DexClaims};
 use dex::auth::keys::{KeyRing, StoredKey, StoredKeySet};
-use dex::store::AccountStore;
 use dex::txlog::{LogEntry, verify_chain};
 use dex_tests::support::{
     self, Dex, admin_token, assert_clean, assert_error, create_account, expect_json,

@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use dex::page::PageRequest;
 use dex::stats::StatsStore;
-use dex::store::{LogStore, PageRequest};
+use dex::txlog::LogStore;
 use dex::txlog::{LogEntry, verify_chain};
 use dex_tests::stats_support::{
     DataDebit, EndpointStats, FieldTotals, HatUser, Json, ReportOutcome, StatsCluster,

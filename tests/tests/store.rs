@@ -7,8 +7,11 @@ use std::collections::BTreeSet;
 
 use dex::DexError;
 use dex::accounts::Account;
+use dex::accounts::AccountStore;
+use dex::adapters::dynamo::DynamoStore;
+use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::store::{AccountStore, DynamoStore, LogStore, PageRequest};
+use dex::txlog::LogStore;
 use dex::txlog::{GENESIS_HASH, LogEntry, LogEvent, LogFilter, verify_chain};
 use dex_tests::support;
 use serde_json::json;

@@ -1,8 +1,9 @@
 //! GET /api/admin/accounts (admin): accounts by username, paginated.
 
+use dex::accounts::AccountStore;
 use dex::accounts::AccountView;
+use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::store::{AccountStore, PageRequest};
 use dex::web::{self, ApiRequest, HttpResponse};
 use dex::{App, DexResult};
 

@@ -1,8 +1,8 @@
 //! GET /api/admin/hats?cluster= (admin): registered HATs with key fingerprint, paginated.
 
 use dex::hats::{HatStore, HatView};
+use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::store::PageRequest;
 use dex::web::{self, ApiRequest, HttpResponse};
 use dex::{App, DexResult};
 

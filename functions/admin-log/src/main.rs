@@ -1,8 +1,9 @@
 //! GET /api/admin/log (admin): the transaction log by subject, actor, kind and time range.
 
+use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::store::{LogStore, PageRequest};
 use dex::txlog::LogFilter;
+use dex::txlog::LogStore;
 use dex::web::{self, ApiRequest, HttpResponse};
 use dex::{App, DexResult};
 

@@ -1,7 +1,8 @@
 //! GET /api/hat/log (verified HAT token): the calling HAT's own history, oldest first, with
 //! each entry's hash and previous hash so the HAT can check nothing was altered.
 
-use dex::store::{LogStore, PageRequest};
+use dex::page::PageRequest;
+use dex::txlog::LogStore;
 use dex::web::{self, ApiRequest, HttpResponse};
 use dex::{App, DexResult};
 

@@ -1,5 +1,6 @@
 //! Credentials: password hashes, DEX's own signing keys and tokens.
 
 pub mod dex_token;
+pub mod keyring;
 pub mod keys;
 pub mod password;

@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::address::validate_domain;
 use super::{Cluster, ClusterStore};
+use crate::accounts::AccountStore;
 use crate::accounts::{Account, AccountView, Actor};
 use crate::config::Config;
 use crate::error::{DexError, DexResult};
 use crate::ports::Clock;
+use crate::ports::SecretStore;
 use crate::roles::Role;
-use crate::secrets::SecretStore;
-use crate::store::AccountStore;
 use crate::txlog::LogEvent;
 
 #[derive(Deserialize)]

@@ -4,17 +4,17 @@
 use serde::Deserialize;
 
 use super::address::HatAddress;
-use super::client::HatClient;
 use super::key::HatKey;
 use super::{HatStore, RegisteredHat};
 use crate::accounts::AccountService;
+use crate::accounts::AccountStore;
+use crate::adapters::hat_http::HatClient;
+use crate::adapters::secrets_manager::SecretsManager;
+use crate::auth::keyring::SigningKeys;
 use crate::config::Config;
 use crate::error::{DexError, DexResult};
-use crate::keyring::SigningKeys;
-use crate::ports::{Clock, HatHttp, Random};
+use crate::ports::{Clock, HatHttp, Random, SecretStore};
 use crate::roles::Role;
-use crate::secrets::{SecretStore, SecretsManager};
-use crate::store::AccountStore;
 use crate::txlog::LogEvent;
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
 use crate::error::{DexError, DexResult};
 use crate::hats::verify::VerifiedHat;
 use crate::ports::Clock;
-use crate::store::HATS_COUNTER;
+use crate::stats::HATS_COUNTER;
 use crate::txlog::LogEvent;
 
 pub const TOP_DATAPOINTS: usize = 20;

@@ -11,20 +11,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::limits::{self, ItemSize, Shape};
+use crate::accounts::AccountStore;
 use crate::accounts::{Account, normalise_username};
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
+use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::roles::Role;
+use crate::stats::HATS_COUNTER;
 use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
 use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
-use crate::store::counters::SHARDS;
-use crate::store::{AccountStore, Cursor, HATS_COUNTER, LogStore, Page, PageRequest};
-use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent, LogFilter};
+use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent, LogFilter, LogStore};
 
-/// As the adapter: field counts spread over 16 partitions, markers kept 30 days, a log listing
+/// As the adapter: counters and field counts spread over 16 partitions, markers kept 30 days, a log listing
 /// by time alone walks at most 366 days.
+const SHARDS: u64 = 16;
 const FIELD_SHARDS: u64 = 16;
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
 const MAX_DAYS_WALKED: i64 = 366;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DexError, DexResult};
-use crate::secrets::SecretStore;
+use crate::ports::SecretStore;
 
 #[derive(Clone, Default)]
 pub struct MemorySecrets {

@@ -43,7 +43,7 @@ pub async fn dex_app(public_url: &str) -> Result<App, String> {
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| e.to_string())?;
-    let (dynamodb, secrets) = dex::app::aws_clients().await;
+    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
     App::with_clients(config, dynamodb, secrets).map_err(|e| e.to_string())
 }
 

@@ -7,14 +7,16 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
+use dex::accounts::AccountStore;
 use dex::accounts::{AccountChange, AccountView, Actor, NewAccount};
+use dex::auth::keyring::{ensure_signing_key, rotate_signing_key};
 use dex::config::Config;
 use dex::hats::clusters::NewCluster;
 use dex::hats::{ClusterStore, ClusterView, HatStore, HatView};
-use dex::keyring::{ensure_signing_key, rotate_signing_key};
+use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::store::{AccountStore, LogStore, PageRequest};
 use dex::txlog::LogEvent;
+use dex::txlog::LogStore;
 use dex::{App, DexError, DexResult};
 
 const USAGE: &str = "\
@@ -95,7 +97,7 @@ async fn app() -> DexResult<App> {
             .or_else(|| (name == "DEX_PUBLIC_URL").then(|| "http://dexctl.invalid".into()))
     })
     .map_err(|e| DexError::bad_request(e.to_string()))?;
-    let (dynamodb, secrets) = dex::app::aws_clients().await;
+    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
     App::with_clients(config, dynamodb, secrets).map_err(|e| DexError::bad_request(e.to_string()))
 }
 
@@ -116,9 +118,10 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
     match command.as_str() {
         "init" => {
             Args(argv).finish()?;
-            let created = dex::store::schema::ensure_table(app.store.client(), &app.config.table)
-                .await
-                .map_err(fail)?;
+            let created =
+                dex::adapters::dynamo::schema::ensure_table(app.store.client(), &app.config.table)
+                    .await
+                    .map_err(fail)?;
             println!(
                 "table {}: {}",
                 app.config.table,

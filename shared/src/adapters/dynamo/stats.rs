@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::dynamo::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
+use super::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
 use crate::error::{DexError, DexResult};
 use crate::stats::ingest::ChunkPlan;
 use crate::stats::report::DebitEvent;
@@ -73,7 +73,7 @@ impl DynamoStore {
             .condition_expression(conditions.join(" AND "))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_names("#h", "h")
-            .expression_attribute_names("#x", crate::store::schema::TTL_ATTRIBUTE)
+            .expression_attribute_names("#x", super::schema::TTL_ATTRIBUTE)
             .expression_attribute_values(":new", AttributeValue::Ss(markers.clone()))
             .expression_attribute_values(":x", n(expires));
             for (i, m) in markers.iter().enumerate() {

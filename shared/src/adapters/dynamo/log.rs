@@ -4,11 +4,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, NaiveDate};
 
-use super::dynamo::{
-    DynamoStore, Item, cursor_from_key, key_from_cursor, log_entry_from, s, sdk_error,
-};
-use super::{Cursor, LogStore, Page, PageRequest};
+use super::{DynamoStore, Item, cursor_from_key, key_from_cursor, log_entry_from, s, sdk_error};
 use crate::error::{DexError, DexResult};
+use crate::page::{Cursor, Page, PageRequest};
+use crate::txlog::LogStore;
 use crate::txlog::{LogEntry, LogEvent, LogFilter};
 
 /// A listing without subject, actor or kind covers at most this many days.
@@ -17,8 +16,8 @@ const MAX_DAYS_WALKED: i64 = 366;
 impl LogStore for DynamoStore {
     async fn append_log(&self, events: Vec<LogEvent>) -> DexResult<Vec<LogEntry>> {
         self.commit(vec![], events).await.map_err(|f| match f {
-            super::dynamo::CommitFailure::Error(e) => e,
-            super::dynamo::CommitFailure::Condition(_) => {
+            super::CommitFailure::Error(e) => e,
+            super::CommitFailure::Condition(_) => {
                 DexError::internal("log append had a domain condition")
             }
         })

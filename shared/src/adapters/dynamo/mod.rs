@@ -1,6 +1,13 @@
 //! The DynamoDB adapter: attribute helpers, error mapping, and `commit`, the one way state
 //! changes are written (with their chained log entries, in one transaction).
 
+pub mod accounts;
+pub mod counters;
+pub mod hats;
+pub mod log;
+pub mod schema;
+pub mod stats;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -12,8 +19,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::error::{DexError, DexResult};
+use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, Random};
-use crate::store::{Page, PageRequest};
 use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
 use std::sync::Arc;
 
@@ -427,7 +434,7 @@ pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> 
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
         .collect();
     Some(
-        crate::store::Cursor {
+        crate::page::Cursor {
             partition,
             key: map,
         }
@@ -438,7 +445,7 @@ pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> 
 /// The DynamoDB start key of a cursor for a query of `partition` (on `index`, or the table).
 /// A cursor this query could not have returned is a 400, never handed to DynamoDB.
 pub(crate) fn key_from_cursor(
-    cursor: Option<&crate::store::Cursor>,
+    cursor: Option<&crate::page::Cursor>,
     index: Option<&str>,
     partition: &str,
 ) -> DexResult<Option<Item>> {

@@ -169,9 +169,9 @@ where
 
 /// Builds the `App` or stops the container with the reason (configuration is checked at
 /// init, never per request).
-pub async fn init_app() -> crate::app::App {
+pub async fn init_app() -> crate::lambda::app::App {
     init_logging();
-    match crate::app::App::init().await {
+    match crate::lambda::app::App::init().await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

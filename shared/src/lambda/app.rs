@@ -4,16 +4,16 @@
 use std::sync::Arc;
 
 use crate::accounts::AccountService;
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::hat_http::HatClient;
+use crate::adapters::secrets_manager::SecretsManager;
+use crate::auth::keyring::SigningKeys;
 use crate::config::Config;
 use crate::error::DexResult;
-use crate::hats::client::HatClient;
 use crate::hats::clusters::ClusterService;
 use crate::hats::register::Registration;
 use crate::hats::verify::{HatVerifier, VerifiedHat};
-use crate::keyring::SigningKeys;
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
-use crate::secrets::SecretsManager;
-use crate::store::DynamoStore;
 
 pub struct App {
     pub config: Config,

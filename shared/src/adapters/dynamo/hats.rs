@@ -6,18 +6,16 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::dynamo::{
+use super::{
     CommitFailure, DynamoStore, Item, get_bool, get_n, get_opt_s, get_s, get_string_list, n, s,
     sdk_error, string_list,
 };
-use super::{Page, PageRequest};
 use crate::accounts::Account;
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
+use crate::page::{Page, PageRequest};
+use crate::stats::HATS_COUNTER;
 use crate::txlog::LogEvent;
-
-/// The name of the counter of registered HATs.
-pub const HATS_COUNTER: &str = "hats";
 
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
@@ -176,7 +174,7 @@ impl ClusterStore for DynamoStore {
         }];
         for (account, expected) in accounts {
             writes.push(self.put(
-                super::dynamo_accounts::account_item(account),
+                super::accounts::account_item(account),
                 Some("#v = :v"),
                 &[("#v", "version")],
                 vec![(":v", n(expected))],

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::address::HatAddress;
 use crate::config::Config;
 use crate::error::DexError;
+use crate::hats::address::HatAddress;
 
 /// A HAT's public key is about 450 bytes; anything much larger is not one.
 pub const PUBLIC_KEY_BODY_LIMIT: usize = 16 * 1024;

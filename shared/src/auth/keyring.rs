@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::adapters::secrets_manager::SecretsManager;
 use crate::auth::dex_token::{self, DexClaims, TokenRejection};
 use crate::auth::keys::{KeyRing, StoredKey, StoredKeySet};
 use crate::error::{DexError, DexResult};
+use crate::ports::SecretStore;
 use crate::ports::{Clock, Random};
-use crate::secrets::{SecretStore, SecretsManager};
 
 /// How long a loaded key set is used before it is read again.
 const REFRESH_AFTER: Duration = Duration::from_secs(20);

@@ -1,7 +1,5 @@
-//! Secrets port and its Secrets Manager adapter. Values are JSON documents; nothing here logs
-//! or formats a value.
-
-use std::future::Future;
+//! The secrets port on AWS Secrets Manager. Values are JSON documents; nothing here logs or
+//! formats a value.
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -9,20 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DexError, DexResult};
-
-pub trait SecretStore: Send + Sync {
-    /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
-    fn get_json<T: DeserializeOwned + Send>(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = DexResult<Option<T>>> + Send;
-    /// Creates the secret or stores a new version of it.
-    fn put_json<T: Serialize + Sync>(
-        &self,
-        name: &str,
-        value: &T,
-    ) -> impl Future<Output = DexResult<()>> + Send;
-}
+use crate::ports::SecretStore;
 
 #[derive(Clone)]
 pub struct SecretsManager {

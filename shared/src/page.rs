@@ -1,27 +1,13 @@
-//! Storage ports: one narrow trait per capability, so each function depends only on what it
-//! uses. `dynamo` implements them all on one DynamoDB table.
-
-pub mod counters;
-pub mod dynamo;
-mod dynamo_accounts;
-mod dynamo_hats;
-mod dynamo_log;
-mod dynamo_stats;
-pub mod schema;
+//! Paging shared by every listing: a page of items, the request for one, and the opaque
+//! cursor to the next page.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::Account;
 use crate::error::{DexError, DexResult};
-use crate::txlog::{LogEntry, LogEvent, LogFilter};
-
-pub use dynamo::DynamoStore;
-pub use dynamo_hats::HATS_COUNTER;
 
 /// One page of a listing and the opaque cursor to the next one.
 #[derive(Debug, Clone)]
@@ -86,55 +72,6 @@ impl Cursor {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| DexError::bad_request("cursor is not one this API returned"))
     }
-}
-
-pub trait AccountStore: Send + Sync {
-    /// Creates the account and its log entry; `Conflict` when the username is taken.
-    fn insert_account(
-        &self,
-        account: &Account,
-        event: LogEvent,
-    ) -> impl Future<Output = DexResult<()>> + Send;
-    fn get_account(
-        &self,
-        account_id: &str,
-    ) -> impl Future<Output = DexResult<Option<Account>>> + Send;
-    fn find_account_by_username(
-        &self,
-        username: &str,
-    ) -> impl Future<Output = DexResult<Option<Account>>> + Send;
-    fn list_accounts(
-        &self,
-        page: PageRequest,
-    ) -> impl Future<Output = DexResult<Page<Account>>> + Send;
-    /// Replaces the account if it is still at `expected_version`; `Conflict` otherwise.
-    fn update_account(
-        &self,
-        account: &Account,
-        expected_version: u64,
-        events: Vec<LogEvent>,
-    ) -> impl Future<Output = DexResult<()>> + Send;
-}
-
-pub trait LogStore: Send + Sync {
-    /// Appends events that accompany no other state change (e.g. a key rotation, whose state
-    /// lives in Secrets Manager).
-    fn append_log(
-        &self,
-        events: Vec<LogEvent>,
-    ) -> impl Future<Output = DexResult<Vec<LogEntry>>> + Send;
-    /// Newest first.
-    fn query_log(
-        &self,
-        filter: &LogFilter,
-        page: PageRequest,
-    ) -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
-    /// One subject's history, oldest first, for chain verification.
-    fn subject_history(
-        &self,
-        subject: &str,
-        page: PageRequest,
-    ) -> impl Future<Output = DexResult<Page<LogEntry>>> + Send;
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{
+use super::{
     CommitFailure, DynamoStore, Item, get_bool, get_n, get_s, get_string_list, n, s, sdk_error,
     string_list,
 };
-use super::{AccountStore, Page, PageRequest};
+use crate::accounts::AccountStore;
 use crate::accounts::{Account, normalise_username};
 use crate::error::{DexError, DexResult};
+use crate::page::{Page, PageRequest};
 use crate::roles::Role;
 use crate::txlog::LogEvent;
 

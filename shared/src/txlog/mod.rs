@@ -5,6 +5,10 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 
+pub mod ports;
+
+pub use ports::LogStore;
+
 /// What a state change says about itself; the store turns it into a chained entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEvent {

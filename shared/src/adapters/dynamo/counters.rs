@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use super::dynamo::{DynamoStore, Item, get_n, n, s};
+use super::{DynamoStore, Item, get_n, n, s};
 use crate::error::DexResult;
 
 pub const SHARDS: u64 = 16;
@@ -48,7 +48,7 @@ impl DynamoStore {
         let mut out: HashMap<String, (i64, i64)> =
             names.iter().map(|n| (n.to_string(), (0, 0))).collect();
         for item in self.batch_get(keys, false).await? {
-            let Ok(name) = super::dynamo::get_s(&item, "counter") else {
+            let Ok(name) = super::get_s(&item, "counter") else {
                 continue;
             };
             let entry = out.entry(name).or_default();

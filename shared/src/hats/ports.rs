@@ -1,0 +1,60 @@
+//! The storage ports of clusters and HATs.
+
+use std::future::Future;
+
+use super::model::{Cluster, RegisteredHat};
+use crate::accounts::Account;
+use crate::error::DexResult;
+use crate::page::{Page, PageRequest};
+use crate::txlog::LogEvent;
+
+pub trait ClusterStore: Send + Sync {
+    /// The clusters among `domains` that exist (certified or not), in one read.
+    fn get_clusters(
+        &self,
+        domains: &[String],
+    ) -> impl Future<Output = DexResult<Vec<Cluster>>> + Send;
+    fn list_clusters(&self) -> impl Future<Output = DexResult<Vec<Cluster>>> + Send;
+    /// Writes the cluster (new when `expected_version` is `None`) and the provisioner accounts
+    /// (each at its expected version) with the events, in one transaction. `Conflict` when
+    /// any of them changed meanwhile.
+    fn save_cluster(
+        &self,
+        cluster: &Cluster,
+        expected_version: Option<u64>,
+        accounts: &[(Account, u64)],
+        events: Vec<LogEvent>,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+}
+
+pub trait HatStore: Send + Sync {
+    fn get_hat(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = DexResult<Option<RegisteredHat>>> + Send;
+    /// The HAT and the clusters among `cluster_candidates`, in one round trip.
+    fn get_hat_and_clusters(
+        &self,
+        address: &str,
+        cluster_candidates: &[String],
+    ) -> impl Future<Output = DexResult<(Option<RegisteredHat>, Vec<Cluster>)>> + Send;
+    /// Stores a new registration (counted in the HATs figure); `Ok(false)` when the address
+    /// was registered meanwhile.
+    fn insert_hat(
+        &self,
+        hat: &RegisteredHat,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<bool>> + Send;
+    /// Replaces the pinned key if the record is still at `expected_version`.
+    fn replace_hat_key(
+        &self,
+        hat: &RegisteredHat,
+        expected_version: u64,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+    fn list_hats(
+        &self,
+        cluster: Option<&str>,
+        page: PageRequest,
+    ) -> impl Future<Output = DexResult<Page<RegisteredHat>>> + Send;
+}
