@@ -12,6 +12,8 @@ pub mod page;
 pub mod ports;
 pub mod roles;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod txlog;
 

@@ -1,20 +1,82 @@
-//! The DynamoDB store against DynamoDB Local, without HTTP: accounts (unique usernames,
-//! optimistic concurrency) and the chained transaction log (decisions §11). Every test uses
-//! its own accounts, subjects, actors and kinds, so tests run concurrently and never depend
-//! on what else is in the table.
+//! The store contract, without HTTP: each test is one body generic over the store, run on
+//! the in-memory `MemoryStore` (`memory::*`) and on `DynamoStore` against DynamoDB Local
+//! (`dynamo::*`, the judge). Accounts (unique usernames, optimistic concurrency), the chained
+//! transaction log (decisions §11), clusters and HATs, statistics chunks, and the DynamoDB
+//! limits both refuse alike. Every test uses its own accounts, subjects, actors, kinds,
+//! clusters and namespaces, so tests run concurrently and never depend on what else is in
+//! the table.
 
 use std::collections::BTreeSet;
 
 use dex::DexError;
 use dex::accounts::Account;
 use dex::accounts::AccountStore;
-use dex::adapters::dynamo::DynamoStore;
+use dex::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use dex::page::PageRequest;
 use dex::roles::Role;
+use dex::stats::ingest::{ChunkPlan, accepted_event, marker, plan_chunks};
+use dex::stats::report::{StatsItem, parse_item};
+use dex::stats::tree::DescriptionTarget;
+use dex::stats::{ChunkCommit, StatsStore};
 use dex::txlog::LogStore;
 use dex::txlog::{GENESIS_HASH, LogEntry, LogEvent, LogFilter, verify_chain};
-use dex_tests::support;
 use serde_json::json;
+
+/// Everything a contract test may use of a store.
+pub trait Store:
+    AccountStore + LogStore + ClusterStore + HatStore + StatsStore + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + LogStore
+        + ClusterStore
+        + HatStore
+        + StatsStore
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Runs each contract body on both stores: `memory::<name>` and `dynamo::<name>`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(dex::testing::MemoryStore::default()).await
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(dex_tests::support::store().await).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    insert_get_and_find_accounts,
+    duplicate_usernames_conflict_and_leave_one_account,
+    stale_updates_conflict_and_change_nothing,
+    list_accounts_pages_through_everything_once,
+    concurrent_appends_to_one_subject_form_one_chain,
+    one_commit_chains_several_events_of_several_subjects,
+    query_log_filters_and_paginates_exactly,
+    oversized_keys_are_refused_alike,
+    clusters_keep_versions_and_move_accounts_with_them,
+    hats_register_once_and_rekey_at_their_version,
+    stats_chunks_count_once_and_say_what_was_counted,
+    a_chunk_over_the_operator_limit_is_refused_alike,
+);
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -43,7 +105,12 @@ fn account(username: &str, roles: Vec<Role>) -> Account {
 
 /// A log event as a store test writes it: any subject, kind and actor text (the store takes
 /// whatever it is given; the services use the typed `Kind` and `Subject`).
-fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::Value) -> LogEvent {
+fn log_event(
+    subject: impl ToString,
+    kind: &str,
+    actor: &str,
+    details: serde_json::Value,
+) -> LogEvent {
     LogEvent {
         subject: subject.to_string(),
         kind: kind.to_owned(),
@@ -53,7 +120,7 @@ fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::V
 }
 
 fn created(a: &Account) -> LogEvent {
-    event(
+    log_event(
         a.subject(),
         "account.created",
         "test:store",
@@ -62,7 +129,7 @@ fn created(a: &Account) -> LogEvent {
 }
 
 /// A subject's whole history, oldest first, over pages of `limit`.
-async fn history(store: &DynamoStore, subject: &str, limit: i32) -> Vec<LogEntry> {
+async fn history<S: Store>(store: &S, subject: &str, limit: i32) -> Vec<LogEntry> {
     let mut out = Vec::new();
     let mut page = PageRequest::first(limit);
     for _ in 0..1_000 {
@@ -84,7 +151,7 @@ async fn history(store: &DynamoStore, subject: &str, limit: i32) -> Vec<LogEntry
 }
 
 /// Every entry `query_log` returns for `filter`, newest first, over pages of `limit`.
-async fn query_all(store: &DynamoStore, filter: &LogFilter, limit: i32) -> Vec<LogEntry> {
+async fn query_all<S: Store>(store: &S, filter: &LogFilter, limit: i32) -> Vec<LogEntry> {
     let mut out = Vec::new();
     let mut page = PageRequest::first(limit);
     for _ in 0..10_000 {
@@ -115,9 +182,7 @@ fn seqs(entries: &[LogEntry]) -> Vec<u64> {
 
 // ---- accounts ----------------------------------------------------------------------------
 
-#[tokio::test]
-async fn insert_get_and_find_accounts() {
-    let store = support::store().await;
+async fn insert_get_and_find_accounts<S: Store>(store: S) {
     let username = format!("{}@Dex.Test", unique("Mixed.Case"));
     let a = account(
         &username,
@@ -168,9 +233,7 @@ async fn insert_get_and_find_accounts() {
     assert_eq!(verify_chain(&log), Ok(()));
 }
 
-#[tokio::test]
-async fn duplicate_usernames_conflict_and_leave_one_account() {
-    let store = support::store().await;
+async fn duplicate_usernames_conflict_and_leave_one_account<S: Store>(store: S) {
     let username = format!("{}@dex.test", unique("dup"));
     let first = account(&username, vec![]);
     store
@@ -248,9 +311,7 @@ async fn duplicate_usernames_conflict_and_leave_one_account() {
     }
 }
 
-#[tokio::test]
-async fn stale_updates_conflict_and_change_nothing() {
-    let store = support::store().await;
+async fn stale_updates_conflict_and_change_nothing<S: Store>(store: S) {
     let a = account(
         &format!("{}@dex.test", unique("stale")),
         vec![Role::Marketplace],
@@ -261,7 +322,7 @@ async fn stale_updates_conflict_and_change_nothing() {
     v2.roles = vec![Role::Admin];
     v2.version = 2;
     v2.updated_at += 1;
-    let change = |kind: &str| vec![event(a.subject(), kind, "test:store", json!({}))];
+    let change = |kind: &str| vec![log_event(a.subject(), kind, "test:store", json!({}))];
     store
         .update_account(&v2, 1, change("account.roles-changed"))
         .await
@@ -303,9 +364,7 @@ async fn stale_updates_conflict_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn list_accounts_pages_through_everything_once() {
-    let store = support::store().await;
+async fn list_accounts_pages_through_everything_once<S: Store>(store: S) {
     let prefix = unique("list");
     let mine: Vec<Account> = (0..3)
         .map(|i| account(&format!("{prefix}-{i}@dex.test"), vec![]))
@@ -333,9 +392,7 @@ async fn list_accounts_pages_through_everything_once() {
 
 // ---- the log -----------------------------------------------------------------------------
 
-#[tokio::test]
-async fn concurrent_appends_to_one_subject_form_one_chain() {
-    let store = support::store().await;
+async fn concurrent_appends_to_one_subject_form_one_chain<S: Store>(store: S) {
     let subject = unique("test:chain");
     let tasks: Vec<_> = (0..30)
         .map(|i| {
@@ -343,7 +400,7 @@ async fn concurrent_appends_to_one_subject_form_one_chain() {
             let subject = subject.clone();
             tokio::spawn(async move {
                 store
-                    .append_log(vec![event(
+                    .append_log(vec![log_event(
                         subject,
                         "test.appended",
                         "test:store",
@@ -392,19 +449,17 @@ async fn concurrent_appends_to_one_subject_form_one_chain() {
     }
 }
 
-#[tokio::test]
-async fn one_commit_chains_several_events_of_several_subjects() {
-    let store = support::store().await;
+async fn one_commit_chains_several_events_of_several_subjects<S: Store>(store: S) {
     let (a, b) = (unique("test:multi-a"), unique("test:multi-b"));
     store
-        .append_log(vec![event(&a, "test.one", "test:store", json!({}))])
+        .append_log(vec![log_event(&a, "test.one", "test:store", json!({}))])
         .await
         .unwrap();
     let entries = store
         .append_log(vec![
-            event(&a, "test.two", "test:store", json!({})),
-            event(&b, "test.one", "test:store", json!({})),
-            event(&a, "test.three", "test:store", json!({})),
+            log_event(&a, "test.two", "test:store", json!({})),
+            log_event(&b, "test.one", "test:store", json!({})),
+            log_event(&a, "test.three", "test:store", json!({})),
         ])
         .await
         .unwrap();
@@ -418,9 +473,7 @@ async fn one_commit_chains_several_events_of_several_subjects() {
     assert_eq!(verify_chain(&history(&store, &b, 2).await), Ok(()));
 }
 
-#[tokio::test]
-async fn query_log_filters_and_paginates_exactly() {
-    let store = support::store().await;
+async fn query_log_filters_and_paginates_exactly<S: Store>(store: S) {
     let subject = unique("test:subject");
     let other_subject = unique("test:other");
     let actor = unique("test:actor");
@@ -440,7 +493,12 @@ async fn query_log_filters_and_paginates_exactly() {
     let mut written = Vec::new();
     for (i, (s, a, k)) in plan.iter().enumerate() {
         let mut e = store
-            .append_log(vec![event(s.as_str(), k, a.as_str(), json!({ "i": i }))])
+            .append_log(vec![log_event(
+                s.as_str(),
+                k,
+                a.as_str(),
+                json!({ "i": i }),
+            )])
             .await
             .unwrap();
         written.push(e.remove(0));
@@ -627,5 +685,393 @@ async fn query_log_filters_and_paginates_exactly() {
     assert_eq!(
         verify_chain(&history(&store, &other_subject, 3).await),
         Ok(())
+    );
+}
+
+// ---- limits both stores refuse alike -----------------------------------------------------
+
+async fn oversized_keys_are_refused_alike<S: Store>(store: S) {
+    // `USERNAME#<username>` over DynamoDB's 2048-byte partition key limit.
+    let long = format!("{}@dex.test", "x".repeat(2100));
+    let a = account(&long, vec![]);
+    let result = store.insert_account(&a, created(&a)).await;
+    assert!(matches!(result, Err(DexError::Internal(_))), "{result:?}");
+    let found = store.find_account_by_username(&long).await;
+    assert!(matches!(found, Err(DexError::Internal(_))), "{found:?}");
+    assert!(store.get_account(&a.account_id).await.unwrap().is_none());
+}
+
+// ---- clusters and HATs -------------------------------------------------------------------
+
+fn cluster(domain: &str, version: u64, certified: bool) -> Cluster {
+    Cluster {
+        domain: domain.to_owned(),
+        provisioners: vec![],
+        certified,
+        secret_name: format!("dex/clusters/{domain}"),
+        created_at: 1_000,
+        updated_at: 1_000 + version as i64,
+        version,
+    }
+}
+
+fn hat(address: &str, domain: &str, key: &str) -> RegisteredHat {
+    RegisteredHat {
+        address: address.to_owned(),
+        cluster: domain.to_owned(),
+        public_key_pem: format!("-----BEGIN PUBLIC KEY-----\n{key}\n-----END PUBLIC KEY-----\n"),
+        key_fingerprint: format!("fp-{key}"),
+        registered_at: 2_000,
+        key_updated_at: 2_000,
+        application_id: None,
+        version: 1,
+    }
+}
+
+fn event(subject: &str, kind: &str) -> LogEvent {
+    log_event(subject, kind, "test:store", json!({}))
+}
+
+async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) {
+    let domain = format!("{}.test", unique("cluster"));
+    let subject = format!("cluster:{domain}");
+    let v1 = cluster(&domain, 1, true);
+    store
+        .save_cluster(&v1, None, &[], vec![event(&subject, "cluster.certified")])
+        .await
+        .unwrap();
+    let again = store.save_cluster(&v1, None, &[], vec![]).await;
+    assert!(matches!(again, Err(DexError::Conflict(_))), "{again:?}");
+    let missing = format!("{}.test", unique("missing"));
+    assert_eq!(
+        store
+            .get_clusters(&[domain.clone(), missing])
+            .await
+            .unwrap(),
+        vec![v1.clone()]
+    );
+    assert!(store.list_clusters().await.unwrap().contains(&v1));
+
+    let v2 = cluster(&domain, 2, false);
+    store
+        .save_cluster(
+            &v2,
+            Some(1),
+            &[],
+            vec![event(&subject, "cluster.decertified")],
+        )
+        .await
+        .unwrap();
+    let stale = store
+        .save_cluster(&cluster(&domain, 2, true), Some(1), &[], vec![])
+        .await;
+    assert!(matches!(stale, Err(DexError::Conflict(_))), "{stale:?}");
+
+    // A provisioner account at a stale version: neither the cluster nor the account moves.
+    let a = account(&format!("{}@dex.test", unique("prov")), vec![]);
+    store.insert_account(&a, created(&a)).await.unwrap();
+    let mut granted = a.clone();
+    granted.roles = vec![Role::Provisioner(domain.clone())];
+    granted.version = 2;
+    let v3 = cluster(&domain, 3, true);
+    let events = || {
+        vec![
+            event(&subject, "cluster.certified"),
+            log_event(
+                a.subject(),
+                "account.roles-changed",
+                "test:store",
+                json!({}),
+            ),
+        ]
+    };
+    let refused = store
+        .save_cluster(&v3, Some(2), &[(granted.clone(), 7)], events())
+        .await;
+    assert!(matches!(refused, Err(DexError::Conflict(_))), "{refused:?}");
+    assert_eq!(
+        store
+            .get_clusters(std::slice::from_ref(&domain))
+            .await
+            .unwrap(),
+        vec![v2]
+    );
+    assert_eq!(store.get_account(&a.account_id).await.unwrap().unwrap(), a);
+    store
+        .save_cluster(&v3, Some(2), &[(granted.clone(), 1)], events())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_account(&a.account_id).await.unwrap().unwrap(),
+        granted
+    );
+    let log = history(&store, &subject, 2).await;
+    assert_eq!(
+        log.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        [
+            "cluster.certified",
+            "cluster.decertified",
+            "cluster.certified"
+        ]
+    );
+    assert_eq!(verify_chain(&log), Ok(()));
+    assert_eq!(history(&store, &a.subject(), 5).await.len(), 2);
+
+    // One BatchGetItem holds at most 100 keys.
+    let many: Vec<String> = (0..101).map(|i| format!("d{i}.{domain}")).collect();
+    let result = store.get_clusters(&many).await;
+    assert!(matches!(result, Err(DexError::Internal(_))), "{result:?}");
+}
+
+async fn hats_register_once_and_rekey_at_their_version<S: Store>(store: S) {
+    let domain = format!("{}.test", unique("hats"));
+    store
+        .save_cluster(&cluster(&domain, 1, true), None, &[], vec![])
+        .await
+        .unwrap();
+    let address = format!("alice.{domain}");
+    let h = hat(&address, &domain, "AAAA");
+    let subject = h.subject();
+    assert!(
+        store
+            .insert_hat(&h, event(&subject, "hat.registered"))
+            .await
+            .unwrap()
+    );
+    let mut rival = hat(&address, &domain, "BBBB");
+    rival.registered_at = 3_000;
+    assert!(
+        !store
+            .insert_hat(&rival, event(&subject, "hat.registered"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_hat(&address).await.unwrap(), Some(h.clone()));
+    let nowhere = format!("{}.test", unique("nowhere"));
+    let (found, clusters) = store
+        .get_hat_and_clusters(&address, &[domain.clone(), nowhere])
+        .await
+        .unwrap();
+    assert_eq!(found, Some(h.clone()));
+    assert_eq!(clusters, vec![cluster(&domain, 1, true)]);
+    let (none, _) = store
+        .get_hat_and_clusters(&format!("bob.{domain}"), std::slice::from_ref(&domain))
+        .await
+        .unwrap();
+    assert!(none.is_none());
+
+    let mut rekeyed = hat(&address, &domain, "CCCC");
+    rekeyed.version = 2;
+    store
+        .replace_hat_key(&rekeyed, 1, event(&subject, "hat.key-replaced"))
+        .await
+        .unwrap();
+    let stale = store
+        .replace_hat_key(&rekeyed, 1, event(&subject, "hat.key-replaced"))
+        .await;
+    assert!(matches!(stale, Err(DexError::Conflict(_))), "{stale:?}");
+    let ghost = hat(&format!("ghost.{domain}"), &domain, "DDDD");
+    let result = store
+        .replace_hat_key(&ghost, 1, event(&ghost.subject(), "x"))
+        .await;
+    assert!(matches!(result, Err(DexError::Conflict(_))), "{result:?}");
+    assert!(store.get_hat(&ghost.address).await.unwrap().is_none());
+    assert_eq!(store.get_hat(&address).await.unwrap(), Some(rekeyed));
+    let log = history(&store, &subject, 5).await;
+    assert_eq!(
+        log.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["hat.registered", "hat.key-replaced"]
+    );
+
+    // The cluster's listing pages through its HATs exactly once.
+    for i in 0..4 {
+        let other = hat(&format!("h{i}.{domain}"), &domain, "EEEE");
+        assert!(
+            store
+                .insert_hat(&other, event(&other.subject(), "hat.registered"))
+                .await
+                .unwrap()
+        );
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    loop {
+        let got = store.list_hats(Some(&domain), page.clone()).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.into_iter().map(|h| h.address));
+        match got.cursor {
+            None => break,
+            Some(c) => page = PageRequest::parse(Some("2"), Some(&c)).unwrap(),
+        }
+    }
+    let mut want: Vec<String> = (0..4).map(|i| format!("h{i}.{domain}")).collect();
+    want.push(address.clone());
+    want.sort();
+    assert_eq!(seen, want, "each HAT once, in address order");
+}
+
+// ---- statistics --------------------------------------------------------------------------
+
+fn stats_item(ns: &str, i: usize, time: i64) -> StatsItem {
+    parse_item(&json!({
+        "time": time + i as i64, "user": {}, "logEntry": "x", "statsType": "inbound",
+        "stats": [{"endpoint": format!("{ns}/ep"), "propertyStats": {"a": 1, "b.c": 2}}],
+    }))
+    .unwrap()
+}
+
+fn one_chunk(items: &[StatsItem]) -> ChunkPlan {
+    let (mut chunks, too_large) = plan_chunks(items);
+    assert!(too_large.is_empty());
+    assert_eq!(chunks.len(), 1);
+    chunks.remove(0).1
+}
+
+async fn commit<S: Store>(store: &S, hat: &str, plan: &ChunkPlan) -> dex::DexResult<ChunkCommit> {
+    store
+        .commit_chunk(hat, plan, accepted_event(hat, plan))
+        .await
+}
+
+async fn counts<S: Store>(store: &S, ns: &str) -> (i64, i64) {
+    let (fields, _) = store.field_counts().await.unwrap();
+    let get = |f: &str| {
+        fields
+            .get(&(ns.to_owned(), "ep".to_owned(), f.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    (get("a"), get("b.c"))
+}
+
+async fn stats_chunks_count_once_and_say_what_was_counted<S: Store>(store: S) {
+    let hat = format!("{}.hubat.net", unique("stats"));
+    let ns = unique("ns");
+    let time = (chrono::Utc::now().timestamp() - 3600) * 1000;
+    let old: Vec<StatsItem> = (0..10).map(|i| stats_item(&ns, i, time)).collect();
+    let plan = one_chunk(&old);
+    assert_eq!(
+        commit(&store, &hat, &plan).await.unwrap(),
+        ChunkCommit::Committed
+    );
+    assert_eq!(counts(&store, &ns).await, (10, 20));
+
+    // The same chunk again: nothing written, and every item is named as counted.
+    match commit(&store, &hat, &plan).await.unwrap() {
+        ChunkCommit::AlreadyCounted(present) => {
+            assert!(
+                old.iter().all(|i| present.contains(&marker(i))),
+                "{present:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(counts(&store, &ns).await, (10, 20));
+
+    // Old and new together: refused as a whole; the answer names the old ones only.
+    let new: Vec<StatsItem> = (10..15).map(|i| stats_item(&ns, i, time)).collect();
+    let both: Vec<StatsItem> = old.iter().chain(&new).cloned().collect();
+    match commit(&store, &hat, &one_chunk(&both)).await.unwrap() {
+        ChunkCommit::AlreadyCounted(present) => {
+            assert!(old.iter().all(|i| present.contains(&marker(i))));
+            assert!(new.iter().all(|i| !present.contains(&marker(i))));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(counts(&store, &ns).await, (10, 20), "all or nothing");
+    // The domain's pass loop then commits only the new ones.
+    let outcome = dex::stats::ingest::ingest(&store, &hat, &both)
+        .await
+        .unwrap();
+    assert_eq!((outcome.accepted, outcome.duplicates), (5, 10));
+    assert_eq!(counts(&store, &ns).await, (15, 30));
+    let log = history(&store, &dex::hats::hat_subject(&hat), 10).await;
+    assert_eq!(
+        log.iter()
+            .map(|e| e.details["items"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [10, 5]
+    );
+    assert_eq!(verify_chain(&log), Ok(()));
+
+    // Data debit events: the latest (by its time) is the state.
+    let debit = |op: &str, t: i64| {
+        parse_item(
+            &json!({"time": time + t, "statsType": "datadebit", "operation": op,
+                           "dataDebit": {"dataDebitKey": "dd-1", "active": true}}),
+        )
+        .unwrap()
+    };
+    let debits = [
+        debit("Create", 0),
+        debit("Disable", 2_000),
+        debit("Change", 1_000),
+    ];
+    assert_eq!(
+        commit(&store, &hat, &one_chunk(&debits)).await.unwrap(),
+        ChunkCommit::Committed
+    );
+    let state = store.debit_state(&hat, "dd-1").await.unwrap().unwrap();
+    assert_eq!(
+        (state.event.operation.as_str(), state.time),
+        ("Disable", time + 2_000)
+    );
+    assert!(store.debit_state(&hat, "dd-2").await.unwrap().is_none());
+
+    // Descriptions.
+    let target = DescriptionTarget {
+        namespace: ns.clone(),
+        endpoint: Some("ep".into()),
+        field: Some("b.c".into()),
+    };
+    let described = log_event(
+        "dex:available-data",
+        "stats.descriptions-updated",
+        "test:store",
+        json!({}),
+    );
+    store
+        .save_descriptions(&[(target.clone(), "the c of b".into())], described)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .descriptions()
+            .await
+            .unwrap()
+            .get(&target)
+            .map(String::as_str),
+        Some("the c of b")
+    );
+}
+
+async fn a_chunk_over_the_operator_limit_is_refused_alike<S: Store>(store: S) {
+    let hat = format!("{}.hubat.net", unique("limit"));
+    let mut plan = ChunkPlan::default();
+    // 101 markers in one bucket: 101 NOT, 101 contains, 100 AND = 302 operators.
+    let markers: Vec<String> = (0..101)
+        .map(|i| format!("marker-{i:03}-{}", unique("m")))
+        .collect();
+    plan.seen.insert(("2026010100".into(), 0), markers.clone());
+    plan.items = 101;
+    let result = store
+        .commit_chunk(&hat, &plan, accepted_event(&hat, &plan))
+        .await;
+    assert!(matches!(result, Err(DexError::Internal(_))), "{result:?}");
+    assert!(
+        history(&store, &dex::hats::hat_subject(&hat), 5)
+            .await
+            .is_empty()
+    );
+    // 100 fit (299 operators).
+    plan.seen
+        .insert(("2026010100".into(), 0), markers[..100].to_vec());
+    plan.items = 100;
+    assert_eq!(
+        store
+            .commit_chunk(&hat, &plan, accepted_event(&hat, &plan))
+            .await
+            .unwrap(),
+        ChunkCommit::Committed
     );
 }

@@ -1,0 +1,49 @@
+//! Secrets in memory, stored as JSON text like Secrets Manager stores them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{DexError, DexResult};
+use crate::ports::SecretStore;
+
+#[derive(Clone, Default)]
+pub struct MemorySecrets {
+    values: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl MemorySecrets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored text of a secret, for tests that check what was written.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        self.values.lock().expect("secrets").get(name).cloned()
+    }
+
+    /// Stores any text, e.g. a placeholder that is not JSON.
+    pub fn put_raw(&self, name: &str, text: &str) {
+        self.values
+            .lock()
+            .expect("secrets")
+            .insert(name.to_owned(), text.to_owned());
+    }
+}
+
+impl SecretStore for MemorySecrets {
+    async fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> DexResult<Option<T>> {
+        // As the adapter: a value that is not ours counts as no value.
+        Ok(self
+            .raw(name)
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    async fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> DexResult<()> {
+        let text = serde_json::to_string(value).map_err(DexError::internal)?;
+        self.put_raw(name, &text);
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! The fast tier: every service's rules on the in-memory fakes (`dex::testing`), no server.
+//! `cargo test -p dex` runs them.
+
+mod accounts;
+mod clusters;
+mod registration;
+mod stats;
+mod support;
+mod verifier;

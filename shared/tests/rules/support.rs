@@ -1,0 +1,198 @@
+//! One DEX in memory: the fakes wired like `App` wires the real adapters.
+
+use std::sync::{Arc, LazyLock};
+
+use dex::accounts::{Account, AccountService, Actor, NewAccount};
+use dex::auth::keyring::SigningKeys;
+use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
+use dex::auth::tokens::TokenIssuer;
+use dex::config::Config;
+use dex::hats::clusters::{ClusterService, NewCluster};
+use dex::hats::register::Registration;
+use dex::hats::verify::HatVerifier;
+use dex::page::PageRequest;
+use dex::ports::{Random, SecretStore};
+use dex::roles::Role;
+use dex::stats::service::StatsService;
+use dex::testing::{FakeHats, MemorySecrets, MemoryStore, SeededRandom, SettableClock};
+use dex::txlog::{LogEntry, LogStore};
+
+pub const DEX_URL: &str = "https://dex.test";
+pub const PASSWORD: &str = "a long enough password";
+
+pub struct World {
+    pub clock: Arc<SettableClock>,
+    pub random: Arc<SeededRandom>,
+    pub store: MemoryStore,
+    pub secrets: MemorySecrets,
+    pub tokens: TokenIssuer<MemorySecrets>,
+    pub hats: FakeHats,
+    pub config: Config,
+    pub verifier: HatVerifier,
+}
+
+pub fn config(cache_secs: u64) -> Config {
+    let cache = cache_secs.to_string();
+    Config::from_lookup(|name| match name {
+        "DEX_PUBLIC_URL" => Some(DEX_URL.to_owned()),
+        "DEX_HAT_KEY_CACHE_SECS" => Some(cache.clone()),
+        _ => None,
+    })
+    .expect("test configuration")
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_cache(60).await
+    }
+
+    /// A world whose HAT key cache keeps entries `cache_secs`.
+    pub async fn with_cache(cache_secs: u64) -> Self {
+        // Tokens are checked by jsonwebtoken against the system clock: start there.
+        let clock = Arc::new(SettableClock::now_ish());
+        let random = Arc::new(SeededRandom::new(42));
+        let store = MemoryStore::new(clock.clone(), random.clone());
+        let secrets = MemorySecrets::new();
+        let config = config(cache_secs);
+        let first = StoredKey::generate(random.hex(8), dex::ports::Clock::now_millis(&*clock))
+            .expect("signing key");
+        secrets
+            .put_json(
+                &config.signing_key_secret(),
+                &StoredKeySet { keys: vec![first] },
+            )
+            .await
+            .expect("signing key");
+        Self {
+            tokens: TokenIssuer::new(
+                SigningKeys::new(secrets.clone(), config.signing_key_secret()),
+                DEX_URL,
+                config.token_lifetime,
+            ),
+            verifier: HatVerifier::new(DEX_URL, config.hat_resolve.is_some(), config.hat_key_cache),
+            clock,
+            random,
+            store,
+            secrets,
+            hats: FakeHats::new(),
+            config,
+        }
+    }
+
+    pub fn accounts(&self) -> AccountService<'_, MemoryStore, MemorySecrets> {
+        AccountService {
+            store: &self.store,
+            tokens: &self.tokens,
+            clock: &*self.clock,
+            random: &*self.random,
+        }
+    }
+
+    pub fn clusters(&self) -> ClusterService<'_, MemoryStore, MemorySecrets> {
+        ClusterService {
+            store: &self.store,
+            secrets: &self.secrets,
+            secrets_prefix: &self.config.secrets_prefix,
+            clock: &*self.clock,
+        }
+    }
+
+    pub fn registration(&self) -> Registration<'_, MemoryStore, FakeHats, MemorySecrets> {
+        Registration {
+            store: &self.store,
+            hats: &self.hats,
+            accounts: self.accounts(),
+            allow_ports: self.config.hat_resolve.is_some(),
+            clock: &*self.clock,
+        }
+    }
+
+    pub fn stats(&self) -> StatsService<'_, MemoryStore> {
+        StatsService {
+            store: &self.store,
+            clock: &*self.clock,
+        }
+    }
+
+    /// An account created by the operator.
+    pub async fn account(&self, username: &str, roles: &[&str]) -> Account {
+        self.accounts()
+            .create(
+                &Actor::Operator,
+                NewAccount {
+                    username: username.to_owned(),
+                    password: PASSWORD.to_owned(),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                },
+            )
+            .await
+            .expect("create account")
+    }
+
+    pub async fn token(&self, username: &str) -> String {
+        self.accounts()
+            .login(username, PASSWORD)
+            .await
+            .expect("login")
+            .0
+    }
+
+    pub async fn authorize(&self, token: &str, role: &Role) -> dex::DexResult<Account> {
+        self.accounts().authorize(Some(token), role).await
+    }
+
+    /// A certified cluster `domain` with these provisioner accounts.
+    pub async fn cluster(&self, domain: &str, provisioners: &[&Account]) {
+        self.clusters()
+            .certify(
+                &Actor::Operator,
+                NewCluster {
+                    domain: domain.to_owned(),
+                    platform_username: "platform".into(),
+                    platform_password: "platform password".into(),
+                    provisioners: provisioners.iter().map(|a| a.account_id.clone()).collect(),
+                },
+            )
+            .await
+            .expect("certify");
+    }
+
+    pub async fn history(&self, subject: &str) -> Vec<LogEntry> {
+        self.store
+            .subject_history(subject, PageRequest::first(200))
+            .await
+            .expect("history")
+            .items
+    }
+
+    pub async fn kinds(&self, subject: &str) -> Vec<String> {
+        self.history(subject)
+            .await
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+}
+
+/// RSA-2048 key pairs for fake HATs, generated once per test binary.
+static HAT_KEYS: LazyLock<Vec<LoadedKey>> = LazyLock::new(|| {
+    let set = StoredKeySet {
+        keys: (0..3)
+            .map(|i| StoredKey::generate(format!("hat-{i}"), 0).expect("RSA key"))
+            .collect(),
+    };
+    KeyRing::load(&set).expect("key ring").keys
+});
+
+pub fn hat_key(i: usize) -> &'static LoadedKey {
+    &HAT_KEYS[i]
+}
+
+/// Asserts the error's HTTP status, showing the error otherwise.
+#[track_caller]
+pub fn status<T: std::fmt::Debug>(result: dex::DexResult<T>, want: u16) -> dex::DexError {
+    match result {
+        Err(e) if e.status() == want => e,
+        other => panic!("wanted a {want}, got {other:?}"),
+    }
+}
