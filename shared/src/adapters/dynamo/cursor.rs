@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::{Item, s};
+use super::Item;
+use super::item::s;
 use crate::error::{DexError, DexResult};
 use crate::page::PageRequest;
 

@@ -1,15 +1,10 @@
-//! Clusters and HATs on DynamoDB.
-//! - `CLUSTER#<domain>` / `CLUSTER`; gsi1 `CLUSTERS` / `<domain>` lists them.
-//! - `HAT#<address>` / `HAT`; gsi1 `HATS#<cluster>` / `<address>`, gsi2 `HATS` / `<address>`.
+//! Clusters and HATs on DynamoDB (shapes in `keys`).
 
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-
-use super::{
-    CommitFailure, DynamoStore, Item, get_bool, get_n, get_opt_s, get_s, get_string_list, n, s,
-    sdk_error, string_list,
-};
+use super::item::{Codec, get_bool, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
+use super::keys::{self, gsi};
+use super::{Commit, DynamoStore, Item, Query};
 use crate::accounts::Account;
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
@@ -17,137 +12,94 @@ use crate::page::{Page, PageRequest};
 use crate::stats::HATS_COUNTER;
 use crate::txlog::LogEvent;
 
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn cluster_item(c: &Cluster) -> Item {
-    let mut item = key(format!("CLUSTER#{}", c.domain), "CLUSTER");
-    item.extend([
-        ("domain".to_owned(), s(&c.domain)),
-        (
-            "provisioners".to_owned(),
-            string_list(c.provisioners.iter().cloned()),
-        ),
-        ("certified".to_owned(), AttributeValue::Bool(c.certified)),
-        ("secretName".to_owned(), s(&c.secret_name)),
-        ("createdAt".to_owned(), n(c.created_at)),
-        ("updatedAt".to_owned(), n(c.updated_at)),
-        ("version".to_owned(), n(c.version)),
-        ("gsi1pk".to_owned(), s("CLUSTERS")),
-        ("gsi1sk".to_owned(), s(&c.domain)),
-    ]);
-    item
-}
-
-fn cluster_from(item: &Item) -> DexResult<Cluster> {
-    Ok(Cluster {
-        domain: get_s(item, "domain")?,
-        provisioners: get_string_list(item, "provisioners"),
-        certified: get_bool(item, "certified"),
-        secret_name: get_s(item, "secretName")?,
-        created_at: get_n(item, "createdAt")?,
-        updated_at: get_n(item, "updatedAt")?,
-        version: get_n(item, "version")?,
-    })
-}
-
-fn hat_item(h: &RegisteredHat) -> Item {
-    let mut item = key(format!("HAT#{}", h.address), "HAT");
-    item.extend([
-        ("address".to_owned(), s(&h.address)),
-        ("cluster".to_owned(), s(&h.cluster)),
-        ("publicKeyPem".to_owned(), s(&h.public_key_pem)),
-        ("keyFingerprint".to_owned(), s(&h.key_fingerprint)),
-        ("registeredAt".to_owned(), n(h.registered_at)),
-        ("keyUpdatedAt".to_owned(), n(h.key_updated_at)),
-        ("version".to_owned(), n(h.version)),
-        ("gsi1pk".to_owned(), s(format!("HATS#{}", h.cluster))),
-        ("gsi1sk".to_owned(), s(&h.address)),
-        ("gsi2pk".to_owned(), s("HATS")),
-        ("gsi2sk".to_owned(), s(&h.address)),
-    ]);
-    if let Some(app) = &h.application_id {
-        item.insert("applicationId".to_owned(), s(app));
+impl Codec for Cluster {
+    fn to_item(&self) -> Item {
+        let c = self;
+        let mut item = keys::cluster(&c.domain);
+        item.extend([
+            ("domain".to_owned(), s(&c.domain)),
+            (
+                "provisioners".to_owned(),
+                string_list(c.provisioners.iter().cloned()),
+            ),
+            ("certified".to_owned(), AttributeValue::Bool(c.certified)),
+            ("secretName".to_owned(), s(&c.secret_name)),
+            ("createdAt".to_owned(), n(c.created_at)),
+            ("updatedAt".to_owned(), n(c.updated_at)),
+            ("version".to_owned(), n(c.version)),
+        ]);
+        item.extend(gsi("gsi1", keys::CLUSTERS, &c.domain));
+        item
     }
-    item
+
+    fn from_item(item: &Item) -> DexResult<Self> {
+        Ok(Cluster {
+            domain: get_s(item, "domain")?,
+            provisioners: get_string_list(item, "provisioners"),
+            certified: get_bool(item, "certified"),
+            secret_name: get_s(item, "secretName")?,
+            created_at: get_n(item, "createdAt")?,
+            updated_at: get_n(item, "updatedAt")?,
+            version: get_n(item, "version")?,
+        })
+    }
 }
 
-fn hat_from(item: &Item) -> DexResult<RegisteredHat> {
-    Ok(RegisteredHat {
-        address: get_s(item, "address")?,
-        cluster: get_s(item, "cluster")?,
-        public_key_pem: get_s(item, "publicKeyPem")?,
-        key_fingerprint: get_s(item, "keyFingerprint")?,
-        registered_at: get_n(item, "registeredAt")?,
-        key_updated_at: get_n(item, "keyUpdatedAt")?,
-        application_id: get_opt_s(item, "applicationId"),
-        version: get_n(item, "version")?,
-    })
-}
+impl Codec for RegisteredHat {
+    fn to_item(&self) -> Item {
+        let h = self;
+        let mut item = keys::hat(&h.address);
+        item.extend([
+            ("address".to_owned(), s(&h.address)),
+            ("cluster".to_owned(), s(&h.cluster)),
+            ("publicKeyPem".to_owned(), s(&h.public_key_pem)),
+            ("keyFingerprint".to_owned(), s(&h.key_fingerprint)),
+            ("registeredAt".to_owned(), n(h.registered_at)),
+            ("keyUpdatedAt".to_owned(), n(h.key_updated_at)),
+            ("version".to_owned(), n(h.version)),
+        ]);
+        item.extend(gsi("gsi1", keys::hats_of(&h.cluster), &h.address));
+        item.extend(gsi("gsi2", keys::ALL_HATS, &h.address));
+        if let Some(app) = &h.application_id {
+            item.insert("applicationId".to_owned(), s(app));
+        }
+        item
+    }
 
-impl DynamoStore {
-    /// Reads the given keys in one BatchGetItem (re-asking for unprocessed keys).
-    pub(crate) async fn batch_get(
-        &self,
-        keys: Vec<Item>,
-        consistent: bool,
-    ) -> DexResult<Vec<Item>> {
-        let mut found = Vec::new();
-        if keys.is_empty() {
-            return Ok(found);
-        }
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(consistent)
-            .build()
-            .map_err(DexError::internal)?;
-        let mut request = HashMap::from([(self.table.clone(), request)]);
-        for attempt in 1..=8 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            found.extend(
-                out.responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
-            match out.unprocessed_keys() {
-                Some(rest) if !rest.is_empty() => {
-                    request = rest.clone();
-                    self.backoff(attempt).await;
-                }
-                _ => return Ok(found),
-            }
-        }
-        Err(DexError::Throttled("DynamoDB kept keys unprocessed".into()))
+    fn from_item(item: &Item) -> DexResult<Self> {
+        Ok(RegisteredHat {
+            address: get_s(item, "address")?,
+            cluster: get_s(item, "cluster")?,
+            public_key_pem: get_s(item, "publicKeyPem")?,
+            key_fingerprint: get_s(item, "keyFingerprint")?,
+            registered_at: get_n(item, "registeredAt")?,
+            key_updated_at: get_n(item, "keyUpdatedAt")?,
+            application_id: get_opt_s(item, "applicationId"),
+            version: get_n(item, "version")?,
+        })
     }
 }
 
 impl ClusterStore for DynamoStore {
     async fn get_clusters(&self, domains: &[String]) -> DexResult<Vec<Cluster>> {
-        let keys = domains
-            .iter()
-            .map(|d| key(format!("CLUSTER#{d}"), "CLUSTER"))
-            .collect();
+        let keys = domains.iter().map(|d| keys::cluster(d)).collect();
         self.batch_get(keys, true)
             .await?
             .iter()
-            .map(cluster_from)
+            .map(Cluster::from_item)
             .collect()
     }
 
     async fn list_clusters(&self) -> DexResult<Vec<Cluster>> {
-        self.query_all(Some("gsi1"), "CLUSTERS".to_owned())
+        let query = Query {
+            index: Some("gsi1"),
+            partition: keys::CLUSTERS,
+            ..Query::default()
+        };
+        self.query_all(&query)
             .await?
             .iter()
-            .map(cluster_from)
+            .map(Cluster::from_item)
             .collect()
     }
 
@@ -159,49 +111,26 @@ impl ClusterStore for DynamoStore {
         events: Vec<LogEvent>,
     ) -> DexResult<()> {
         let mut writes = vec![match expected_version {
-            None => self.put(
-                cluster_item(cluster),
-                Some("attribute_not_exists(pk)"),
-                &[],
-                vec![],
-            ),
-            Some(v) => self.put(
-                cluster_item(cluster),
-                Some("#v = :v"),
-                &[("#v", "version")],
-                vec![(":v", n(v))],
-            ),
+            None => self.put_new(cluster.to_item()),
+            Some(v) => self.put_at_version(cluster.to_item(), v, false),
         }];
         for (account, expected) in accounts {
-            writes.push(self.put(
-                super::accounts::account_item(account),
-                Some("#v = :v"),
-                &[("#v", "version")],
-                vec![(":v", n(expected))],
-            ));
+            writes.push(self.put_at_version(account.to_item(), *expected, false));
         }
-        match self.commit(writes, events).await {
-            Ok(_) => Ok(()),
-            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
-                "the cluster or a provisioner account changed meanwhile; retry".into(),
-            )),
-            Err(CommitFailure::Error(e)) => Err(e),
-        }
+        self.commit(writes, events)
+            .await?
+            .or_conflict("the cluster or a provisioner account changed meanwhile; retry")?;
+        Ok(())
     }
 }
 
 impl HatStore for DynamoStore {
     async fn get_hat(&self, address: &str) -> DexResult<Option<RegisteredHat>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("HAT#{address}"), "HAT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.item().map(hat_from).transpose()
+        self.get_item(keys::hat(address), true)
+            .await?
+            .as_ref()
+            .map(RegisteredHat::from_item)
+            .transpose()
     }
 
     async fn get_hat_and_clusters(
@@ -209,12 +138,8 @@ impl HatStore for DynamoStore {
         address: &str,
         cluster_candidates: &[String],
     ) -> DexResult<(Option<RegisteredHat>, Vec<Cluster>)> {
-        let mut keys = vec![key(format!("HAT#{address}"), "HAT")];
-        keys.extend(
-            cluster_candidates
-                .iter()
-                .map(|d| key(format!("CLUSTER#{d}"), "CLUSTER")),
-        );
+        let mut keys = vec![keys::hat(address)];
+        keys.extend(cluster_candidates.iter().map(|d| keys::cluster(d)));
         let mut hat = None;
         let mut clusters = Vec::new();
         for item in self.batch_get(keys, true).await? {
@@ -223,8 +148,8 @@ impl HatStore for DynamoStore {
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str)
             {
-                Some("HAT") => hat = Some(hat_from(&item)?),
-                _ => clusters.push(cluster_from(&item)?),
+                Some(keys::HAT_SK) => hat = Some(RegisteredHat::from_item(&item)?),
+                _ => clusters.push(Cluster::from_item(&item)?),
             }
         }
         Ok((hat, clusters))
@@ -232,16 +157,13 @@ impl HatStore for DynamoStore {
 
     async fn insert_hat(&self, hat: &RegisteredHat, event: LogEvent) -> DexResult<bool> {
         let writes = vec![
-            self.put(hat_item(hat), Some("attribute_not_exists(pk)"), &[], vec![]),
+            self.put_new(hat.to_item()),
             self.counter_add(HATS_COUNTER, 1),
         ];
-        match self.commit(writes, vec![event]).await {
-            Ok(_) => Ok(true),
-            Err(f) if f.failed_index() == Some(0) => Ok(false),
-            Err(CommitFailure::Condition(_)) => {
-                Err(DexError::internal("counter update had a condition"))
-            }
-            Err(CommitFailure::Error(e)) => Err(e),
+        match self.commit(writes, vec![event]).await? {
+            Commit::Done(_) => Ok(true),
+            refused if refused.refused_index() == Some(0) => Ok(false),
+            Commit::Refused(_) => Err(DexError::internal("counter update had a condition")),
         }
     }
 
@@ -251,19 +173,11 @@ impl HatStore for DynamoStore {
         expected_version: u64,
         event: LogEvent,
     ) -> DexResult<()> {
-        let write = self.put(
-            hat_item(hat),
-            Some("#v = :v"),
-            &[("#v", "version")],
-            vec![(":v", n(expected_version))],
-        );
-        match self.commit(vec![write], vec![event]).await {
-            Ok(_) => Ok(()),
-            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
-                "the HAT's key changed meanwhile; retry".into(),
-            )),
-            Err(CommitFailure::Error(e)) => Err(e),
-        }
+        let write = self.put_at_version(hat.to_item(), expected_version, false);
+        self.commit(vec![write], vec![event])
+            .await?
+            .or_conflict("the HAT's key changed meanwhile; retry")?;
+        Ok(())
     }
 
     async fn list_hats(
@@ -272,10 +186,14 @@ impl HatStore for DynamoStore {
         page: PageRequest,
     ) -> DexResult<Page<RegisteredHat>> {
         let (index, partition) = match cluster {
-            Some(c) => ("gsi1", format!("HATS#{c}")),
-            None => ("gsi2", "HATS".to_owned()),
+            Some(c) => ("gsi1", keys::hats_of(c)),
+            None => ("gsi2", keys::ALL_HATS.to_owned()),
         };
-        self.query_page(Some(index), &partition, None, &page, hat_from)
-            .await
+        let query = Query {
+            index: Some(index),
+            partition: &partition,
+            ..Query::default()
+        };
+        self.query_page(query, &page).await
     }
 }

@@ -1,22 +1,28 @@
-//! The DynamoDB adapter: attribute helpers, error mapping, and `commit`, the one way state
-//! changes are written (with their chained log entries, in one transaction).
+//! The DynamoDB adapter: the client and table, `commit` (the one way state changes are
+//! written, with their chained log entries, in one transaction), `batch_get`, one query
+//! helper, and the SDK error mapping. Keys are in `keys`, item encoding in `item`, each
+//! aggregate's port in its own file.
 
 pub mod accounts;
 pub mod counters;
 pub mod cursor;
 pub mod hats;
+pub mod item;
+pub mod keys;
 pub mod log;
 pub mod schema;
 pub mod stats;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+pub(crate) use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use crate::error::{DexError, DexResult};
@@ -24,7 +30,7 @@ use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, Random};
 use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
 use cursor::{KeyCursor, cursor_from_key, key_from_cursor};
-use std::sync::Arc;
+use item::{Codec, get_n, get_s, n, s};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -44,29 +50,67 @@ pub struct DynamoStore {
     pub(crate) random: Arc<dyn Random>,
 }
 
-/// Why a commit did not happen.
+/// What a commit did.
 #[derive(Debug)]
-pub(crate) enum CommitFailure {
-    /// The conditions of these `writes` failed (index into `writes`, and the item as it was
-    /// when DynamoDB returned it). Never empty; the first is the lowest index.
-    Condition(Vec<(usize, Option<Item>)>),
-    Error(DexError),
+pub(crate) enum Commit {
+    /// Written, with these log entries.
+    Done(Vec<LogEntry>),
+    /// Nothing written: the conditions of these `writes` failed (index into `writes`, and the
+    /// item as it was when DynamoDB returned it). Never empty; the first is the lowest index.
+    Refused(Vec<(usize, Option<Item>)>),
 }
 
-impl CommitFailure {
-    /// The lowest index whose condition failed, if that is why the commit failed.
-    pub(crate) fn failed_index(&self) -> Option<usize> {
+impl Commit {
+    /// A refused write means the records changed since they were read: 409 `why`.
+    pub(crate) fn or_conflict(self, why: &str) -> DexResult<Vec<LogEntry>> {
         match self {
-            Self::Condition(failed) => failed.first().map(|(i, _)| *i),
-            Self::Error(_) => None,
+            Self::Done(entries) => Ok(entries),
+            Self::Refused(_) => Err(DexError::Conflict(why.to_owned())),
+        }
+    }
+
+    /// For writes that carry no condition of their own: a refusal is a bug (`what` says
+    /// which, in the log only).
+    pub(crate) fn unconditional(self, what: &str) -> DexResult<Vec<LogEntry>> {
+        match self {
+            Self::Done(entries) => Ok(entries),
+            Self::Refused(_) => Err(DexError::internal(what)),
+        }
+    }
+
+    /// The lowest index whose condition failed, if the commit was refused.
+    pub(crate) fn refused_index(&self) -> Option<usize> {
+        match self {
+            Self::Done(_) => None,
+            Self::Refused(failed) => failed.first().map(|(i, _)| *i),
         }
     }
 }
 
-impl From<DexError> for CommitFailure {
-    fn from(e: DexError) -> Self {
-        Self::Error(e)
-    }
+/// One query of a partition of the table or of a GSI, in key order (or reversed).
+#[derive(Default)]
+pub(crate) struct Query<'a> {
+    pub index: Option<&'a str>,
+    pub partition: &'a str,
+    pub sort: Option<Sort>,
+    pub newest_first: bool,
+    pub consistent: bool,
+    pub limit: Option<i32>,
+    /// A filter expression with its own `#name` / `:value` placeholders.
+    pub filter: Option<Filter>,
+}
+
+/// A condition on the sort key of the queried table or index.
+pub(crate) enum Sort {
+    BeginsWith(String),
+    Between(String, String),
+}
+
+#[derive(Default)]
+pub(crate) struct Filter {
+    pub conditions: Vec<String>,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, AttributeValue)>,
 }
 
 impl DynamoStore {
@@ -118,6 +162,31 @@ impl DynamoStore {
             .build()
     }
 
+    /// A put of a new item (none at its key yet).
+    pub(crate) fn put_new(&self, item: Item) -> TransactWriteItem {
+        self.put(item, Some("attribute_not_exists(pk)"), &[], vec![])
+    }
+
+    /// A put replacing the item if it is still at `version` (`must_exist`: and exists).
+    pub(crate) fn put_at_version(
+        &self,
+        item: Item,
+        version: u64,
+        must_exist: bool,
+    ) -> TransactWriteItem {
+        let condition = if must_exist {
+            "attribute_exists(pk) AND #v = :v"
+        } else {
+            "#v = :v"
+        };
+        self.put(
+            item,
+            Some(condition),
+            &[("#v", "version")],
+            vec![(":v", n(version))],
+        )
+    }
+
     /// Writes `writes` and one chained log entry per event in a single transaction. Chain
     /// heads are read first and conditioned on, so concurrent appends to the same subject
     /// retry instead of forking the chain. A failed condition of one of `writes` is returned
@@ -126,7 +195,7 @@ impl DynamoStore {
         &self,
         writes: Vec<TransactWriteItem>,
         events: Vec<LogEvent>,
-    ) -> Result<Vec<LogEntry>, CommitFailure> {
+    ) -> DexResult<Commit> {
         let subjects: Vec<String> = {
             let mut s: Vec<String> = events.iter().map(|e| e.subject.clone()).collect();
             s.sort();
@@ -134,7 +203,9 @@ impl DynamoStore {
             s
         };
         if writes.len() + events.len() + subjects.len() > MAX_TRANSACTION_ITEMS {
-            return Err(DexError::internal("transaction over DynamoDB's 100-item limit").into());
+            return Err(DexError::internal(
+                "transaction over DynamoDB's 100-item limit",
+            ));
         }
         let started = tokio::time::Instant::now();
         let mut attempt = 0;
@@ -167,7 +238,7 @@ impl DynamoStore {
             let mut items = writes.clone();
             for entry in &entries {
                 items.push(self.put(
-                    log_entry_item(entry),
+                    entry.to_item(),
                     Some("attribute_not_exists(pk)"),
                     &[],
                     vec![],
@@ -175,12 +246,8 @@ impl DynamoStore {
             }
             for subject in &subjects {
                 let (seq, hash) = &next[subject.as_str()];
-                let head = HashMap::from([
-                    ("pk".to_owned(), s(format!("LOG#{subject}"))),
-                    ("sk".to_owned(), s("#HEAD")),
-                    ("seq".to_owned(), n(seq)),
-                    ("hash".to_owned(), s(hash)),
-                ]);
+                let mut head = keys::log_head(subject);
+                head.extend([("seq".to_owned(), n(seq)), ("hash".to_owned(), s(hash))]);
                 items.push(match heads.get(subject) {
                     None => self.put(head, Some("attribute_not_exists(pk)"), &[], vec![]),
                     Some((old, _)) => self.put(
@@ -199,19 +266,18 @@ impl DynamoStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(entries),
+                Ok(_) => return Ok(Commit::Done(entries)),
                 Err(err) => match classify_cancellation(&err, writes.len()) {
-                    Cancellation::Domain(failed) => return Err(CommitFailure::Condition(failed)),
+                    Cancellation::Domain(failed) => return Ok(Commit::Refused(failed)),
                     Cancellation::Retry if started.elapsed() < COMMIT_RETRY_BUDGET => {
                         self.backoff(attempt).await
                     }
                     Cancellation::Retry => {
                         return Err(DexError::Throttled(
                             "too many concurrent changes to the same records; retry".into(),
-                        )
-                        .into());
+                        ));
                     }
-                    Cancellation::Fatal => return Err(sdk_error(err).into()),
+                    Cancellation::Fatal => return Err(sdk_error(err)),
                 },
             }
         }
@@ -223,61 +289,157 @@ impl DynamoStore {
         tokio::time::sleep(Duration::from_millis(self.random.below(cap + 1))).await;
     }
 
-    /// One page of a partition of the table (optionally only sort keys starting with
-    /// `sort_prefix`) or of a GSI, in key order.
-    pub(crate) async fn query_page<T>(
+    async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {
+        let keys = subjects
+            .iter()
+            .map(|subject| keys::log_head(subject))
+            .collect();
+        let mut heads = HashMap::new();
+        for item in self.batch_get(keys, true).await? {
+            let subject = keys::subject_of(&get_s(&item, "pk")?).to_owned();
+            heads.insert(subject, (get_n(&item, "seq")?, get_s(&item, "hash")?));
+        }
+        Ok(heads)
+    }
+
+    /// One item by key.
+    pub(crate) async fn get_item(&self, key: Item, consistent: bool) -> DexResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Reads the given keys in one BatchGetItem (re-asking for unprocessed keys).
+    pub(crate) async fn batch_get(
         &self,
-        index: Option<&str>,
-        partition: &str,
-        sort_prefix: Option<&str>,
-        page: &PageRequest,
-        parse: impl Fn(&Item) -> DexResult<T>,
-    ) -> DexResult<Page<T>> {
-        let partition_key = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
-        let mut condition = format!("{partition_key} = :p");
-        let mut query = self
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> DexResult<Vec<Item>> {
+        let mut found = Vec::new();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent)
+            .build()
+            .map_err(DexError::internal)?;
+        let mut request = HashMap::from([(self.table.clone(), request)]);
+        for attempt in 1..=8 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            found.extend(
+                out.responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            match out.unprocessed_keys() {
+                Some(rest) if !rest.is_empty() => {
+                    request = rest.clone();
+                    self.backoff(attempt).await;
+                }
+                _ => return Ok(found),
+            }
+        }
+        Err(DexError::Throttled("DynamoDB kept keys unprocessed".into()))
+    }
+
+    /// One request of `query` from `start`: the items and DynamoDB's last evaluated key.
+    pub(crate) async fn query(
+        &self,
+        query: &Query<'_>,
+        start: Option<Item>,
+    ) -> DexResult<(Vec<Item>, Option<Item>)> {
+        let (pk, sk) = keys::key_names(query.index);
+        let mut condition = format!("{pk} = :p");
+        let mut request = self
             .client
             .query()
             .table_name(&self.table)
-            .set_index_name(index.map(str::to_owned))
-            .expression_attribute_values(":p", s(partition))
-            .limit(page.limit)
-            .set_exclusive_start_key(key_from_cursor(
-                KeyCursor::of(page)?.as_ref(),
-                index,
-                partition,
-            )?);
-        if let Some(prefix) = sort_prefix {
-            condition.push_str(" AND begins_with(sk, :prefix)");
-            query = query.expression_attribute_values(":prefix", s(prefix));
+            .set_index_name(query.index.map(str::to_owned))
+            .expression_attribute_values(":p", s(query.partition))
+            .set_limit(query.limit)
+            .set_exclusive_start_key(start);
+        match &query.sort {
+            None => {}
+            Some(Sort::BeginsWith(prefix)) => {
+                condition.push_str(&format!(" AND begins_with({sk}, :prefix)"));
+                request = request.expression_attribute_values(":prefix", s(prefix));
+            }
+            Some(Sort::Between(lo, hi)) => {
+                condition.push_str(&format!(" AND {sk} BETWEEN :lo AND :hi"));
+                request = request
+                    .expression_attribute_values(":lo", s(lo))
+                    .expression_attribute_values(":hi", s(hi));
+            }
         }
-        let out = query
+        if query.newest_first {
+            request = request.scan_index_forward(false);
+        }
+        if query.consistent {
+            request = request.consistent_read(true);
+        }
+        if let Some(filter) = &query.filter {
+            request = request.filter_expression(filter.conditions.join(" AND "));
+            for (k, v) in &filter.names {
+                request = request.expression_attribute_names(k, v);
+            }
+            for (k, v) in &filter.values {
+                request = request.expression_attribute_values(k, v.clone());
+            }
+        }
+        let out = request
             .key_condition_expression(condition)
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(Page {
-            items: out.items().iter().map(parse).collect::<DexResult<_>>()?,
-            cursor: cursor_from_key(out.last_evaluated_key(), None),
-        })
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
-    async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {
-        let keys = subjects
-            .iter()
-            .map(|subject| {
-                HashMap::from([
-                    ("pk".to_owned(), s(format!("LOG#{subject}"))),
-                    ("sk".to_owned(), s("#HEAD")),
-                ])
-            })
-            .collect();
-        let mut heads = HashMap::new();
-        for item in self.batch_get(keys, true).await? {
-            let subject = get_s(&item, "pk")?.trim_start_matches("LOG#").to_owned();
-            heads.insert(subject, (get_n(&item, "seq")?, get_s(&item, "hash")?));
+    /// Every item of `query` (following pages).
+    pub(crate) async fn query_all(&self, query: &Query<'_>) -> DexResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (mut found, last) = self.query(query, start).await?;
+            items.append(&mut found);
+            match last {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
         }
-        Ok(heads)
+    }
+
+    /// One page of `query` (its limit is the page's), each item decoded.
+    pub(crate) async fn query_page<T: Codec>(
+        &self,
+        query: Query<'_>,
+        page: &PageRequest,
+    ) -> DexResult<Page<T>> {
+        let start = key_from_cursor(KeyCursor::of(page)?.as_ref(), query.index, query.partition)?;
+        let query = Query {
+            limit: Some(page.limit),
+            ..query
+        };
+        let (items, last) = self.query(&query, start).await?;
+        Ok(Page {
+            items: items.iter().map(T::from_item).collect::<DexResult<_>>()?,
+            cursor: cursor_from_key(last.as_ref(), None),
+        })
     }
 }
 
@@ -337,97 +499,5 @@ where
         DexError::Throttled("the store is busy; retry shortly".into())
     } else {
         DexError::internal(DisplayErrorContext(err))
-    }
-}
-
-pub(crate) fn log_entry_item(e: &LogEntry) -> Item {
-    let sort = format!("{:013}#{}#{:010}", e.at, e.subject, e.seq);
-    let day = chrono::DateTime::from_timestamp_millis(e.at)
-        .unwrap_or_default()
-        .format("%Y-%m-%d")
-        .to_string();
-    HashMap::from([
-        ("pk".to_owned(), s(format!("LOG#{}", e.subject))),
-        ("sk".to_owned(), s(format!("E#{:010}", e.seq))),
-        ("subject".to_owned(), s(&e.subject)),
-        ("seq".to_owned(), n(e.seq)),
-        ("kind".to_owned(), s(&e.kind)),
-        ("actor".to_owned(), s(&e.actor)),
-        ("at".to_owned(), n(e.at)),
-        ("details".to_owned(), s(e.details.to_string())),
-        ("hash".to_owned(), s(&e.hash)),
-        ("prevHash".to_owned(), s(&e.prev_hash)),
-        ("gsi1pk".to_owned(), s(format!("LOGACTOR#{}", e.actor))),
-        ("gsi1sk".to_owned(), s(&sort)),
-        ("gsi2pk".to_owned(), s(format!("LOGKIND#{}", e.kind))),
-        ("gsi2sk".to_owned(), s(&sort)),
-        ("gsi3pk".to_owned(), s(format!("LOGDAY#{day}"))),
-        ("gsi3sk".to_owned(), s(sort)),
-    ])
-}
-
-pub(crate) fn log_entry_from(item: &Item) -> DexResult<LogEntry> {
-    Ok(LogEntry {
-        subject: get_s(item, "subject")?,
-        seq: get_n(item, "seq")?,
-        kind: get_s(item, "kind")?,
-        actor: get_s(item, "actor")?,
-        at: get_n(item, "at")?,
-        details: serde_json::from_str(&get_s(item, "details")?).map_err(DexError::internal)?,
-        hash: get_s(item, "hash")?,
-        prev_hash: get_s(item, "prevHash")?,
-    })
-}
-
-pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-pub(crate) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-pub(crate) fn get_s(item: &Item, name: &str) -> DexResult<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(DexError::internal(format!(
-            "stored item lacks string attribute {name}"
-        ))),
-    }
-}
-
-pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> DexResult<T> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| DexError::internal(format!("attribute {name} is not a number"))),
-        _ => Err(DexError::internal(format!(
-            "stored item lacks number attribute {name}"
-        ))),
-    }
-}
-
-pub(crate) fn get_bool(item: &Item, name: &str) -> bool {
-    matches!(item.get(name), Some(AttributeValue::Bool(true)))
-}
-
-pub(crate) fn string_list(values: impl IntoIterator<Item = String>) -> AttributeValue {
-    AttributeValue::L(values.into_iter().map(AttributeValue::S).collect())
-}
-
-pub(crate) fn get_string_list(item: &Item, name: &str) -> Vec<String> {
-    match item.get(name) {
-        Some(AttributeValue::L(values)) => values
-            .iter()
-            .filter_map(|v| v.as_s().ok().cloned())
-            .collect(),
-        _ => Vec::new(),
     }
 }

@@ -1,9 +1,6 @@
-//! Statistics on DynamoDB.
-//! - `SEEN#<hat>#<hour>` / `<bucket>`: string set `h` of the markers of counted items (TTL).
-//! - `COUNTER#data-in` etc. / `SHARD#nn`: sharded figures (see `counters`).
-//! - `FIELDS#<shard>` / `<namespace>/<endpoint>`: one attribute `f:<field path>` per field.
-//! - `DESC` / `<json [namespace, endpoint?, field?]>`: descriptions.
-//! - `HAT#<hat>` / `DEBIT#<key>#<time>#<operation>`: data debit events; the latest is the state.
+//! Statistics on DynamoDB (key shapes in `keys`): the seen buckets hold a string set `h` of
+//! the markers of counted items (TTL); the field-count items one attribute `f:<field path>`
+//! per field; the latest data debit event of a debit is its state.
 //!
 //! A chunk of a report is one transaction: its duplicate markers (conditioned on not being
 //! there yet), its counter and field increments, its data debit events and its log entry. So a
@@ -16,7 +13,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
+use super::item::{get_n, get_s, n, s};
+use super::{Commit, DynamoStore, Item, Query, Sort, keys};
 use crate::error::{DexError, DexResult};
 use crate::stats::ingest::ChunkPlan;
 use crate::stats::report::DebitEvent;
@@ -28,10 +26,6 @@ use crate::txlog::LogEvent;
 pub const FIELD_SHARDS: u64 = 16;
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
 
 fn update(
     store: &DynamoStore,
@@ -67,7 +61,7 @@ impl DynamoStore {
                     + MARKER_TTL_SECS;
             let mut u = update(
                 self,
-                key(format!("SEEN#{hat}#{hour}"), format!("{bucket}")),
+                keys::seen(hat, hour, *bucket),
                 "ADD #h :new SET #x = :x".into(),
             )
             .condition_expression(conditions.join(" AND "))
@@ -92,10 +86,7 @@ impl DynamoStore {
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
             let mut u = update(
                 self,
-                key(
-                    format!("FIELDS#{shard:02}"),
-                    format!("{namespace}/{endpoint}"),
-                ),
+                keys::fields(shard, namespace, endpoint),
                 format!("ADD {} SET #ns = :ns, #ep = :ep, #t = :t", adds.join(", ")),
             )
             .expression_attribute_names("#ns", "namespace")
@@ -112,13 +103,7 @@ impl DynamoStore {
             writes.push(wrap(u));
         }
         for (time, event) in &plan.debits {
-            let mut item = key(
-                format!("HAT#{hat}"),
-                format!(
-                    "DEBIT#{}#{time:013}#{}",
-                    event.data_debit_key, event.operation
-                ),
-            );
+            let mut item = keys::debit(hat, &event.data_debit_key, *time, &event.operation);
             item.insert(
                 "event".to_owned(),
                 s(serde_json::to_string(event).expect("serialisable")),
@@ -147,15 +132,8 @@ impl DynamoStore {
             let item = match item {
                 Some(item) => item.clone(),
                 None => self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(format!("SEEN#{hat}#{hour}"), format!("{bucket}"))))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?
-                    .item
+                    .get_item(keys::seen(hat, hour, *bucket), true)
+                    .await?
                     .unwrap_or_default(),
             };
             if let Some(AttributeValue::Ss(set)) = item.get("h") {
@@ -173,12 +151,14 @@ impl StatsStore for DynamoStore {
         plan: &ChunkPlan,
         event: LogEvent,
     ) -> DexResult<ChunkCommit> {
-        match self.commit(self.chunk_writes(hat, plan), vec![event]).await {
-            Ok(_) => Ok(ChunkCommit::Committed),
-            Err(CommitFailure::Condition(failed)) => Ok(ChunkCommit::AlreadyCounted(
+        match self
+            .commit(self.chunk_writes(hat, plan), vec![event])
+            .await?
+        {
+            Commit::Done(_) => Ok(ChunkCommit::Committed),
+            Commit::Refused(failed) => Ok(ChunkCommit::AlreadyCounted(
                 self.already_counted(hat, plan, &failed).await?,
             )),
-            Err(CommitFailure::Error(e)) => Err(e),
         }
     }
 
@@ -187,8 +167,14 @@ impl StatsStore for DynamoStore {
     }
 
     async fn field_counts(&self) -> DexResult<(FieldCounts, i64)> {
-        let queries =
-            (0..FIELD_SHARDS).map(|shard| self.query_all(None, format!("FIELDS#{shard:02}")));
+        let partitions: Vec<String> = (0..FIELD_SHARDS).map(keys::fields_partition).collect();
+        let queries = partitions.iter().map(|partition| async move {
+            let query = Query {
+                partition,
+                ..Query::default()
+            };
+            self.query_all(&query).await
+        });
         let mut counts = FieldCounts::new();
         let mut updated = 0;
         for items in futures_util::future::try_join_all(queries).await? {
@@ -210,7 +196,11 @@ impl StatsStore for DynamoStore {
 
     async fn descriptions(&self) -> DexResult<BTreeMap<DescriptionTarget, String>> {
         let mut out = BTreeMap::new();
-        for item in self.query_all(None, "DESC".to_owned()).await? {
+        let query = Query {
+            partition: keys::DESCRIPTIONS,
+            ..Query::default()
+        };
+        for item in self.query_all(&query).await? {
             let target: DescriptionTarget =
                 serde_json::from_str(&get_s(&item, "target")?).map_err(DexError::internal)?;
             out.insert(target, get_s(&item, "description")?);
@@ -227,38 +217,30 @@ impl StatsStore for DynamoStore {
             .iter()
             .map(|(target, description)| {
                 let target_text = serde_json::to_string(target).expect("serialisable");
-                let mut item = key("DESC".to_owned(), target_text.clone());
+                let mut item = keys::description(&target_text);
                 item.insert("target".to_owned(), s(target_text));
                 item.insert("description".to_owned(), s(description));
                 self.put(item, None, &[], vec![])
             })
             .collect();
         self.commit(writes, vec![event])
-            .await
-            .map(|_| ())
-            .map_err(|f| match f {
-                CommitFailure::Error(e) => e,
-                CommitFailure::Condition(_) => {
-                    DexError::internal("descriptions have no conditions")
-                }
-            })
+            .await?
+            .unconditional("descriptions have no conditions")?;
+        Ok(())
     }
 
     async fn debit_state(&self, hat: &str, data_debit_key: &str) -> DexResult<Option<DebitState>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :p AND begins_with(sk, :d)")
-            .expression_attribute_values(":p", s(format!("HAT#{hat}")))
-            .expression_attribute_values(":d", s(format!("DEBIT#{data_debit_key}#")))
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        match out.items().first() {
+        let partition = keys::hat_partition(hat);
+        let query = Query {
+            partition: &partition,
+            sort: Some(Sort::BeginsWith(keys::debit_prefix(data_debit_key))),
+            newest_first: true,
+            consistent: true,
+            limit: Some(1),
+            ..Query::default()
+        };
+        let (items, _) = self.query(&query, None).await?;
+        match items.first() {
             None => Ok(None),
             Some(item) => {
                 let event: DebitEvent =
@@ -267,37 +249,6 @@ impl StatsStore for DynamoStore {
                     event,
                     time: get_n(item, "time")?,
                 }))
-            }
-        }
-    }
-}
-
-impl DynamoStore {
-    /// Every item of a partition of the table or of a GSI (following pages).
-    pub(crate) async fn query_all(
-        &self,
-        index: Option<&str>,
-        partition: String,
-    ) -> DexResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        let partition_key = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.map(str::to_owned))
-                .key_condition_expression(format!("{partition_key} = :p"))
-                .expression_attribute_values(":p", s(&partition))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(items),
             }
         }
     }
