@@ -13,9 +13,9 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 
 use super::report::{DebitEvent, StatsItem, StatsKind};
 use super::{ChunkCommit, IngestOutcome, StatsStore};
+use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
-use crate::hats::hat_subject;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent, Subject};
 
 pub const SEEN_BUCKETS: u8 = 8;
 /// Room left for the log entry and its chain head in a 100-action transaction.
@@ -142,9 +142,9 @@ pub fn plan_chunks(items: &[StatsItem]) -> (Vec<(Vec<usize>, ChunkPlan)>, Vec<us
 /// The log event of an accepted chunk: counts, never payloads.
 pub fn accepted_event(hat: &str, plan: &ChunkPlan) -> LogEvent {
     LogEvent::new(
-        hat_subject(hat),
-        "stats.accepted",
-        hat_subject(hat),
+        Subject::hat(hat),
+        Kind::StatsAccepted,
+        &Actor::Hat(hat.to_owned()),
         serde_json::json!({
             "items": plan.items, "dataIn": plan.data_in, "dataOut": plan.data_out,
             "endpoints": plan.fields.len(), "dataDebitEvents": plan.debits.len(),

@@ -10,14 +10,6 @@ pub struct IngestOutcome {
     pub duplicates: usize,
 }
 
-/// The latest known state of one data debit on one HAT.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DebitState {
-    pub event: DebitEvent,
-    /// Epoch ms of the event on the HAT.
-    pub time: i64,
-}
-
 /// What committing one chunk did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkCommit {
@@ -26,4 +18,12 @@ pub enum ChunkCommit {
     /// Nothing was written: some markers were there already. These are the markers the
     /// refused buckets hold (a superset of the chunk's items counted before).
     AlreadyCounted(HashSet<String>),
+}
+
+/// The latest known state of one data debit on one HAT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebitState {
+    pub event: DebitEvent,
+    /// Epoch ms of the event on the HAT.
+    pub time: i64,
 }
