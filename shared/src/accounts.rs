@@ -1,4 +1,4 @@
-//! DEX accounts (decisions §3): creation, administration, login, and the authorisation
+//! DEX accounts (docs/decisions.md §3): creation, administration, login, and the authorisation
 //! component every account-authenticated endpoint uses.
 
 use serde::{Deserialize, Serialize};

@@ -103,7 +103,7 @@ impl App {
         }
     }
 
-    /// Verifies a HAT-signed token (decisions §5): the HAT every HAT endpoint acts for.
+    /// Verifies a HAT-signed token (docs/decisions.md §5): the HAT every HAT endpoint acts for.
     pub async fn verify_hat(&self, token: Option<&str>) -> DexResult<VerifiedHat> {
         let now = self.clock.now().timestamp();
         self.hat_verifier

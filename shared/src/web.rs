@@ -103,7 +103,7 @@ pub fn text(status: u16, content_type: &str, body: String) -> HttpResponse {
         .expect("static response parts")
 }
 
-/// The single mapping from `DexError` to an HTTP response (decisions §2).
+/// The single mapping from `DexError` to an HTTP response (docs/decisions.md §2).
 pub fn error_response(err: &DexError) -> HttpResponse {
     if let DexError::Internal(detail) = err {
         tracing::error!(error = %detail, "internal error");

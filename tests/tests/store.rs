@@ -1,5 +1,5 @@
 //! The DynamoDB store against DynamoDB Local, without HTTP: accounts (unique usernames,
-//! optimistic concurrency) and the chained transaction log (decisions §11). Every test uses
+//! optimistic concurrency) and the chained transaction log (docs/decisions.md §11). Every test uses
 //! its own accounts, subjects, actors and kinds, so tests run concurrently and never depend
 //! on what else is in the table.
 
