@@ -116,10 +116,7 @@ fn is_path_char(c: char) -> bool {
 fn section_list(text: &str) -> Vec<String> {
     let mut sections = Vec::new();
     let mut rest = text;
-    loop {
-        let Some(after) = rest.strip_prefix('§') else {
-            break;
-        };
+    while let Some(after) = rest.strip_prefix('§') {
         let number: String = after
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.')
