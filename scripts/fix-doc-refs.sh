@@ -14,14 +14,9 @@
 set -euo pipefail
 export LC_ALL=C
 
-# Everything runs inside main, which bash reads whole before running it.
-main() {
-cd "$(git rev-parse --show-toplevel)"
-
-program=$(mktemp)
-scratch=$(mktemp)
-trap 'rm -f "$program" "$scratch"' EXIT
-cat >"$program" <<'SED'
+# The rewrites, in order: old names (with any path before them), the short form of the
+# decisions, "section N" and bare numbers, then the rest of a list.
+readonly PROGRAM='
 s#([A-Za-z0-9_.~/-]*/)?hat-side\.md#docs/hats.md#g
 s#([A-Za-z0-9_.~/-]*/)?dex-api\.md#docs/wire-contract.md#g
 s#([A-Za-z0-9_.~/-]*/)?decisions\.md#docs/decisions.md#g
@@ -31,30 +26,34 @@ s#(docs/[a-z-]+\.md`?) ([0-9])#\1 §\2#g
 :list
 s#(docs/[a-z-]+\.md`? §[0-9][0-9.]*((, |,|/| and |-)§[0-9][0-9.]*)*(, |,|/| and |-))([0-9])#\1§\5#
 t list
-SED
+'
 
-if [ "$#" -gt 0 ]; then
-  files=("$@")
-else
-  mapfile -d '' files < <(git ls-files -z --cached --others --exclude-standard)
-fi
-
-changed=0
-for file in "${files[@]}"; do
-  case "$file" in
-    target/* | */target/* | .git/*) continue ;;
-    scripts/fix-doc-refs.sh) continue ;; # its own patterns are not references
-  esac
-  [ -f "$file" ] || continue
-  grep -Iq . "$file" || continue # binary or empty
-  sed -E -f "$program" "$file" >"$scratch"
-  if ! cmp -s "$scratch" "$file"; then
-    cat "$scratch" >"$file" # keeps the file's mode
-    echo "fixed $file"
-    changed=$((changed + 1))
-  fi
-done
-echo "fix-doc-refs: $changed file(s) changed"
+# Everything runs inside main, which bash parses whole before running it.
+main() {
+    local files=() file changed=0
+    if [ "$#" -gt 0 ]; then
+        files=("$@")
+    else
+        cd "$(git rev-parse --show-toplevel)"
+        mapfile -d '' files < <(git ls-files -z --cached --others --exclude-standard)
+    fi
+    scratch=$(mktemp) # global: the EXIT trap runs after main returns
+    trap 'rm -f "$scratch"' EXIT
+    for file in "${files[@]}"; do
+        case "$file" in
+            target/* | */target/* | .git/* | */.git/*) continue ;;
+            scripts/fix-doc-refs.sh | */scripts/fix-doc-refs.sh) continue ;; # its patterns are no references
+        esac
+        [ -f "$file" ] || continue
+        grep -Iq . "$file" || continue # binary or empty
+        sed -E -e "$PROGRAM" "$file" >"$scratch"
+        if ! cmp -s "$scratch" "$file"; then
+            cat "$scratch" >"$file" # keeps the file's mode
+            echo "fixed $file"
+            changed=$((changed + 1))
+        fi
+    done
+    echo "fix-doc-refs: $changed file(s) changed"
 }
 
 main "$@"
