@@ -119,7 +119,7 @@ start_moto "$MOTO_PORT"
 
 export DEX_TABLE=dex-bench
 export DEX_PUBLIC_URL=http://127.0.0.1:9000
-# The bench's test HATs listen on 127.0.0.1 and speak plain HTTP (decisions §6); the HAT key
+# The bench's test HATs listen on 127.0.0.1 and speak plain HTTP (docs/decisions.md §6); the HAT key
 # cache stays at its default (the bench removes DEX_HAT_KEY_CACHE_SECS from the functions' env).
 export DEX_HAT_SCHEME=http DEX_HAT_RESOLVE=127.0.0.1
 export_stack_env "$DYNAMO_PORT" "$MOTO_PORT"

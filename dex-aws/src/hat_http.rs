@@ -1,4 +1,4 @@
-//! Outbound HTTP to HATs (decisions §4.2, §6): short timeouts, no redirects, bounded bodies,
+//! Outbound HTTP to HATs (docs/decisions.md §4.2, §6): short timeouts, no redirects, bounded bodies,
 //! and no connections to loopback, private, link-local or metadata addresses unless the
 //! deployment pins HAT hosts to an address (`DEX_HAT_RESOLVE`).
 

@@ -175,7 +175,7 @@ where
         }
     }
 
-    /// Verifies a HAT-signed token (decisions §5): the HAT every HAT endpoint acts for.
+    /// Verifies a HAT-signed token (docs/decisions.md §5): the HAT every HAT endpoint acts for.
     pub async fn verify_hat(&self, token: Option<&str>) -> DexResult<VerifiedHat> {
         let now = self.clock.now().timestamp();
         self.verifier.verify(&self.store, now, token).await

@@ -129,7 +129,7 @@ pub fn text(status: StatusCode, content_type: &str, body: String) -> HttpRespons
         .expect("static response parts")
 }
 
-/// The single mapping from `DexError` to an HTTP response (decisions §2).
+/// The single mapping from `DexError` to an HTTP response (docs/decisions.md §2).
 pub fn error_response(err: &DexError) -> HttpResponse {
     if let DexError::Internal(detail) = err {
         tracing::error!(error = %detail, "internal error");

@@ -14,10 +14,10 @@ pub struct Config {
     /// `resource` HAT tokens must carry.
     pub public_url: String,
     pub token_lifetime: Duration,
-    /// `https` in production; `http` only for local HATs (decisions §6).
+    /// `https` in production; `http` only for local HATs (docs/decisions.md §6).
     pub hat_scheme: String,
     /// When set, every HAT host name resolves to this address and the private-address guard
-    /// is off (decisions §6).
+    /// is off (docs/decisions.md §6).
     pub hat_resolve: Option<IpAddr>,
     /// How long a warm container trusts a HAT key it read from the table.
     pub hat_key_cache: Duration,

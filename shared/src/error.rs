@@ -1,4 +1,4 @@
-//! The one error type of DEX and its single mapping to HTTP (decisions §2).
+//! The one error type of DEX and its single mapping to HTTP (docs/decisions.md §2).
 //!
 //! Every non-2xx response has the body `{"message", "cause", "details"?}`. `message` names the
 //! category, `cause` explains this occurrence. Internal errors never expose their text: it is

@@ -1,4 +1,4 @@
-//! DEX account roles (decisions §3).
+//! DEX account roles (docs/decisions.md §3).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Lenient timestamps (decisions §1): ISO-8601 with or without a colon in the offset, with or
+//! Lenient timestamps (docs/decisions.md §1): ISO-8601 with or without a colon in the offset, with or
 //! without fractions, with `Z`, or epoch milliseconds.
 
 use chrono::{DateTime, NaiveDateTime};

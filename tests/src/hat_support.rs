@@ -1,4 +1,4 @@
-//! Helpers for suites that need certified clusters and registered HATs (decisions §4, §5):
+//! Helpers for suites that need certified clusters and registered HATs (docs/decisions.md §4, §5):
 //! unique cluster domains, certifying a cluster with a fresh provisioner account, registering
 //! HATs, reading what DEX stored about them (admin API, the table, Secrets Manager), and
 //! free ports for "nothing listens here" cases.
@@ -265,7 +265,7 @@ pub async fn hat_log_ok(token: &str) -> Value {
 /// The platform credentials DEX keeps for `domain` in Secrets Manager
 /// (`<DEX_SECRETS_PREFIX>clusters/<domain>`), read as the functions read them.
 pub async fn stored_platform_credentials(domain: &str) -> Option<PlatformCredentials> {
-    // Named as decisions §4 and the deployment define it, not through DEX's own helper.
+    // Named as docs/decisions.md §4 and the deployment define it, not through DEX's own helper.
     let name = format!("{}clusters/{domain}", support::config().secrets_prefix);
     support::secrets()
         .await

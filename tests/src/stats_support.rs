@@ -1,5 +1,5 @@
-//! Helpers for the statistics suites (decisions §7, dex-api.md §3.2/§4.5/§6.1/§6.2,
-//! hat-side.md §3.1/§4): DataStats payloads written exactly as HAT2.0 serialises them, HAT
+//! Helpers for the statistics suites (docs/decisions.md §7, docs/wire-contract.md §3.2/§4.5/§6.1/§6.2,
+//! docs/hats.md §3.1/§4): DataStats payloads written exactly as HAT2.0 serialises them, HAT
 //! onboarding on a throw-away cluster, and readers of what DEX answers.
 //!
 //! # Payloads

@@ -1,6 +1,6 @@
 //! Helpers for the end-to-end and store suites: where the running DEX is, an HTTP client
 //! for it, accounts made on the fly, direct access to the same table and secrets, and the
-//! one assertion every error response must pass (decisions §2).
+//! one assertion every error response must pass (docs/decisions.md §2).
 //!
 //! Everything here reads the environment `make test` (scripts/test.sh) sets up: DEX_TEST_URL
 //! (the served functions), DEX_PUBLIC_URL, DEX_TABLE, the AWS_* endpoint variables and
@@ -328,7 +328,7 @@ pub async fn create_account(admin_token: &str, roles: &[&str]) -> (String, Strin
     (id, username, password)
 }
 
-/// Things no response body may ever contain (decisions §2).
+/// Things no response body may ever contain (docs/decisions.md §2).
 const FORBIDDEN_IN_BODIES: &[&str] = &[
     "$argon2",
     "passwordHash",

@@ -23,7 +23,7 @@
 //! # }
 //! ```
 //!
-//! The wire formats follow `/work/shared/spec/hat-side.md` §1-§2 ("Fake-HAT checklist").
+//! The wire formats follow `docs/hats.md` §1-§2 ("Fake-HAT checklist").
 
 mod cluster;
 mod keys;

@@ -1,4 +1,4 @@
-//! End-to-end tests of DEX accounts and tokens (decisions §2, §3, §11) over real HTTP against
+//! End-to-end tests of DEX accounts and tokens (docs/decisions.md §2, §3, §11) over real HTTP against
 //! the functions `cargo lambda watch` serves (DEX_TEST_URL), with DynamoDB Local and moto
 //! behind them. Every test makes its own accounts (unique usernames), so the tests run
 //! concurrently and never depend on, or assert, global counts.
@@ -669,7 +669,7 @@ async fn admin_creates_an_account_and_the_log_records_it() {
         .post_json(
             "/api/admin/accounts",
             Some(&admin),
-            // Unknown fields are ignored (decisions §1).
+            // Unknown fields are ignored (docs/decisions.md §1).
             &json!({ "username": username, "password": password, "roles": ["marketplace"], "favouriteColour": "blue" }),
         )
         .await;

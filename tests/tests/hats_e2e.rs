@@ -1,5 +1,5 @@
-//! End-to-end tests of clusters, HAT registration and HAT token verification (decisions §2,
-//! §4, §5, §6; hat-side.md §1, §2) over real HTTP against the functions `cargo lambda watch`
+//! End-to-end tests of clusters, HAT registration and HAT token verification (docs/decisions.md §2,
+//! §4, §5, §6; docs/hats.md §1, §2) over real HTTP against the functions `cargo lambda watch`
 //! serves (DEX_TEST_URL), with DynamoDB Local and moto behind them, and a real test HAT
 //! cluster (`TestHatCluster`) that DEX reaches through DEX_HAT_SCHEME=http and
 //! DEX_HAT_RESOLVE=127.0.0.1.

@@ -1,5 +1,5 @@
-//! End-to-end tests of the statistics endpoints (decisions §2, §7, §11; dex-api.md §3.2,
-//! §4.5, §6.1, §6.2; hat-side.md §3.1, §4) over real HTTP against the functions
+//! End-to-end tests of the statistics endpoints (docs/decisions.md §2, §7, §11; docs/wire-contract.md §3.2,
+//! §4.5, §6.1, §6.2; docs/hats.md §3.1, §4) over real HTTP against the functions
 //! `cargo lambda watch` serves (DEX_TEST_URL), with DynamoDB Local and moto behind them.
 //!
 //! HATs are real test HATs (`TestHatCluster`) registered with DEX; every report carries a
@@ -29,7 +29,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// The documented `/stats` list, in order (dex-api.md §6.1, decisions §7).
+/// The documented `/stats` list, in order (docs/wire-contract.md §6.1, docs/decisions.md §7).
 const FIGURES: [&str; 6] = [
     "Data Plugs",
     "Total Offer Claims",
@@ -1304,7 +1304,7 @@ async fn lenient_inputs_paths_and_resources_are_accepted() {
     let user = HatUser::owner("alice");
     let t = base_time();
     let hat_t = dex_tests::stats_support::hat_time(t);
-    // `time` in every form the ecosystem writes (decisions §1), the same instant each time.
+    // `time` in every form the ecosystem writes (docs/decisions.md §1), the same instant each time.
     let times = [
         Json::str(&hat_t),
         Json::num(t),
@@ -1356,7 +1356,7 @@ async fn lenient_inputs_paths_and_resources_are_accepted() {
     assert_eq!(namespace_totals(&dex, &ns).await, want);
 
     // A HAT whose DEX address ends with a slash: its token's resource has one, and it posts
-    // to //stats/report (hat-side.md §2, §3.4); a trailing slash on the path too.
+    // to //stats/report (docs/hats.md §2, §3.4); a trailing slash on the path too.
     let slash_token = hat
         .token_builder(&format!("{}/", support::public_url()))
         .build();

@@ -1,7 +1,7 @@
 //! The store contract, without HTTP: each test is one body generic over the store, run on
 //! the in-memory `MemoryStore` (`memory::*`) and on `DynamoStore` against DynamoDB Local
 //! (`dynamo::*`, the judge). Accounts (unique usernames, optimistic concurrency), the chained
-//! transaction log (decisions §11), clusters and HATs, statistics chunks, and the DynamoDB
+//! transaction log (docs/decisions.md §11), clusters and HATs, statistics chunks, and the DynamoDB
 //! limits both refuse alike. Every test uses its own accounts, subjects, actors, kinds,
 //! clusters and namespaces, so tests run concurrently and never depend on what else is in
 //! the table.

@@ -1,4 +1,4 @@
-//! DEX accounts (decisions §3): the model, its storage port and the use cases.
+//! DEX accounts (docs/decisions.md §3): the model, its storage port and the use cases.
 
 pub mod model;
 pub mod ports;

@@ -1,4 +1,4 @@
-//! DEX-issued account tokens (decisions §3): RS256 with a `kid`, `iss` = DEX's public URL.
+//! DEX-issued account tokens (docs/decisions.md §3): RS256 with a `kid`, `iss` = DEX's public URL.
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};

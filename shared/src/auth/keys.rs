@@ -1,4 +1,4 @@
-//! DEX's own signing keys (decisions §3). The key set lives in one Secrets Manager secret as
+//! DEX's own signing keys (docs/decisions.md §3). The key set lives in one Secrets Manager secret as
 //! JSON; the first key signs, the others (previous keys) still verify until every token they
 //! signed has expired.
 

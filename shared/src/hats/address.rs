@@ -1,4 +1,4 @@
-//! HAT addresses and cluster domains (decisions §4.1): lowercase DNS names, matched to a
+//! HAT addresses and cluster domains (docs/decisions.md §4.1): lowercase DNS names, matched to a
 //! cluster on a label boundary, with a `:port` only where the deployment allows it.
 
 use std::fmt;

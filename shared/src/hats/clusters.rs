@@ -1,4 +1,4 @@
-//! Certifying and decertifying clusters (decisions §4). Platform credentials go to Secrets
+//! Certifying and decertifying clusters (docs/decisions.md §4). Platform credentials go to Secrets
 //! Manager; the table keeps only the secret's name.
 
 use serde::{Deserialize, Serialize};

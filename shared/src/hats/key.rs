@@ -1,4 +1,4 @@
-//! HAT public keys: SPKI PEM of an RSA key of at least 2048 bits (decisions §4.3).
+//! HAT public keys: SPKI PEM of an RSA key of at least 2048 bits (docs/decisions.md §4.3).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rsa::PublicEncryptingKey;

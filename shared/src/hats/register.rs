@@ -1,4 +1,4 @@
-//! registerHat (decisions §4): validate the address, find its certified cluster, fetch and
+//! registerHat (docs/decisions.md §4): validate the address, find its certified cluster, fetch and
 //! check its key, then register it, confirm it, or (for the cluster's provisioner) re-key it.
 
 use serde::Deserialize;

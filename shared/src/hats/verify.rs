@@ -1,4 +1,4 @@
-//! Verifying HAT-signed requests (decisions §5, hat-side.md §2): RS256 only, signed by the key
+//! Verifying HAT-signed requests (docs/decisions.md §5, docs/hats.md §2): RS256 only, signed by the key
 //! pinned at registration (never fetched from the HAT at request time), `iss` a registered HAT
 //! of a certified cluster, `exp` in the future, `iat` neither in the future nor older than
 //! three days, `accessScope` = `validate`, `resource` = DEX's public URL.

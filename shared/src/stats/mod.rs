@@ -1,4 +1,4 @@
-//! Statistics (decisions §7): exactly-once ingestion of HAT reports and the public figures.
+//! Statistics (docs/decisions.md §7): exactly-once ingestion of HAT reports and the public figures.
 
 pub mod ingest;
 pub mod model;

@@ -1,4 +1,4 @@
-//! Parsing what HATs post to `/stats/report` (hat-side.md §4), leniently: every `statsType`
+//! Parsing what HATs post to `/stats/report` (docs/hats.md §4), leniently: every `statsType`
 //! variant, ISO or epoch-ms times, `"Create()"` or `"Create"`, unknown fields ignored. An item
 //! that cannot be understood is skipped with a reason; the rest of the batch still counts.
 

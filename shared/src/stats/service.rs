@@ -25,7 +25,7 @@ pub struct ReportResponse {
     pub skipped: Vec<Skipped>,
 }
 
-/// One public figure (`StatsItem` of dex-api.md §6.1).
+/// One public figure (`StatsItem` of docs/wire-contract.md §6.1).
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Figure {
     pub title: String,
@@ -82,7 +82,7 @@ impl<S: StatsStore> StatsService<'_, S> {
         })
     }
 
-    /// The public figures (decisions §7). Cost: one BatchGetItem for the counters and one
+    /// The public figures (docs/decisions.md §7). Cost: one BatchGetItem for the counters and one
     /// query per field shard, whatever the number of HATs or reports.
     pub async fn figures(&self) -> DexResult<Vec<Figure>> {
         let now = self.clock.now_millis();

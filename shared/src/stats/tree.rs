@@ -1,4 +1,4 @@
-//! The available-data tree (`NamespaceStructure`, dex-api.md §6.1): counts per field path,
+//! The available-data tree (`NamespaceStructure`, docs/wire-contract.md §6.1): counts per field path,
 //! nested on `.`, arrays marked with `[]`, with descriptions merged in.
 
 use std::collections::BTreeMap;

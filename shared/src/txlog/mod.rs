@@ -1,4 +1,4 @@
-//! The transaction log (decisions §11): every state change is written with its log entry in
+//! The transaction log (docs/decisions.md §11): every state change is written with its log entry in
 //! one DynamoDB transaction, and entries are chained per subject by hash, so altering a
 //! subject's history is detectable by anyone holding it.
 

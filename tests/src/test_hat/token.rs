@@ -1,7 +1,7 @@
 //! JWTs minted the way HAT2.0 mints them (Silhouette's `JWTRS256Authenticator`), plus a
 //! builder that bends every part of them for negative tests.
 //!
-//! HAT2.0 token anatomy (see `/work/shared/spec/hat-side.md` §2):
+//! HAT2.0 token anatomy (see `docs/hats.md` §2):
 //! - header exactly `{"typ":"JWT","alg":"RS256"}`, no `kid`;
 //! - claims `iss` (HAT address, with port here), `sub` (opaque `"1-"` + base64),
 //!   `iat`, `exp` = `iat` + 30 days, `jti` (256 lowercase hex), then flat string claims;

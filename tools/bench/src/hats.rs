@@ -17,7 +17,7 @@ use dex_tests::test_hat::{TestHat, TestHatCluster};
 /// The certified cluster domain of the bench's HATs (`<label>.hubat.net:<port>`).
 pub const CLUSTER_DOMAIN: &str = "hubat.net";
 
-/// What the functions need to reach the test HATs (decisions §6): plain HTTP, every HAT host
+/// What the functions need to reach the test HATs (docs/decisions.md §6): plain HTTP, every HAT host
 /// name resolved to the loopback address where the cluster listens.
 pub const HAT_SCHEME: &str = "http";
 pub const HAT_RESOLVE: &str = "127.0.0.1";

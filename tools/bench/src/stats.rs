@@ -1,4 +1,4 @@
-//! Statistics benchmarks (decisions §7): concurrent ingestion through `stats-report`, and
+//! Statistics benchmarks (docs/decisions.md §7): concurrent ingestion through `stats-report`, and
 //! `--scale` seeding of many HATs and reported values through DEX's own write paths.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
