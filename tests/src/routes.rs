@@ -175,7 +175,9 @@ fn parse_route(route: &str) -> Result<(String, String), String> {
         .split_once(' ')
         .ok_or_else(|| format!("{route:?} is not \"METHOD /path\""))?;
     if !METHODS.contains(&method) || method == "OPTIONS" || method == "HEAD" {
-        return Err(format!("{route:?}: method must be GET, POST, PUT, DELETE or PATCH"));
+        return Err(format!(
+            "{route:?}: method must be GET, POST, PUT, DELETE or PATCH"
+        ));
     }
     let canonical = path.starts_with('/')
         && path.len() > 1
@@ -183,7 +185,11 @@ fn parse_route(route: &str) -> Result<(String, String), String> {
         && !path.contains("//")
         && path.split('/').skip(1).all(|segment| {
             let param = segment.starts_with('{') && segment.ends_with('}');
-            let name = if param { &segment[1..segment.len() - 1] } else { segment };
+            let name = if param {
+                &segment[1..segment.len() - 1]
+            } else {
+                segment
+            };
             !name.is_empty()
                 && name
                     .chars()
@@ -320,7 +326,10 @@ fn function_header(out: &mut String, name: &str) {
     out.push_str("    Metadata:\n      BuildMethod: rust-cargolambda\n");
     let _ = writeln!(out, "      BuildProperties:\n        Binary: {name}");
     out.push_str("    Properties:\n");
-    let _ = writeln!(out, "      FunctionName: !Sub \"${{AWS::StackName}}-{name}\"");
+    let _ = writeln!(
+        out,
+        "      FunctionName: !Sub \"${{AWS::StackName}}-{name}\""
+    );
 }
 
 fn http_api_event(out: &mut String, id: &str, path: &str, method: &str) {

@@ -216,7 +216,6 @@ fn openapi_routes() -> BTreeSet<Route> {
     routes
 }
 
-
 // ---- the tests ------------------------------------------------------------------------
 
 #[test]
@@ -259,10 +258,14 @@ fn cargo_router() -> BTreeMap<(String, String), String> {
             continue;
         }
         for entry in entries.as_array().expect("an array of {method, function}") {
-            let method = entry["method"].as_str().expect("a method").to_ascii_uppercase();
+            let method = entry["method"]
+                .as_str()
+                .expect("a method")
+                .to_ascii_uppercase();
             let function = entry["function"].as_str().expect("a function").to_owned();
             assert!(
-                out.insert((path.clone(), method.clone()), function).is_none(),
+                out.insert((path.clone(), method.clone()), function)
+                    .is_none(),
                 "the router maps {method} {path} twice"
             );
         }
@@ -286,10 +289,14 @@ fn the_router_template_and_openapi_serve_the_tables_routes() {
         }
     }
     for catch_all in ["/", "/{*path}"] {
-        if router.get(&(catch_all.to_owned(), "*".to_owned())).map(String::as_str)
+        if router
+            .get(&(catch_all.to_owned(), "*".to_owned()))
+            .map(String::as_str)
             != Some(DEFAULT_ROUTE_FUNCTION)
         {
-            problems.push(format!("the router does not send {catch_all} to {DEFAULT_ROUTE_FUNCTION}"));
+            problems.push(format!(
+                "the router does not send {catch_all} to {DEFAULT_ROUTE_FUNCTION}"
+            ));
         }
     }
     if router_routes != wanted {
@@ -304,35 +311,69 @@ fn the_router_template_and_openapi_serve_the_tables_routes() {
         let name = function.name.clone().unwrap_or_default();
         for route in &function.routes {
             if let Some(previous) = template_routes.insert(route.clone(), name.clone()) {
-                problems.push(format!("template.yaml routes {} twice ({previous}, {name})", show(route)));
+                problems.push(format!(
+                    "template.yaml routes {} twice ({previous}, {name})",
+                    show(route)
+                ));
             }
         }
     }
     let default = ("ANY".to_owned(), "$default".to_owned());
     if template_routes.remove(&default).as_deref() != Some(DEFAULT_ROUTE_FUNCTION) {
-        problems.push(format!("template.yaml has no ANY $default route to {DEFAULT_ROUTE_FUNCTION}"));
+        problems.push(format!(
+            "template.yaml has no ANY $default route to {DEFAULT_ROUTE_FUNCTION}"
+        ));
     }
     let template_set: BTreeSet<Route> = template_routes.keys().cloned().collect();
-    problems.extend(set_differences("routes.toml", &wanted_set, "template.yaml", &template_set, show));
+    problems.extend(set_differences(
+        "routes.toml",
+        &wanted_set,
+        "template.yaml",
+        &template_set,
+        show,
+    ));
     for (route, function) in &wanted {
         if let Some(other) = template_routes.get(route).filter(|f| *f != function) {
-            problems.push(format!("{} goes to {function} in routes.toml but to {other} in template.yaml", show(route)));
+            problems.push(format!(
+                "{} goes to {function} in routes.toml but to {other} in template.yaml",
+                show(route)
+            ));
         }
     }
-    let names: BTreeSet<String> = template.functions.iter().filter_map(|f| f.name.clone()).collect();
+    let names: BTreeSet<String> = template
+        .functions
+        .iter()
+        .filter_map(|f| f.name.clone())
+        .collect();
     let table_names: BTreeSet<String> = table.function_names().into_iter().collect();
-    problems.extend(set_differences("routes.toml", &table_names, "template.yaml", &names, |n| n.clone()));
+    problems.extend(set_differences(
+        "routes.toml",
+        &table_names,
+        "template.yaml",
+        &names,
+        |n| n.clone(),
+    ));
     for function in &template.functions {
         if let Some(name) = &function.name
             && function.logical_id != logical_id(name)
         {
-            problems.push(format!("{}: expected logical id {}", function.logical_id, logical_id(name)));
+            problems.push(format!(
+                "{}: expected logical id {}",
+                function.logical_id,
+                logical_id(name)
+            ));
         }
     }
 
     // openapi.yaml: the canonical routes, no alias.
     let openapi = openapi_routes();
-    problems.extend(set_differences("routes.toml", &wanted_set, "openapi.yaml", &openapi, show));
+    problems.extend(set_differences(
+        "routes.toml",
+        &wanted_set,
+        "openapi.yaml",
+        &openapi,
+        show,
+    ));
 
     fail_if_any("the routes disagree with routes.toml", problems);
 }
@@ -345,12 +386,17 @@ fn every_function_directory_is_in_the_table_and_builds_its_binary() {
     let wanted: BTreeSet<String> = table.function_names().into_iter().collect();
     let functions_dir = workspace_root().join("functions");
     let mut dirs = BTreeSet::new();
-    for entry in std::fs::read_dir(&functions_dir).expect("functions/").flatten() {
+    for entry in std::fs::read_dir(&functions_dir)
+        .expect("functions/")
+        .flatten()
+    {
         if entry.path().is_dir() {
             dirs.insert(entry.file_name().to_string_lossy().into_owned());
         }
     }
-    let mut problems = set_differences("functions/", &dirs, "routes.toml", &wanted, |n| format!("functions/{n}"));
+    let mut problems = set_differences("functions/", &dirs, "routes.toml", &wanted, |n| {
+        format!("functions/{n}")
+    });
     for name in &dirs {
         let dir = functions_dir.join(name);
         let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
@@ -364,9 +410,14 @@ fn every_function_directory_is_in_the_table_and_builds_its_binary() {
                 continue;
             }
         };
-        let package = manifest.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+        let package = manifest
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str());
         if package != Some(name.as_str()) {
-            problems.push(format!("functions/{name}: package name is {package:?}, expected {name:?}"));
+            problems.push(format!(
+                "functions/{name}: package name is {package:?}, expected {name:?}"
+            ));
         }
         let bins: Vec<&str> = manifest
             .get("bin")
@@ -375,7 +426,11 @@ fn every_function_directory_is_in_the_table_and_builds_its_binary() {
             .flatten()
             .filter_map(|b| b.get("name").and_then(|n| n.as_str()))
             .collect();
-        let has_binary = if bins.is_empty() { dir.join("src/main.rs").is_file() } else { bins.contains(&name.as_str()) };
+        let has_binary = if bins.is_empty() {
+            dir.join("src/main.rs").is_file()
+        } else {
+            bins.contains(&name.as_str())
+        };
         if !has_binary {
             problems.push(format!("functions/{name} builds no binary named {name}"));
         }
@@ -387,7 +442,8 @@ fn every_function_directory_is_in_the_table_and_builds_its_binary() {
 
 fn sample_event(function: &str) -> Result<Value, String> {
     let file = format!("events/{function}.json");
-    let text = std::fs::read_to_string(workspace_root().join(&file)).map_err(|e| format!("{file}: {e}"))?;
+    let text = std::fs::read_to_string(workspace_root().join(&file))
+        .map_err(|e| format!("{file}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
 }
 
@@ -400,23 +456,41 @@ fn event_problems(table: &Table, function: &str) -> Vec<String> {
         Err(e) => return vec![e],
     };
     let mut problems = Vec::new();
-    if let Err(e) = serde_json::from_value::<lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest>(event.clone()) {
-        problems.push(format!("{file} does not parse as an API Gateway v2 request: {e}"));
+    if let Err(e) = serde_json::from_value::<
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
+    >(event.clone())
+    {
+        problems.push(format!(
+            "{file} does not parse as an API Gateway v2 request: {e}"
+        ));
     }
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let (route_key, raw_path, method) = (s(&event["routeKey"]), s(&event["rawPath"]), s(&event["requestContext"]["http"]["method"]));
+    let (route_key, raw_path, method) = (
+        s(&event["routeKey"]),
+        s(&event["rawPath"]),
+        s(&event["requestContext"]["http"]["method"]),
+    );
     if event["version"] != "2.0" || event["isBase64Encoded"] != false {
-        problems.push(format!("{file}: version must be \"2.0\" and isBase64Encoded false"));
+        problems.push(format!(
+            "{file}: version must be \"2.0\" and isBase64Encoded false"
+        ));
     }
     if event["requestContext"]["routeKey"] != event["routeKey"] {
-        problems.push(format!("{file}: requestContext.routeKey differs from routeKey"));
+        problems.push(format!(
+            "{file}: requestContext.routeKey differs from routeKey"
+        ));
     }
     if s(&event["requestContext"]["http"]["path"]) != raw_path {
-        problems.push(format!("{file}: requestContext.http.path differs from rawPath"));
+        problems.push(format!(
+            "{file}: requestContext.http.path differs from rawPath"
+        ));
     }
     if let Some(body) = event["body"].as_str() {
         if event["headers"]["content-length"] != body.len().to_string() {
-            problems.push(format!("{file}: content-length is not the body's length ({})", body.len()));
+            problems.push(format!(
+                "{file}: content-length is not the body's length ({})",
+                body.len()
+            ));
         }
         if serde_json::from_str::<Value>(body).is_err() {
             problems.push(format!("{file}: the body is not JSON"));
@@ -424,34 +498,62 @@ fn event_problems(table: &Table, function: &str) -> Vec<String> {
     }
     if function == DEFAULT_ROUTE_FUNCTION {
         // An alias: API Gateway's $default route with a path that normalises to a route.
-        let canonical = format!("/{}", raw_path.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/"));
+        let canonical = format!(
+            "/{}",
+            raw_path
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("/")
+        );
         if route_key != "$default" || canonical == raw_path {
-            problems.push(format!("{file}: must be a $default event for an alias path (//x or /x/)"));
+            problems.push(format!(
+                "{file}: must be a $default event for an alias path (//x or /x/)"
+            ));
         }
-        if !table.routes().iter().any(|r| r.method == method && path_params(&r.path, &canonical).is_some()) {
-            problems.push(format!("{file}: {method} {raw_path} is no alias of a route"));
+        if !table
+            .routes()
+            .iter()
+            .any(|r| r.method == method && path_params(&r.path, &canonical).is_some())
+        {
+            problems.push(format!(
+                "{file}: {method} {raw_path} is no alias of a route"
+            ));
         }
         return problems;
     }
     let Some(route) = table.routes().into_iter().find(|r| r.key() == route_key) else {
-        problems.push(format!("{file}: routeKey {route_key:?} is not a route of routes.toml"));
+        problems.push(format!(
+            "{file}: routeKey {route_key:?} is not a route of routes.toml"
+        ));
         return problems;
     };
     if route.function != function {
-        problems.push(format!("{file}: {route_key} is routed to {}, not {function}", route.function));
+        problems.push(format!(
+            "{file}: {route_key} is routed to {}, not {function}",
+            route.function
+        ));
     }
     if method != route.method {
-        problems.push(format!("{file}: requestContext.http.method is {method}, the route's {}", route.method));
+        problems.push(format!(
+            "{file}: requestContext.http.method is {method}, the route's {}",
+            route.method
+        ));
     }
     match path_params(&route.path, &raw_path) {
-        None => problems.push(format!("{file}: rawPath {raw_path} does not match {}", route.path)),
+        None => problems.push(format!(
+            "{file}: rawPath {raw_path} does not match {}",
+            route.path
+        )),
         Some(params) => {
             let given: BTreeMap<String, String> = event["pathParameters"]
                 .as_object()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
                 .unwrap_or_default();
             if given != params {
-                problems.push(format!("{file}: pathParameters {given:?}, the path says {params:?}"));
+                problems.push(format!(
+                    "{file}: pathParameters {given:?}, the path says {params:?}"
+                ));
             }
         }
     }
@@ -484,7 +586,10 @@ fn every_function_has_a_sample_event_that_routes_to_it() {
         problems.extend(event_problems(&table, &function));
     }
     let names: BTreeSet<String> = table.function_names().into_iter().collect();
-    for entry in std::fs::read_dir(workspace_root().join("events")).expect("events/").flatten() {
+    for entry in std::fs::read_dir(workspace_root().join("events"))
+        .expect("events/")
+        .flatten()
+    {
         let file = entry.file_name().to_string_lossy().into_owned();
         if let Some(stem) = file.strip_suffix(".json")
             && !names.contains(stem)
@@ -501,9 +606,16 @@ fn the_events_readme_lists_every_event_with_its_route() {
     let readme = read("events/README.md");
     let mut rows = BTreeMap::new();
     for line in readme.lines() {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if let [file, route, ..] = cells.as_slice()
-            && let Some(file) = file.strip_prefix('`').and_then(|f| f.strip_suffix(".json`"))
+            && let Some(file) = file
+                .strip_prefix('`')
+                .and_then(|f| f.strip_suffix(".json`"))
         {
             rows.insert(file.to_owned(), route.trim_matches('`').to_owned());
         }
@@ -514,16 +626,24 @@ fn the_events_readme_lists_every_event_with_its_route() {
             problems.push(format!("events/README.md has no row for `{function}.json`"));
             continue;
         };
-        let Ok(event) = sample_event(&function) else { continue };
-        let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default();
+        let Ok(event) = sample_event(&function) else {
+            continue;
+        };
+        let method = event["requestContext"]["http"]["method"]
+            .as_str()
+            .unwrap_or_default();
         let path = event["rawPath"].as_str().unwrap_or_default();
         let shown = route.split('?').next().unwrap_or_default();
-        if shown != format!("{method} {path}") && shown != event["routeKey"].as_str().unwrap_or_default() {
+        if shown != format!("{method} {path}")
+            && shown != event["routeKey"].as_str().unwrap_or_default()
+        {
             problems.push(format!("events/README.md shows `{route}` for {function}.json, whose event is {method} {path}"));
         }
     }
     for file in rows.keys() {
-        problems.push(format!("events/README.md lists `{file}.json`, which is no function's event"));
+        problems.push(format!(
+            "events/README.md lists `{file}.json`, which is no function's event"
+        ));
     }
     fail_if_any("events/README.md is out of step", problems);
 }
@@ -534,13 +654,19 @@ fn the_events_readme_lists_every_event_with_its_route() {
 /// shared/src that use the SDK. `schema.rs` (table creation) is dexctl's, never a function's.
 fn verbs_in_code() -> BTreeSet<String> {
     let calls = [
-        (".put_item()", "PutItem"), ("Put::builder()", "PutItem"),
-        (".update_item()", "UpdateItem"), ("Update::builder()", "UpdateItem"),
-        (".delete_item()", "DeleteItem"), ("Delete::builder()", "DeleteItem"),
+        (".put_item()", "PutItem"),
+        ("Put::builder()", "PutItem"),
+        (".update_item()", "UpdateItem"),
+        ("Update::builder()", "UpdateItem"),
+        (".delete_item()", "DeleteItem"),
+        ("Delete::builder()", "DeleteItem"),
         ("ConditionCheck::builder()", "ConditionCheckItem"),
-        (".get_item()", "GetItem"), ("Get::builder()", "GetItem"),
-        (".query()", "Query"), (".scan()", "Scan"),
-        (".batch_get_item()", "BatchGetItem"), (".batch_write_item()", "BatchWriteItem"),
+        (".get_item()", "GetItem"),
+        ("Get::builder()", "GetItem"),
+        (".query()", "Query"),
+        (".scan()", "Scan"),
+        (".batch_get_item()", "BatchGetItem"),
+        (".batch_write_item()", "BatchWriteItem"),
     ];
     let mut verbs = BTreeSet::new();
     let mut stack = vec![workspace_root().join("shared/src")];
@@ -551,7 +677,9 @@ fn verbs_in_code() -> BTreeSet<String> {
                 stack.push(path);
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") || path.file_name().is_some_and(|n| n == "schema.rs") {
+            if path.extension().is_none_or(|e| e != "rs")
+                || path.file_name().is_some_and(|n| n == "schema.rs")
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -576,20 +704,59 @@ fn managed_policy_verbs(doc: &Yaml, id: &str) -> BTreeSet<String> {
     statements
         .iter()
         .flat_map(|s| s["Action"].as_sequence().cloned().unwrap_or_default())
-        .filter_map(|a| a.as_str().and_then(|a| a.strip_prefix("dynamodb:")).map(str::to_owned))
+        .filter_map(|a| {
+            a.as_str()
+                .and_then(|a| a.strip_prefix("dynamodb:"))
+                .map(str::to_owned)
+        })
         .collect()
 }
 
 #[test]
 fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
     let code = verbs_in_code();
-    assert!(code.contains("Query"), "found no DynamoDB calls in shared/src: {code:?}");
+    assert!(
+        code.contains("Query"),
+        "found no DynamoDB calls in shared/src: {code:?}"
+    );
     let reads: BTreeSet<String> = READ_VERBS.iter().map(|v| v.to_string()).collect();
-    let code_reads: BTreeSet<String> = code.iter().filter(|v| !["PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "BatchWriteItem", "Scan"].contains(&v.as_str())).cloned().collect();
+    let code_reads: BTreeSet<String> = code
+        .iter()
+        .filter(|v| {
+            ![
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "ConditionCheckItem",
+                "BatchWriteItem",
+                "Scan",
+            ]
+            .contains(&v.as_str())
+        })
+        .cloned()
+        .collect();
     let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
-    let mut problems = set_differences("the code", &code_reads, "the read verbs (READ_VERBS)", &reads, |v| v.clone());
-    problems.extend(set_differences("the code", &code_reads, "DexTableReaderPolicy", &managed_policy_verbs(&doc, "DexTableReaderPolicy"), |v| v.clone()));
-    problems.extend(set_differences("the code", &code, "DexTableWriterPolicy", &managed_policy_verbs(&doc, "DexTableWriterPolicy"), |v| v.clone()));
+    let mut problems = set_differences(
+        "the code",
+        &code_reads,
+        "the read verbs (READ_VERBS)",
+        &reads,
+        |v| v.clone(),
+    );
+    problems.extend(set_differences(
+        "the code",
+        &code_reads,
+        "DexTableReaderPolicy",
+        &managed_policy_verbs(&doc, "DexTableReaderPolicy"),
+        |v| v.clone(),
+    ));
+    problems.extend(set_differences(
+        "the code",
+        &code,
+        "DexTableWriterPolicy",
+        &managed_policy_verbs(&doc, "DexTableWriterPolicy"),
+        |v| v.clone(),
+    ));
     if code.contains("Scan") {
         problems.push("the code scans the table: no function may (README, IAM)".into());
     }
@@ -600,7 +767,9 @@ fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
         if let Some(verb) = line.strip_prefix("- dynamodb:")
             && !code.contains(verb)
         {
-            problems.push(format!("template.yaml grants dynamodb:{verb}, which no code issues"));
+            problems.push(format!(
+                "template.yaml grants dynamodb:{verb}, which no code issues"
+            ));
         }
     }
     fail_if_any("IAM and the DynamoDB calls of the code disagree", problems);
@@ -611,16 +780,34 @@ fn public_readers_read_only_their_leading_keys() {
     let table = Table::load();
     let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
     let mut problems = Vec::new();
-    for (name, f) in table.functions.iter().filter(|(_, f)| f.table == routes::TableAccess::Public) {
-        let policies = doc["Resources"][logical_id(name).as_str()]["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default();
-        let statements: Vec<&Yaml> = policies.iter().filter_map(|p| p["Statement"].as_sequence()).flatten().collect();
+    for (name, f) in table
+        .functions
+        .iter()
+        .filter(|(_, f)| f.table == routes::TableAccess::Public)
+    {
+        let policies = doc["Resources"][logical_id(name).as_str()]["Properties"]["Policies"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        let statements: Vec<&Yaml> = policies
+            .iter()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+            .collect();
         let ok = statements.len() == 1
             && statements[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
                 .as_sequence()
-                .is_some_and(|keys| keys.iter().filter_map(Yaml::as_str).eq(f.leading_keys.iter().map(String::as_str)))
+                .is_some_and(|keys| {
+                    keys.iter()
+                        .filter_map(Yaml::as_str)
+                        .eq(f.leading_keys.iter().map(String::as_str))
+                })
             && policies.len() == 1 + f.secrets.len();
         if !ok {
-            problems.push(format!("{name}: expected one table statement limited to {:?}", f.leading_keys));
+            problems.push(format!(
+                "{name}: expected one table statement limited to {:?}",
+                f.leading_keys
+            ));
         }
     }
     fail_if_any("public readers", problems);

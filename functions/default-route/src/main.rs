@@ -76,7 +76,10 @@ fn rewrite(mut event: Value, path: &str, matched: &Matched) -> Value {
     let route_key = format!("{} {}", matched.method, matched.template);
     event["rawPath"] = json!(path);
     event["routeKey"] = json!(route_key);
-    if let Some(context) = event.get_mut("requestContext").and_then(Value::as_object_mut) {
+    if let Some(context) = event
+        .get_mut("requestContext")
+        .and_then(Value::as_object_mut)
+    {
         context.insert("routeKey".into(), json!(route_key));
         if let Some(http) = context.get_mut("http").and_then(Value::as_object_mut) {
             http.insert("path".into(), json!(path));
@@ -98,11 +101,15 @@ fn error_response(status: u16, body: &impl serde::Serialize, retry_after: bool) 
     if retry_after {
         headers["retry-after"] = json!("1");
     }
+    // Every field of the payload-2.0 response, as lambda_http writes them: API Gateway takes
+    // fewer, but `cargo lambda watch` refuses a response without `cookies` (answering 500).
     json!({
         "statusCode": status,
         "headers": headers,
+        "multiValueHeaders": {},
         "body": serde_json::to_string(body).unwrap_or_default(),
         "isBase64Encoded": false,
+        "cookies": [],
     })
 }
 
@@ -253,7 +260,10 @@ mod tests {
         assert_eq!(e["rawPath"], "/api/admin/accounts/x1");
         assert_eq!(e["routeKey"], "GET /api/admin/accounts/{accountId}");
         assert_eq!(e["requestContext"]["routeKey"], e["routeKey"]);
-        assert_eq!(e["requestContext"]["http"]["path"], "/api/admin/accounts/x1");
+        assert_eq!(
+            e["requestContext"]["http"]["path"],
+            "/api/admin/accounts/x1"
+        );
         assert_eq!(e["pathParameters"], json!({"accountId": "x1"}));
         assert_eq!(e["rawQueryString"], "a=1");
     }

@@ -54,7 +54,8 @@ async fn main() {
             "platformPassword": platform_password,
         });
         let tmp = format!("{file}.tmp");
-        let written = std::fs::write(&tmp, details.to_string()).and_then(|()| std::fs::rename(&tmp, &file));
+        let written =
+            std::fs::write(&tmp, details.to_string()).and_then(|()| std::fs::rename(&tmp, &file));
         if let Err(e) = written {
             eprintln!("dev-hat: cannot write {file}: {e}");
             std::process::exit(1);
