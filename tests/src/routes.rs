@@ -2,9 +2,9 @@
 //!
 //! One parser for everyone who needs the routes (the routes tests, the e2e alias test, the
 //! benchmark), and the generators of the files `make routes` writes:
-//! - [`cargo_router`]: `[workspace.metadata.lambda.watch.router]` in the root `Cargo.toml`;
-//! - [`template_functions`]: the function resources of `template.yaml`;
-//! - [`default_route_table`]: `functions/default-route/src/routes.rs`.
+//! - [`cargo_router`] writes `[workspace.metadata.lambda.watch.router]` in the root `Cargo.toml`;
+//! - [`template_functions`] the function resources of `template.yaml`;
+//! - [`default_route_table`] `functions/default-route/src/routes.rs`.
 //!
 //! Each generated text sits in its file between [`BEGIN`] and [`END`] marker lines, so the
 //! hand-written rest of the file stays as it is.
@@ -110,7 +110,7 @@ impl Table {
             if f.routes.is_empty() {
                 problems.push(format!("{name}: no routes"));
             }
-            if (f.table == TableAccess::Public) != !f.leading_keys.is_empty() {
+            if (f.table == TableAccess::Public) == f.leading_keys.is_empty() {
                 problems.push(format!(
                     "{name}: leading_keys go with table = \"public\", and only with it"
                 ));

@@ -486,7 +486,7 @@ fn event_problems(table: &Table, function: &str) -> Vec<String> {
         ));
     }
     if let Some(body) = event["body"].as_str() {
-        if event["headers"]["content-length"] != body.len().to_string() {
+        if event["headers"]["content-length"].as_str() != Some(body.len().to_string().as_str()) {
             problems.push(format!(
                 "{file}: content-length is not the body's length ({})",
                 body.len()
