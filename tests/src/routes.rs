@@ -406,6 +406,8 @@ pub fn default_route_table(table: &Table) -> String {
     let mut out = String::new();
     out.push_str("// Generated from routes.toml by `make routes`: do not edit by hand.\n\n");
     out.push_str("/// Every canonical route: (method, path template, function).\n");
+    // One line per route, as generated: rustfmt would re-wrap them and make the file stale.
+    out.push_str("#[rustfmt::skip]\n");
     out.push_str("pub const ROUTES: &[(&str, &str, &str)] = &[\n");
     for route in table.routes() {
         let _ = writeln!(
