@@ -2,12 +2,14 @@
 #   make run                          the whole DEX on http://127.0.0.1:9000
 #   make test ARGS="-E test(stats)"   the suite against a private local stack
 #   make tools                        install what the scripts need (idempotent)
+#   make invoke FN=stats              invoke one function with its sample event (make run first)
+#   make routes                       rewrite what is generated from routes.toml
 
 ARGS ?=
 # Passed through the environment, so that no shell re-parses it (parentheses, quotes).
 export DEX_TEST_ARGS := $(ARGS)
 
-.PHONY: run test lint fmt build release validate bench deploy clean-local tools
+.PHONY: run test lint fmt build release validate bench deploy clean-local tools invoke routes
 
 run:
 	scripts/run-local.sh
@@ -35,8 +37,18 @@ validate:
 bench:
 	scripts/bench.sh
 
+# SAM's telemetry is off in every script that calls SAM (a deploy from a locked-down
+# machine should not try to call out).
 deploy:
-	scripts/lib.sh with_python_tools sh -c 'sam build && sam deploy --guided'
+	SAM_CLI_TELEMETRY=0 scripts/lib.sh with_python_tools sh -c 'sam build && sam deploy --guided'
+
+FN ?=
+invoke:
+	scripts/invoke.sh "$(FN)"
+
+# The router, the template's functions and the default route's table, from routes.toml.
+routes:
+	DEX_WRITE_ROUTES=1 cargo test -q -p dex-tests --test routes the_generated_files_are_fresh
 
 clean-local:
 	rm -rf .dex

@@ -386,13 +386,16 @@ export_stack_env() {
     export DEX_TABLE="${DEX_TABLE:-dex}"
     export DEX_SECRETS_PREFIX="${DEX_SECRETS_PREFIX:-dex/}"
     export DEX_PUBLIC_URL="${DEX_PUBLIC_URL:-http://127.0.0.1:$DEX_PORT}"
+    # The default route hands aliases to their function through the Lambda Invoke API, which
+    # `cargo lambda watch` serves on the same port.
+    export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$DEX_PORT"
     if [[ -n ${DEX_HAT_SCHEME:-} ]]; then export DEX_HAT_SCHEME; fi
     if [[ -n ${DEX_HAT_RESOLVE:-} ]]; then export DEX_HAT_RESOLVE; fi
 }
 
 print_stack_env() {
     local var
-    for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_REGION DEX_TABLE \
+    for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_LAMBDA AWS_REGION DEX_TABLE \
         DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
         DEX_HAT_KEY_CACHE_SECS; do
         [[ -n ${!var:-} ]] && printf '    %s=%s\n' "$var" "${!var}" >&2

@@ -11,6 +11,12 @@
 # DEX_CONCURRENCY (8 instances per function), DEX_RELEASE=1 (serve optimised builds).
 # Logs: .dex/logs/. Ctrl-C stops everything this script started.
 #
+# The development HAT: unless DEX_DEV_HAT=0, a HAT of the test HAT cluster is served on a
+# free port (tests/src/bin/dev-hat.rs, details in .dex/dev-hat.json) so that the sample
+# events of the HAT endpoints succeed (`make invoke FN=stats-report`). DEX reaches it through
+# DEX_HAT_SCHEME=http and DEX_HAT_RESOLVE=127.0.0.1, which are then the defaults: every HAT
+# address resolves to this machine. To onboard real HATs, run with DEX_DEV_HAT=0.
+#
 # Secrets Manager state: moto keeps it in memory only. Its recorder
 # (MOTO_ENABLE_RECORDING) appends every request to .dex/moto/recording.jsonl and, after a
 # restart, POST /moto-api/recorder/replay-recording sends them again: verified with moto
@@ -52,6 +58,19 @@ prepare_dex() {
     cargo run -q -p dexctl -- ensure-admin
 }
 
+start_dev_hat() {
+    [[ ${DEX_DEV_HAT:-1} != 0 ]] || return 0
+    rm -f "$DATA_DIR/dev-hat.json"
+    DEX_DEV_HAT_FILE="$DATA_DIR/dev-hat.json" start_bg dev-hat \
+        cargo run -q "${PROFILE_FLAGS[@]}" -p dex-tests --bin dev-hat
+    local waited=0
+    until [[ -s $DATA_DIR/dev-hat.json ]]; do
+        service_alive dev-hat || service_failed dev-hat "exited before writing .dex/dev-hat.json"
+        ((waited++ < 300)) || service_failed dev-hat "wrote no .dex/dev-hat.json in 60s"
+        sleep 0.2
+    done
+}
+
 serve() {
     require_free_port "$DEX_PORT" "the DEX"
     log "serving every function with cargo lambda watch (reloads on code changes)"
@@ -69,6 +88,7 @@ print_banner() {
     logs: .dex/logs/
 ==> Admin token:
     curl -s http://127.0.0.1:$DEX_PORT/api/users/access_token -H ${q}username: $DEX_LOCAL_ADMIN_USERNAME${q} -H ${q}password: $DEX_LOCAL_ADMIN_PASSWORD${q}
+==> Sample events: make invoke FN=<function> (events/README.md)
 ==> Ctrl-C stops everything.
 EOF
 }
@@ -88,11 +108,15 @@ main() {
     cd "$DEX_ROOT"
     ensure_tools
     install_cleanup_trap
+    if [[ ${DEX_DEV_HAT:-1} != 0 ]]; then
+        export DEX_HAT_SCHEME="${DEX_HAT_SCHEME:-http}" DEX_HAT_RESOLVE="${DEX_HAT_RESOLVE:-127.0.0.1}"
+    fi
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "local stack settings:"
     print_stack_env
     start_backends
     prepare_dex
+    start_dev_hat
     serve
     print_banner
     watch_services

@@ -1,29 +1,22 @@
-//! The routes are defined three times: the `cargo lambda watch` router in the root
-//! `Cargo.toml` (`[workspace.metadata.lambda.watch.router]`, the source of truth), the
-//! HttpApi events of `template.yaml` (what API Gateway serves) and `openapi.yaml` (what
-//! clients read). These tests keep them identical, and keep the functions in `functions/`
-//! in step with the routes.
+//! The route table `routes.toml` is the one source of the routes (see `dex_tests::routes`).
+//! These fast tests (no stack needed) fail when what is generated from it is stale, and check
+//! what stays hand-written against it: `openapi.yaml` (canonical paths only), the function
+//! directories, the sample events in `events/` and their README table, and the IAM policies
+//! against the DynamoDB verbs the code issues.
+//!
+//! `make routes` rewrites the generated files (`DEX_WRITE_ROUTES=1` on this test binary).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
 
+use dex_tests::routes::{
+    self, DEFAULT_ROUTE_FUNCTION, READ_VERBS, Table, logical_id, read, workspace_root,
+};
+use serde_json::Value;
 use serde_yaml::Value as Yaml;
 
 /// `(METHOD, path)`, e.g. `("GET", "/api/admin/accounts/{accountId}")`.
 type Route = (String, String);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-fn read(relative: &str) -> String {
-    let path = root().join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
 
 fn show(route: &Route) -> String {
     format!("{} {}", route.0, route.1)
@@ -53,49 +46,13 @@ fn fail_if_any(what: &str, problems: Vec<String>) {
     }
 }
 
-// ---- the router (root Cargo.toml) -------------------------------------------------------
-
-struct Router {
-    /// route -> function
-    routes: BTreeMap<Route, String>,
-    problems: Vec<String>,
-}
-
-fn router() -> Router {
-    let manifest: toml::Table =
-        toml::from_str(&read("Cargo.toml")).expect("root Cargo.toml parses");
-    let table = ["workspace", "metadata", "lambda", "watch", "router"]
-        .iter()
-        .try_fold(&manifest, |t, key| t.get(*key).and_then(|v| v.as_table()))
-        .expect("root Cargo.toml has a [workspace.metadata.lambda.watch.router] table");
-    let mut routes = BTreeMap::new();
-    let mut problems = Vec::new();
-    for (path, entries) in table {
-        let Some(entries) = entries.as_array() else {
-            problems.push(format!(
-                "router entry {path:?} is not an array of {{method, function}}"
-            ));
-            continue;
-        };
-        for entry in entries {
-            let method = entry.get("method").and_then(|m| m.as_str());
-            let function = entry.get("function").and_then(|f| f.as_str());
-            let (Some(method), Some(function)) = (method, function) else {
-                problems.push(format!(
-                    "router entry for {path:?} lacks a method or a function: {entry}"
-                ));
-                continue;
-            };
-            let route = (method.to_ascii_uppercase(), path.clone());
-            if let Some(previous) = routes.insert(route.clone(), function.to_owned()) {
-                problems.push(format!(
-                    "router maps {} twice ({previous}, {function})",
-                    show(&route)
-                ));
-            }
-        }
-    }
-    Router { routes, problems }
+/// route -> function, from the table.
+fn table_routes(table: &Table) -> BTreeMap<Route, String> {
+    table
+        .routes()
+        .into_iter()
+        .map(|r| ((r.method, r.path), r.function))
+        .collect()
 }
 
 // ---- template.yaml --------------------------------------------------------------------
@@ -262,22 +219,96 @@ fn openapi_routes() -> BTreeSet<Route> {
 // ---- the tests ------------------------------------------------------------------------
 
 #[test]
-fn router_template_and_openapi_define_the_same_routes() {
-    let router = router();
+fn the_generated_files_are_fresh() {
+    let table = Table::load();
+    let write = std::env::var_os("DEX_WRITE_ROUTES").is_some();
+    let mut stale = Vec::new();
+    for generated in routes::generated(&table) {
+        let path = workspace_root().join(generated.file);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        let wanted = routes::splice(&current, &generated).unwrap_or_else(|e| panic!("{e}"));
+        if wanted != current {
+            if write {
+                std::fs::write(&path, &wanted)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+                eprintln!("wrote {}", generated.file);
+            } else {
+                stale.push(format!("{} is stale", generated.file));
+            }
+        }
+    }
+    fail_if_any(
+        "routes.toml changed but what is generated from it did not: run `make routes`",
+        stale,
+    );
+}
+
+/// The Cargo.toml router as `cargo lambda watch` reads it: (path, method or "*") -> function.
+fn cargo_router() -> BTreeMap<(String, String), String> {
+    let manifest: toml::Table =
+        toml::from_str(&read("Cargo.toml")).expect("root Cargo.toml parses");
+    let table = ["workspace", "metadata", "lambda", "watch", "router"]
+        .iter()
+        .try_fold(&manifest, |t, key| t.get(*key).and_then(|v| v.as_table()))
+        .expect("root Cargo.toml has a [workspace.metadata.lambda.watch.router] table");
+    let mut out = BTreeMap::new();
+    for (path, entries) in table {
+        if let Some(function) = entries.as_str() {
+            out.insert((path.clone(), "*".to_owned()), function.to_owned());
+            continue;
+        }
+        for entry in entries.as_array().expect("an array of {method, function}") {
+            let method = entry["method"]
+                .as_str()
+                .expect("a method")
+                .to_ascii_uppercase();
+            let function = entry["function"].as_str().expect("a function").to_owned();
+            assert!(
+                out.insert((path.clone(), method.clone()), function)
+                    .is_none(),
+                "the router maps {method} {path} twice"
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn the_router_template_and_openapi_serve_the_tables_routes() {
+    let table = Table::load();
+    let wanted = table_routes(&table);
+    let wanted_set: BTreeSet<Route> = wanted.keys().cloned().collect();
+    let mut problems = Vec::new();
+
+    // The local router: canonical routes to their functions, all else to the default route.
+    let router = cargo_router();
+    let mut router_routes = BTreeMap::new();
+    for ((path, method), function) in &router {
+        if function != DEFAULT_ROUTE_FUNCTION {
+            router_routes.insert((method.clone(), path.clone()), function.clone());
+        }
+    }
+    for catch_all in ["/", "/{*path}"] {
+        if router
+            .get(&(catch_all.to_owned(), "*".to_owned()))
+            .map(String::as_str)
+            != Some(DEFAULT_ROUTE_FUNCTION)
+        {
+            problems.push(format!(
+                "the router does not send {catch_all} to {DEFAULT_ROUTE_FUNCTION}"
+            ));
+        }
+    }
+    if router_routes != wanted {
+        problems.push("the Cargo.toml router's canonical routes differ from routes.toml".into());
+    }
+
+    // The template: each canonical route on its function, and the $default route.
     let template = template();
-    let openapi = openapi_routes();
-
-    let mut problems = router.problems;
     problems.extend(template.problems);
-    assert!(!router.routes.is_empty(), "the router table is empty");
-
-    // route -> function, as the template defines it (a route defined twice is a problem).
-    let mut template_routes: BTreeMap<Route, String> = BTreeMap::new();
+    let mut template_routes = BTreeMap::new();
     for function in &template.functions {
-        let name = function
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("<{}>", function.logical_id));
+        let name = function.name.clone().unwrap_or_default();
         for route in &function.routes {
             if let Some(previous) = template_routes.insert(route.clone(), name.clone()) {
                 problems.push(format!(
@@ -287,101 +318,88 @@ fn router_template_and_openapi_define_the_same_routes() {
             }
         }
     }
-    let mut names = BTreeMap::<&str, &str>::new();
-    for function in &template.functions {
-        if let Some(name) = &function.name
-            && let Some(other) = names.insert(name, &function.logical_id)
-        {
-            problems.push(format!(
-                "template.yaml builds binary {name} twice ({other}, {})",
-                function.logical_id
-            ));
-        }
+    let default = ("ANY".to_owned(), "$default".to_owned());
+    if template_routes.remove(&default).as_deref() != Some(DEFAULT_ROUTE_FUNCTION) {
+        problems.push(format!(
+            "template.yaml has no ANY $default route to {DEFAULT_ROUTE_FUNCTION}"
+        ));
     }
-
-    let router_set: BTreeSet<Route> = router.routes.keys().cloned().collect();
     let template_set: BTreeSet<Route> = template_routes.keys().cloned().collect();
     problems.extend(set_differences(
-        "the Cargo.toml router",
-        &router_set,
+        "routes.toml",
+        &wanted_set,
         "template.yaml",
         &template_set,
         show,
     ));
-    problems.extend(set_differences(
-        "the Cargo.toml router",
-        &router_set,
-        "openapi.yaml",
-        &openapi,
-        show,
-    ));
-    problems.extend(set_differences(
-        "template.yaml",
-        &template_set,
-        "openapi.yaml",
-        &openapi,
-        show,
-    ));
-
-    for (route, function) in &router.routes {
-        if let Some(in_template) = template_routes.get(route)
-            && in_template != function
-        {
+    for (route, function) in &wanted {
+        if let Some(other) = template_routes.get(route).filter(|f| *f != function) {
             problems.push(format!(
-                "{} goes to {function} in the Cargo.toml router but to {in_template} in template.yaml",
+                "{} goes to {function} in routes.toml but to {other} in template.yaml",
                 show(route)
             ));
         }
     }
-
-    fail_if_any(
-        "the Cargo.toml router, template.yaml and openapi.yaml disagree",
-        problems,
-    );
-}
-
-/// Every directory under functions/ is a routed function, and every routed function (router
-/// or template) has its directory, whose package and binary carry the function's name.
-#[test]
-fn every_function_directory_is_routed_and_every_route_has_its_function() {
-    let router_functions: BTreeSet<String> = router().routes.into_values().collect();
-    let template_functions: BTreeSet<String> = template()
+    let names: BTreeSet<String> = template
         .functions
-        .into_iter()
-        .filter_map(|f| f.name)
+        .iter()
+        .filter_map(|f| f.name.clone())
         .collect();
-
-    let functions_dir = root().join("functions");
-    let mut dirs = BTreeSet::new();
-    if let Ok(entries) = std::fs::read_dir(&functions_dir) {
-        for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                dirs.insert(entry.file_name().to_string_lossy().into_owned());
-            }
+    let table_names: BTreeSet<String> = table.function_names().into_iter().collect();
+    problems.extend(set_differences(
+        "routes.toml",
+        &table_names,
+        "template.yaml",
+        &names,
+        |n| n.clone(),
+    ));
+    for function in &template.functions {
+        if let Some(name) = &function.name
+            && function.logical_id != logical_id(name)
+        {
+            problems.push(format!(
+                "{}: expected logical id {}",
+                function.logical_id,
+                logical_id(name)
+            ));
         }
     }
 
-    let mut problems = Vec::new();
-    let as_dir = |name: &String| format!("functions/{name}");
+    // openapi.yaml: the canonical routes, no alias.
+    let openapi = openapi_routes();
     problems.extend(set_differences(
-        "functions/",
-        &dirs,
-        "the Cargo.toml router",
-        &router_functions,
-        as_dir,
-    ));
-    problems.extend(set_differences(
-        "functions/",
-        &dirs,
-        "template.yaml",
-        &template_functions,
-        as_dir,
+        "routes.toml",
+        &wanted_set,
+        "openapi.yaml",
+        &openapi,
+        show,
     ));
 
+    fail_if_any("the routes disagree with routes.toml", problems);
+}
+
+/// Every directory under functions/ is a function of the table (or the default route), and
+/// its package and binary carry the function's name.
+#[test]
+fn every_function_directory_is_in_the_table_and_builds_its_binary() {
+    let table = Table::load();
+    let wanted: BTreeSet<String> = table.function_names().into_iter().collect();
+    let functions_dir = workspace_root().join("functions");
+    let mut dirs = BTreeSet::new();
+    for entry in std::fs::read_dir(&functions_dir)
+        .expect("functions/")
+        .flatten()
+    {
+        if entry.path().is_dir() {
+            dirs.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    let mut problems = set_differences("functions/", &dirs, "routes.toml", &wanted, |n| {
+        format!("functions/{n}")
+    });
     for name in &dirs {
         let dir = functions_dir.join(name);
-        let manifest_path = dir.join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest_path) else {
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             problems.push(format!("functions/{name} has no Cargo.toml"));
             continue;
         };
@@ -417,6 +435,380 @@ fn every_function_directory_is_routed_and_every_route_has_its_function() {
             problems.push(format!("functions/{name} builds no binary named {name}"));
         }
     }
+    fail_if_any("functions/ is out of step with routes.toml", problems);
+}
 
-    fail_if_any("functions/ is out of step with the routes", problems);
+// ---- the sample events ------------------------------------------------------------------
+
+fn sample_event(function: &str) -> Result<Value, String> {
+    let file = format!("events/{function}.json");
+    let text = std::fs::read_to_string(workspace_root().join(&file))
+        .map_err(|e| format!("{file}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
+}
+
+/// The problems of one function's sample event: it must be an API Gateway v2 request that
+/// routes to the function (one of its canonical routes, or for the default route an alias).
+fn event_problems(table: &Table, function: &str) -> Vec<String> {
+    let file = format!("events/{function}.json");
+    let event = match sample_event(function) {
+        Ok(e) => e,
+        Err(e) => return vec![e],
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = serde_json::from_value::<
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
+    >(event.clone())
+    {
+        problems.push(format!(
+            "{file} does not parse as an API Gateway v2 request: {e}"
+        ));
+    }
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let (route_key, raw_path, method) = (
+        s(&event["routeKey"]),
+        s(&event["rawPath"]),
+        s(&event["requestContext"]["http"]["method"]),
+    );
+    if event["version"] != "2.0" || event["isBase64Encoded"] != false {
+        problems.push(format!(
+            "{file}: version must be \"2.0\" and isBase64Encoded false"
+        ));
+    }
+    if event["requestContext"]["routeKey"] != event["routeKey"] {
+        problems.push(format!(
+            "{file}: requestContext.routeKey differs from routeKey"
+        ));
+    }
+    if s(&event["requestContext"]["http"]["path"]) != raw_path {
+        problems.push(format!(
+            "{file}: requestContext.http.path differs from rawPath"
+        ));
+    }
+    if let Some(body) = event["body"].as_str() {
+        if event["headers"]["content-length"].as_str() != Some(body.len().to_string().as_str()) {
+            problems.push(format!(
+                "{file}: content-length is not the body's length ({})",
+                body.len()
+            ));
+        }
+        if serde_json::from_str::<Value>(body).is_err() {
+            problems.push(format!("{file}: the body is not JSON"));
+        }
+    }
+    if function == DEFAULT_ROUTE_FUNCTION {
+        // An alias: API Gateway's $default route with a path that normalises to a route.
+        let canonical = format!(
+            "/{}",
+            raw_path
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        if route_key != "$default" || canonical == raw_path {
+            problems.push(format!(
+                "{file}: must be a $default event for an alias path (//x or /x/)"
+            ));
+        }
+        if !table
+            .routes()
+            .iter()
+            .any(|r| r.method == method && path_params(&r.path, &canonical).is_some())
+        {
+            problems.push(format!(
+                "{file}: {method} {raw_path} is no alias of a route"
+            ));
+        }
+        return problems;
+    }
+    let Some(route) = table.routes().into_iter().find(|r| r.key() == route_key) else {
+        problems.push(format!(
+            "{file}: routeKey {route_key:?} is not a route of routes.toml"
+        ));
+        return problems;
+    };
+    if route.function != function {
+        problems.push(format!(
+            "{file}: {route_key} is routed to {}, not {function}",
+            route.function
+        ));
+    }
+    if method != route.method {
+        problems.push(format!(
+            "{file}: requestContext.http.method is {method}, the route's {}",
+            route.method
+        ));
+    }
+    match path_params(&route.path, &raw_path) {
+        None => problems.push(format!(
+            "{file}: rawPath {raw_path} does not match {}",
+            route.path
+        )),
+        Some(params) => {
+            let given: BTreeMap<String, String> = event["pathParameters"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+                .unwrap_or_default();
+            if given != params {
+                problems.push(format!(
+                    "{file}: pathParameters {given:?}, the path says {params:?}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn path_params(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    for (t, p) in t.iter().zip(&p) {
+        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) if !p.is_empty() => {
+                params.insert(name.to_owned(), (*p).to_owned());
+            }
+            _ if t == p => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+#[test]
+fn every_function_has_a_sample_event_that_routes_to_it() {
+    let table = Table::load();
+    let mut problems = Vec::new();
+    for function in table.function_names() {
+        problems.extend(event_problems(&table, &function));
+    }
+    let names: BTreeSet<String> = table.function_names().into_iter().collect();
+    for entry in std::fs::read_dir(workspace_root().join("events"))
+        .expect("events/")
+        .flatten()
+    {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = file.strip_suffix(".json")
+            && !names.contains(stem)
+        {
+            problems.push(format!("events/{file} belongs to no function"));
+        }
+    }
+    fail_if_any("the sample events", problems);
+}
+
+#[test]
+fn the_events_readme_lists_every_event_with_its_route() {
+    let table = Table::load();
+    let readme = read("events/README.md");
+    let mut rows = BTreeMap::new();
+    for line in readme.lines() {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        if let [file, route, ..] = cells.as_slice()
+            && let Some(file) = file
+                .strip_prefix('`')
+                .and_then(|f| f.strip_suffix(".json`"))
+        {
+            rows.insert(file.to_owned(), route.trim_matches('`').to_owned());
+        }
+    }
+    let mut problems = Vec::new();
+    for function in table.function_names() {
+        let Some(route) = rows.remove(&function) else {
+            problems.push(format!("events/README.md has no row for `{function}.json`"));
+            continue;
+        };
+        let Ok(event) = sample_event(&function) else {
+            continue;
+        };
+        let method = event["requestContext"]["http"]["method"]
+            .as_str()
+            .unwrap_or_default();
+        let path = event["rawPath"].as_str().unwrap_or_default();
+        let shown = route.split('?').next().unwrap_or_default();
+        if shown != format!("{method} {path}")
+            && shown != event["routeKey"].as_str().unwrap_or_default()
+        {
+            problems.push(format!("events/README.md shows `{route}` for {function}.json, whose event is {method} {path}"));
+        }
+    }
+    for file in rows.keys() {
+        problems.push(format!(
+            "events/README.md lists `{file}.json`, which is no function's event"
+        ));
+    }
+    fail_if_any("events/README.md is out of step", problems);
+}
+
+// ---- IAM against the code -----------------------------------------------------------------
+
+/// The DynamoDB verbs (IAM action names) the adapter code issues, found in the Rust files of
+/// shared/src that use the SDK. `schema.rs` (table creation) is dexctl's, never a function's.
+fn verbs_in_code() -> BTreeSet<String> {
+    let calls = [
+        (".put_item()", "PutItem"),
+        ("Put::builder()", "PutItem"),
+        (".update_item()", "UpdateItem"),
+        ("Update::builder()", "UpdateItem"),
+        (".delete_item()", "DeleteItem"),
+        ("Delete::builder()", "DeleteItem"),
+        ("ConditionCheck::builder()", "ConditionCheckItem"),
+        (".get_item()", "GetItem"),
+        ("Get::builder()", "GetItem"),
+        (".query()", "Query"),
+        (".scan()", "Scan"),
+        (".batch_get_item()", "BatchGetItem"),
+        (".batch_write_item()", "BatchWriteItem"),
+    ];
+    let mut verbs = BTreeSet::new();
+    let mut stack = vec![workspace_root().join("shared/src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs")
+                || path.file_name().is_some_and(|n| n == "schema.rs")
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.contains("aws_sdk_dynamodb") {
+                continue;
+            }
+            for (call, verb) in calls {
+                if text.contains(call) {
+                    verbs.insert(verb.to_owned());
+                }
+            }
+        }
+    }
+    verbs
+}
+
+/// The `dynamodb:` actions of a managed policy resource of the template.
+fn managed_policy_verbs(doc: &Yaml, id: &str) -> BTreeSet<String> {
+    let statements = doc["Resources"][id]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("template.yaml has no managed policy {id}"));
+    statements
+        .iter()
+        .flat_map(|s| s["Action"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|a| {
+            a.as_str()
+                .and_then(|a| a.strip_prefix("dynamodb:"))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
+    let code = verbs_in_code();
+    assert!(
+        code.contains("Query"),
+        "found no DynamoDB calls in shared/src: {code:?}"
+    );
+    let reads: BTreeSet<String> = READ_VERBS.iter().map(|v| v.to_string()).collect();
+    let code_reads: BTreeSet<String> = code
+        .iter()
+        .filter(|v| {
+            ![
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "ConditionCheckItem",
+                "BatchWriteItem",
+                "Scan",
+            ]
+            .contains(&v.as_str())
+        })
+        .cloned()
+        .collect();
+    let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    let mut problems = set_differences(
+        "the code",
+        &code_reads,
+        "the read verbs (READ_VERBS)",
+        &reads,
+        |v| v.clone(),
+    );
+    problems.extend(set_differences(
+        "the code",
+        &code_reads,
+        "DexTableReaderPolicy",
+        &managed_policy_verbs(&doc, "DexTableReaderPolicy"),
+        |v| v.clone(),
+    ));
+    problems.extend(set_differences(
+        "the code",
+        &code,
+        "DexTableWriterPolicy",
+        &managed_policy_verbs(&doc, "DexTableWriterPolicy"),
+        |v| v.clone(),
+    ));
+    if code.contains("Scan") {
+        problems.push("the code scans the table: no function may (README, IAM)".into());
+    }
+    // No function grants itself table verbs except through these policies or, for public
+    // readers, the read verbs limited by dynamodb:LeadingKeys.
+    let text = read("template.yaml");
+    for line in text.lines().map(str::trim) {
+        if let Some(verb) = line.strip_prefix("- dynamodb:")
+            && !code.contains(verb)
+        {
+            problems.push(format!(
+                "template.yaml grants dynamodb:{verb}, which no code issues"
+            ));
+        }
+    }
+    fail_if_any("IAM and the DynamoDB calls of the code disagree", problems);
+}
+
+#[test]
+fn public_readers_read_only_their_leading_keys() {
+    let table = Table::load();
+    let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    let mut problems = Vec::new();
+    for (name, f) in table
+        .functions
+        .iter()
+        .filter(|(_, f)| f.table == routes::TableAccess::Public)
+    {
+        let policies = doc["Resources"][logical_id(name).as_str()]["Properties"]["Policies"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        let statements: Vec<&Yaml> = policies
+            .iter()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+            .collect();
+        let ok = statements.len() == 1
+            && statements[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                .as_sequence()
+                .is_some_and(|keys| {
+                    keys.iter()
+                        .filter_map(Yaml::as_str)
+                        .eq(f.leading_keys.iter().map(String::as_str))
+                })
+            && policies.len() == 1 + f.secrets.len();
+        if !ok {
+            problems.push(format!(
+                "{name}: expected one table statement limited to {:?}",
+                f.leading_keys
+            ));
+        }
+    }
+    fail_if_any("public readers", problems);
 }
