@@ -1,6 +1,7 @@
 //! Test support for DEX: the test HAT cluster and helpers for the end-to-end suites.
 
 pub mod hat_support;
+pub mod routes;
 pub mod stats_support;
 pub mod support;
 pub mod test_hat;

@@ -62,37 +62,18 @@ struct Router {
 }
 
 fn router() -> Router {
-    let manifest: toml::Table =
-        toml::from_str(&read("Cargo.toml")).expect("root Cargo.toml parses");
-    let table = ["workspace", "metadata", "lambda", "watch", "router"]
-        .iter()
-        .try_fold(&manifest, |t, key| t.get(*key).and_then(|v| v.as_table()))
-        .expect("root Cargo.toml has a [workspace.metadata.lambda.watch.router] table");
+    let parsed = dex_tests::routes::parse_router(&read("Cargo.toml"))
+        .unwrap_or_else(|e| panic!("root Cargo.toml: {e}"));
     let mut routes = BTreeMap::new();
-    let mut problems = Vec::new();
-    for (path, entries) in table {
-        let Some(entries) = entries.as_array() else {
+    let mut problems = parsed.problems;
+    for entry in parsed.entries {
+        let route = (entry.method, entry.path);
+        if let Some(previous) = routes.insert(route.clone(), entry.function.clone()) {
             problems.push(format!(
-                "router entry {path:?} is not an array of {{method, function}}"
+                "router maps {} twice ({previous}, {})",
+                show(&route),
+                entry.function
             ));
-            continue;
-        };
-        for entry in entries {
-            let method = entry.get("method").and_then(|m| m.as_str());
-            let function = entry.get("function").and_then(|f| f.as_str());
-            let (Some(method), Some(function)) = (method, function) else {
-                problems.push(format!(
-                    "router entry for {path:?} lacks a method or a function: {entry}"
-                ));
-                continue;
-            };
-            let route = (method.to_ascii_uppercase(), path.clone());
-            if let Some(previous) = routes.insert(route.clone(), function.to_owned()) {
-                problems.push(format!(
-                    "router maps {} twice ({previous}, {function})",
-                    show(&route)
-                ));
-            }
         }
     }
     Router { routes, problems }
