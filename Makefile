@@ -1,6 +1,7 @@
 # The DEX: local stack, tests and deployment. See scripts/ for what each target does.
 #   make run                          the whole DEX on http://127.0.0.1:9000
 #   make test ARGS="-E test(stats)"   the suite against a private local stack
+#   make bench ARGS=--quick           the benchmarks, short (ARGS go to dex-bench; --help)
 #   make tools                        install what the scripts need (idempotent)
 
 ARGS ?=
@@ -33,7 +34,7 @@ validate:
 	scripts/validate-template.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(ARGS)
 
 deploy:
 	scripts/lib.sh with_python_tools sh -c 'sam build && sam deploy --guided'
