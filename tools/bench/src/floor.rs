@@ -65,22 +65,27 @@ fn steps(stamps: &[(String, u128)], start: Option<u128>) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Medians over runs of steps named alike, in the first run's order.
-fn medians(runs: &[Vec<(String, f64)>]) -> Vec<Step> {
+/// Medians over runs of steps named alike, in the first run's order, with the CPU time of
+/// the same steps (`cpu`, when the probe stamped it).
+fn medians(runs: &[Vec<(String, f64)>], cpu: &[Vec<(String, f64)>]) -> Vec<Step> {
     let Some(first) = runs.first() else {
         return Vec::new();
+    };
+    let values = |runs: &[Vec<(String, f64)>], name: &str| -> Vec<f64> {
+        runs.iter()
+            .filter_map(|r| r.iter().find(|(n, _)| n == name).map(|s| s.1))
+            .collect()
     };
     first
         .iter()
         .map(|(name, _)| {
-            let values: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| r.iter().find(|(n, _)| n == name).map(|s| s.1))
-                .collect();
+            let wall = values(runs, name);
+            let cpu = values(cpu, name);
             Step {
                 step: name.clone(),
-                ms: median(&values),
-                ms_runs: values,
+                ms: median(&wall),
+                cpu_ms: (!cpu.is_empty()).then(|| median(&cpu)),
+                ms_runs: wall,
             }
         })
         .collect()
@@ -95,6 +100,7 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
     eprint!("dex-bench: init breakdown ({PROBE}) ");
     let event = Bytes::from(Event::get("/").build().to_string());
     let (mut init, mut extra, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut init_cpu, mut extra_cpu, mut first_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let out = logs.join(format!("{PROBE}-{run}.json"));
         let env = [("DEX_BENCH_PROBE_OUT".to_owned(), out.display().to_string())];
@@ -135,16 +141,22 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
         let mut run_first = steps(&stamps_of(&stamps, "first"), None);
         run_first.retain(|(name, _)| !name.starts_with("start"));
         first.push(run_first);
+        // CPU time: the process starts with none.
+        init_cpu.push(steps(&stamps_of(&stamps, "init:cpu"), Some(0)));
+        extra_cpu.push(steps(&stamps_of(&stamps, "extra:cpu"), None));
+        let mut run_first = steps(&stamps_of(&stamps, "first:cpu"), None);
+        run_first.retain(|(name, _)| !name.starts_with("start"));
+        first_cpu.push(run_first);
         eprint!(".");
     }
     eprintln!();
-    let init = medians(&init);
+    let init = medians(&init, &init_cpu);
     let init_ms = init.iter().map(|s| s.ms).sum();
     Outcome::Measured(InitBreakdown {
         runs,
         init,
         init_ms,
-        extra: medians(&extra),
-        first: medians(&first),
+        extra: medians(&extra, &extra_cpu),
+        first: medians(&first, &first_cpu),
     })
 }

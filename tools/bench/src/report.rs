@@ -239,9 +239,14 @@ fn print_init(r: &Results) {
         ("not init, timed after it: the parts of its steps", &b.extra),
         ("the first event, in parts (as jwks answers it)", &b.first),
     ] {
-        println!("  {title}");
+        println!("  {title}  (wall ms, CPU ms)");
         for s in steps {
-            println!("    {:>8} ms  {}", num(Some(s.ms), 2), s.step);
+            println!(
+                "    {:>8} {:>8}  {}",
+                num(Some(s.ms), 2),
+                num(s.cpu_ms, 2),
+                s.step
+            );
         }
     }
 }

@@ -241,7 +241,10 @@ pub struct InitBreakdown {
 #[derive(Debug, Serialize)]
 pub struct Step {
     pub step: String,
+    /// Wall clock.
     pub ms: f64,
+    /// CPU time of all the process's threads (the load does not inflate it).
+    pub cpu_ms: Option<f64>,
     pub ms_runs: Vec<f64>,
 }
 

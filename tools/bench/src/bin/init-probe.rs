@@ -22,18 +22,43 @@ fn now_ns() -> u128 {
         .unwrap_or(0)
 }
 
-/// Wall-clock stamps, written as `{"init": [[step, ns], ...], "extra": ..., "first": ...}`.
+/// The CPU time all of this process's threads have used so far, in ns (`schedstat`: what
+/// the machine's load does not inflate, unlike the wall clock).
+fn cpu_ns() -> u128 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u128>().ok())
+        .sum()
+}
+
+/// Stamps, written as `{"init": [[step, wall ns], ...], "init:cpu": [[step, cpu ns], ...],
+/// "extra": ..., "first": ...}`.
 #[derive(Default)]
 struct Stamps {
-    groups: Vec<(&'static str, Vec<(String, u128)>)>,
+    groups: Vec<(String, Vec<(String, u128)>)>,
 }
 
 impl Stamps {
     fn mark(&mut self, group: &'static str, step: &str) {
         let at = now_ns();
-        match self.groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, steps)) => steps.push((step.to_owned(), at)),
-            None => self.groups.push((group, vec![(step.to_owned(), at)])),
+        let cpu = cpu_ns();
+        // `perf stat` of runs that stop after 1, 2, ... steps gives each step's CPU time
+        // exactly (schedstat only moves on scheduler ticks).
+        let steps = self.groups.first().map_or(0, |(_, s)| s.len()) + 1;
+        if group == "init"
+            && std::env::var("DEX_BENCH_PROBE_EXIT_AFTER").is_ok_and(|n| n == steps.to_string())
+        {
+            std::process::exit(0);
+        }
+        for (group, value) in [(group.to_owned(), at), (format!("{group}:cpu"), cpu)] {
+            match self.groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, steps)) => steps.push((step.to_owned(), value)),
+                None => self.groups.push((group, vec![(step.to_owned(), value)])),
+            }
         }
     }
 
@@ -44,7 +69,7 @@ impl Stamps {
         let json: serde_json::Map<String, serde_json::Value> = self
             .groups
             .iter()
-            .map(|(g, steps)| ((*g).to_owned(), serde_json::json!(steps)))
+            .map(|(g, steps)| (g.clone(), serde_json::json!(steps)))
             .collect();
         if let Err(e) = std::fs::write(&path, serde_json::Value::Object(json).to_string()) {
             eprintln!("init-probe: {path}: {e}");
@@ -73,7 +98,25 @@ async fn probe(mut stamps: Stamps) {
     );
     let config = Config::from_env().expect("configuration");
     stamps.mark("init", "Config::from_env");
-    let sdk = aws_config::load_from_env().await;
+    // DEX_BENCH_PROBE_SDK=explicit: the region and the credentials given, so that
+    // aws-config builds none of its provider chains (what an init could do instead).
+    let sdk = if std::env::var("DEX_BENCH_PROBE_SDK").is_ok_and(|v| v == "explicit") {
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            std::env::var("AWS_SESSION_TOKEN").ok(),
+            None,
+            "environment",
+        );
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(env("AWS_REGION")))
+            .credentials_provider(credentials)
+            .load()
+            .await
+    } else {
+        aws_config::load_from_env().await
+    };
     stamps.mark("init", "aws_config::load_from_env");
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     stamps.mark("init", "aws_sdk_dynamodb::Client::new");
