@@ -1,6 +1,7 @@
 # The DEX: local stack, tests and deployment. See scripts/ for what each target does.
 #   make run                          the whole DEX on http://127.0.0.1:9000
 #   make test ARGS="-E test(stats)"   the suite against a private local stack
+#   make bench ARGS=--quick           the benchmarks, short (ARGS go to dex-bench; --help)
 #   make tools                        install what the scripts need (idempotent)
 #   make invoke FN=stats              invoke one function with its sample event (make run first)
 #   make routes                       rewrite what is generated from routes.toml
@@ -35,7 +36,7 @@ validate:
 	scripts/validate-template.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(ARGS)
 
 # SAM's telemetry is off in every script that calls SAM (a deploy from a locked-down
 # machine should not try to call out).

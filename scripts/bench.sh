@@ -3,12 +3,14 @@
 #
 # Starts a private stack (DynamoDB Local in memory and moto on free ports), creates the table,
 # the signing key and the local admin, builds the release binaries and runs tools/bench
-# (dex-bench): binary and zip sizes, cold starts, warm latency, DynamoDB requests per request,
+# (dex-bench): binary and zip sizes, cold starts beside the floor (tools/bench-floor, a
+# hello-world lambda_http function built with the same profile) and their ratios to it, where
+# a function's init goes (dex-bench's init-probe), warm latency, DynamoDB requests per request,
 # HAT onboarding (registerHat, HAT-verified requests) against a test HAT cluster the bench runs
 # in-process, statistics ingestion with 20 concurrent stats-report processes, and the stats
 # reads before and after seeding 10,000 HATs and 1,000,000 values (--scale, on here;
-# --no-scale skips the seeding). Arguments go to dex-bench (scripts/bench.sh --runs 10
-# --requests 500 --warm jwks; --help).
+# --no-scale skips the seeding). Arguments go to dex-bench (scripts/bench.sh --quick for a
+# short run; --runs 10 --requests 500 --warm jwks; --help).
 #
 # Results: the table on stdout, ${CARGO_TARGET_DIR:-target}/bench/results.json, the functions'
 # logs in .../bench/logs and the stack's in .../bench/stack.
@@ -126,7 +128,7 @@ export_stack_env "$DYNAMO_PORT" "$MOTO_PORT"
 export DEX_LOCAL_ADMIN_USERNAME="${DEX_LOCAL_ADMIN_USERNAME:-admin@dex.local}"
 export DEX_LOCAL_ADMIN_PASSWORD="${DEX_LOCAL_ADMIN_PASSWORD:-dex-local-admin}"
 
-# The bench tool builds while the stack starts.
+# The bench tool (and its init probe) builds while the stack starts.
 log "building dex-bench"
 cargo build -q --release -p dex-bench
 wait_for_port "$DYNAMO_PORT" dynamodb 60
@@ -136,8 +138,8 @@ log "creating table $DEX_TABLE, the signing key and the local admin"
 cargo run -q -p dexctl -- init
 cargo run -q -p dexctl -- ensure-admin
 
-# --build: dex-bench builds the function binaries (cargo build --release --bins -p ...) and
-# reports the build time. --scale: seed 10,000 HATs / 1,000,000 values and measure the stats
+# --build: dex-bench builds the function binaries and the floor (cargo build --release --bins
+# -p ...) and reports the build time. --scale: seed 10,000 HATs / 1,000,000 values and measure the stats
 # reads again (a later --no-scale turns it off).
 rc=0
 "$TARGET_DIR/release/dex-bench" --build --scale "$@" || rc=$?

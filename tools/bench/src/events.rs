@@ -7,48 +7,18 @@ use std::path::Path;
 use dex_tests::support::url_encode;
 use serde_json::{Value, json};
 
-/// One route of `[workspace.metadata.lambda.watch.router]`.
-#[derive(Clone, Debug)]
-pub struct Route {
-    pub method: String,
-    pub path: String,
-}
-
-/// function name → its route in the root `Cargo.toml` (the shortest path when it has several).
-pub fn routes(root: &Path) -> Result<BTreeMap<String, Route>, String> {
-    let manifest = root.join("Cargo.toml");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
-    let value: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", manifest.display()))?;
-    let router = value
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get("lambda"))
-        .and_then(|l| l.get("watch"))
-        .and_then(|w| w.get("router"))
-        .and_then(|r| r.as_table())
-        .ok_or("no [workspace.metadata.lambda.watch.router] in Cargo.toml")?;
-    let mut routes = BTreeMap::new();
-    for (path, targets) in router {
-        for target in targets.as_array().into_iter().flatten() {
-            let (Some(method), Some(function)) = (
-                target.get("method").and_then(|m| m.as_str()),
-                target.get("function").and_then(|f| f.as_str()),
-            ) else {
-                continue;
-            };
-            // The shortest path stands for the function (`/api/users/x`, not `/api/v3/users/x`).
-            let route = Route {
-                method: method.to_owned(),
-                path: path.clone(),
-            };
-            match routes.get(function) {
-                Some(Route { path: known, .. }) if known.len() <= path.len() => {}
-                _ => {
-                    routes.insert(function.to_owned(), route);
-                }
+/// function name → the (method, path) standing for it in the route table (`routes.toml`):
+/// its shortest canonical path (`/api/users/x`, not `/api/v3/users/x`).
+pub fn routes(root: &Path) -> Result<BTreeMap<String, (String, String)>, String> {
+    let text = std::fs::read_to_string(root.join("routes.toml"))
+        .map_err(|e| format!("cannot read routes.toml: {e}"))?;
+    let table = dex_tests::routes::Table::parse(&text)?;
+    let mut routes: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for entry in table.routes() {
+        match routes.get(&entry.function) {
+            Some((_, known)) if known.len() <= entry.path.len() => {}
+            _ => {
+                routes.insert(entry.function, (entry.method, entry.path));
             }
         }
     }
@@ -498,4 +468,26 @@ pub fn response_body(response: &Value) -> String {
 
 pub fn response_json(response: &Value) -> Option<Value> {
     serde_json::from_str(&response_body(response)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_fill_path_parameters() {
+        let e = Event::get("/api/admin/accounts/{accountId}")
+            .param("accountId", "a b")
+            .build();
+        assert_eq!(e["rawPath"], "/api/admin/accounts/a%20b");
+        assert_eq!(e["pathParameters"]["accountId"], "a b");
+        assert_eq!(e["requestContext"]["http"]["method"], "GET");
+        let e = Event::post("/x/{id}")
+            .json_body(&json!({"a": 1}))
+            .query("q", "1")
+            .build();
+        assert_eq!(e["rawPath"], "/x/bench-id");
+        assert_eq!(e["rawQueryString"], "q=1");
+        assert_eq!(e["body"], "{\"a\":1}");
+    }
 }

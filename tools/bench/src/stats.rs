@@ -12,12 +12,16 @@ use dex::stats::report::parse_item;
 use dex::txlog::{Kind, LogEvent};
 use dex_lambda::App;
 use futures_util::StreamExt;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::events::{self, Event};
+use crate::harness::{Bench, ms, percentile};
 use crate::proxy::{self, Counts};
+use crate::results::{
+    DataSet, IngestPhase, IngestResult, Outcome, ReadPair, ReadsFlat, Seeding, WarmEntry, per_op,
+};
 use crate::runtime::{self, FunctionProcess, RuntimeApi};
-use crate::{Bench, ms, percentile};
 
 /// The endpoints reported data lands in: 10 namespaces × 5 endpoints.
 const NAMESPACES: [(&str, [&str; 5]); 10] = [
@@ -70,6 +74,9 @@ const FIELDS: [&str; 8] = [
 ];
 
 pub const ENDPOINTS: usize = 50;
+
+/// The concurrent ingestion benchmark's name (and function).
+pub const INGEST: &str = "stats-report";
 
 fn endpoint(index: usize) -> (String, [&'static str; 4]) {
     let index = index % ENDPOINTS;
@@ -159,10 +166,12 @@ fn report_event(token: &str, items: Vec<Value>) -> Bytes {
     )
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct IngestSettings {
     pub hats: usize,
+    #[serde(rename = "reports_per_hat")]
     pub reports: usize,
+    #[serde(rename = "items_per_report")]
     pub items: usize,
 }
 
@@ -210,39 +219,27 @@ impl Worker {
     }
 }
 
-fn per_report(counts: &Counts, reports: usize) -> (f64, Value) {
-    let n = reports.max(1) as f64;
-    (
-        proxy::total(counts) as f64 / n,
-        counts
-            .iter()
-            .map(|(op, c)| (op.clone(), json!(*c as f64 / n)))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    )
-}
-
 fn phase(
     latencies: &mut [f64],
     counts: &Counts,
     reports: usize,
     items: usize,
     seconds: f64,
-) -> Value {
+) -> IngestPhase {
     latencies.sort_by(f64::total_cmp);
-    let (dynamodb, ops) = per_report(counts, reports);
-    json!({
-        "reports": reports,
-        "items": reports * items,
-        "seconds": seconds,
-        "items_per_s": (reports * items) as f64 / seconds,
-        "reports_per_s": reports as f64 / seconds,
-        "p50_ms": percentile(latencies, 50.0),
-        "p99_ms": percentile(latencies, 99.0),
-        "max_ms": latencies.last().copied().unwrap_or(f64::NAN),
-        "dynamodb_per_report": dynamodb,
-        "dynamodb_ops_per_report": ops,
-    })
+    let n = reports.max(1) as f64;
+    IngestPhase {
+        reports,
+        items: reports * items,
+        seconds,
+        items_per_s: (reports * items) as f64 / seconds,
+        reports_per_s: reports as f64 / seconds,
+        p50_ms: percentile(latencies, 50.0),
+        p99_ms: percentile(latencies, 99.0),
+        max_ms: latencies.last().copied().unwrap_or(f64::NAN),
+        dynamodb_per_report: proxy::total(counts) as f64 / n,
+        dynamodb_ops_per_report: per_op(counts, n),
+    }
 }
 
 /// `settings.hats` stats-report processes, one per HAT, each with its own Runtime API, post
@@ -252,8 +249,8 @@ pub async fn ingest(
     bench: &Bench,
     hats: &[(String, String)],
     settings: &IngestSettings,
-) -> Result<Value, String> {
-    const FUNCTION: &str = "stats-report";
+) -> Result<IngestResult, String> {
+    const FUNCTION: &str = INGEST;
     let run = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
@@ -367,27 +364,28 @@ pub async fn ingest(
     );
     drop(workers);
 
-    Ok(json!({
-        "name": FUNCTION,
-        "function": FUNCTION,
-        "processes": hats.len(),
-        "reports_per_hat": settings.reports,
-        "items_per_report": settings.items,
-        "endpoints_per_report": 5.min(settings.items),
-        "first": first,
-        "fresh": fresh,
-        "duplicate": duplicate,
-        "unexpected": if unexpected.is_empty() { Value::Null } else {
-            json!(format!("{} of them, first: {}", unexpected.len(), unexpected[0]))
-        },
-    }))
+    Ok(IngestResult {
+        name: FUNCTION,
+        function: FUNCTION,
+        processes: hats.len(),
+        reports_per_hat: settings.reports,
+        items_per_report: settings.items,
+        endpoints_per_report: 5.min(settings.items),
+        first,
+        fresh,
+        duplicate,
+        unexpected: unexpected
+            .first()
+            .map(|u| format!("{} of them, first: {u}", unexpected.len())),
+    })
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ScaleSettings {
     pub hats: usize,
     pub values: u64,
     pub reports: usize,
+    #[serde(rename = "seed_concurrency")]
     pub concurrency: usize,
 }
 
@@ -395,7 +393,7 @@ pub struct ScaleSettings {
 /// `settings.reports` one-item reports whose counts sum to `settings.values`
 /// (`stats::ingest::ingest`, as stats-report does), over [`ENDPOINTS`] endpoints, with at most
 /// `settings.concurrency` writes in flight.
-pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<Value, String> {
+pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<Seeding, String> {
     let run = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
@@ -501,21 +499,175 @@ pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<V
     let value_seconds = started.elapsed().as_secs_f64();
     eprintln!(" {value_seconds:.0} s");
 
-    Ok(json!({
-        "hats": settings.hats,
-        "hats_inserted": inserted,
-        "hat_seconds": hat_seconds,
-        "hats_per_s": settings.hats as f64 / hat_seconds,
-        "reports": settings.reports,
-        "values": settings.values,
-        "items_accepted": accepted,
-        "items_duplicate": duplicates,
-        "endpoints": ENDPOINTS.min(settings.reports),
-        "value_seconds": value_seconds,
-        "reports_per_s": settings.reports as f64 / value_seconds,
-        "concurrency": concurrency,
-        "seconds": hat_seconds + value_seconds,
-    }))
+    Ok(Seeding {
+        hats: settings.hats,
+        hats_inserted: inserted,
+        hat_seconds,
+        hats_per_s: settings.hats as f64 / hat_seconds,
+        reports: settings.reports,
+        values: settings.values,
+        items_accepted: accepted,
+        items_duplicate: duplicates,
+        endpoints: ENDPOINTS.min(settings.reports),
+        value_seconds,
+        reports_per_s: settings.reports as f64 / value_seconds,
+        concurrency,
+        seconds: hat_seconds + value_seconds,
+    })
+}
+
+/// What a stats read saw in its first response: the HATs and Data In figures (GET /stats) or
+/// the tree's size (GET /stats/available-data).
+pub fn data_set(first: Option<&Value>, label: &'static str) -> DataSet {
+    let mut out = DataSet {
+        label,
+        ..DataSet::default()
+    };
+    let Some(Value::Array(items)) = first.and_then(events::response_json) else {
+        return out;
+    };
+    for item in &items {
+        match item["title"].as_str() {
+            Some("HATs") => out.hats = item["value"].as_i64(),
+            Some("Data In") => out.data_in = item["value"].as_i64(),
+            _ => {}
+        }
+    }
+    if items.iter().all(|i| i.get("namespace").is_some()) {
+        out.namespaces = Some(items.len());
+        out.endpoints = Some(
+            items
+                .iter()
+                .map(|n| n["endpoints"].as_array().map_or(0, Vec::len))
+                .sum(),
+        );
+    }
+    out
+}
+
+/// Whether the stats reads cost as many DynamoDB requests at scale (`<name>@scale`) as on
+/// the small data set (`None`: nothing to compare).
+pub fn reads_flat(reads: &[WarmEntry]) -> Option<ReadsFlat> {
+    let mut pairs = Vec::new();
+    for small in reads
+        .iter()
+        .filter(|r| r.data_set.as_ref().is_some_and(|d| d.label == "small"))
+    {
+        let scale_name = format!("{}@scale", small.name);
+        let Some(scale) = reads.iter().find(|r| r.name == scale_name) else {
+            continue;
+        };
+        let (Outcome::Measured(a), Outcome::Measured(b)) = (&small.outcome, &scale.outcome) else {
+            continue;
+        };
+        let (Some(da), Some(db)) = (a.per_request.dynamodb, b.per_request.dynamodb) else {
+            continue;
+        };
+        pairs.push(ReadPair {
+            name: small.name.clone(),
+            small_dynamodb_per_request: da,
+            scale_dynamodb_per_request: db,
+            small_p50_ms: a.p50_ms,
+            scale_p50_ms: b.p50_ms,
+            small_p99_ms: a.p99_ms,
+            scale_p99_ms: b.p99_ms,
+        });
+    }
+    let met = pairs
+        .iter()
+        .all(|p| p.scale_dynamodb_per_request <= p.small_dynamodb_per_request + 1e-9);
+    (!pairs.is_empty()).then_some(ReadsFlat { met, reads: pairs })
+}
+
+/// The ingestion benchmark, skipped without the test HAT cluster or the binary.
+pub async fn run_ingest(
+    bench: &Bench,
+    hats: Option<&[(String, String)]>,
+    settings: &IngestSettings,
+    ok: &mut bool,
+) -> Outcome<IngestResult> {
+    let Some(hats) = hats else {
+        let skipped = "no test HAT cluster".to_owned();
+        return Outcome::Skipped { skipped };
+    };
+    if !bench.binary(INGEST).is_file() {
+        let skipped = "no release binary".to_owned();
+        return Outcome::Skipped { skipped };
+    }
+    eprintln!(
+        "dex-bench: {INGEST}: {} processes × {} reports × {} items, concurrently",
+        settings.hats,
+        settings.reports + 1,
+        settings.items
+    );
+    match ingest(bench, hats, settings).await {
+        Ok(result) => {
+            if let Some(u) = &result.unexpected {
+                eprintln!("dex-bench: {INGEST}: unexpected {u}");
+                *ok = false;
+            }
+            Outcome::Measured(result)
+        }
+        Err(error) => {
+            eprintln!("dex-bench: {INGEST}: {error}");
+            *ok = false;
+            Outcome::Failed { error }
+        }
+    }
+}
+
+/// Runs the stats read cases, naming them `<name><suffix>` and labelling their data set.
+pub async fn run_reads<'a>(
+    bench: &Bench,
+    cases: impl Iterator<Item = &'a events::WarmCase>,
+    suffix: &str,
+    label: &'static str,
+    ctx: &mut events::Ctx,
+    requests: usize,
+    ok: &mut bool,
+) -> Vec<WarmEntry> {
+    let mut reads = Vec::new();
+    for case in cases {
+        let name = format!("{}{suffix}", case.name);
+        let (mut entry, first) = bench.run_case(case, &name, ctx, requests, ok).await;
+        entry.data_set = Some(data_set(first.as_ref(), label));
+        reads.push(entry);
+    }
+    reads
+}
+
+/// `--scale` (`settings`): seeds (through `app`, or a DEX app of its own), then runs the
+/// reads again. Nothing without settings.
+pub async fn run_scale<'a>(
+    bench: &Bench,
+    app: Option<&App>,
+    cases: impl Iterator<Item = &'a events::WarmCase>,
+    settings: Option<&ScaleSettings>,
+    ctx: &mut events::Ctx,
+    requests: usize,
+    ok: &mut bool,
+) -> (Option<Outcome<Seeding>>, Vec<WarmEntry>) {
+    let Some(settings) = settings else {
+        return (None, Vec::new());
+    };
+    let seeded = match app {
+        Some(app) => seed(app, crate::hats::CLUSTER_DOMAIN, settings).await,
+        None => match crate::hats::dex_app(&ctx.public_url).await {
+            Ok(app) => seed(&app, crate::hats::CLUSTER_DOMAIN, settings).await,
+            Err(e) => Err(e),
+        },
+    };
+    match seeded {
+        Ok(seeding) => {
+            let reads = run_reads(bench, cases, "@scale", "scale", ctx, requests, ok).await;
+            (Some(Outcome::Measured(seeding)), reads)
+        }
+        Err(error) => {
+            eprintln!("dex-bench: seeding: {error}");
+            *ok = false;
+            (Some(Outcome::Failed { error }), Vec::new())
+        }
+    }
 }
 
 #[cfg(test)]

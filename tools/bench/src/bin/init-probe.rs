@@ -1,0 +1,220 @@
+//! init-probe: a DEX function's init (`web::init_app`, then `web::serve`), step by step, each
+//! step stamped with the wall clock, so `make bench` can say where init goes (issue 8 §2).
+//!
+//! The bench spawns it like a function (same environment, its own Runtime API) and reads the
+//! stamps from the file named by `DEX_BENCH_PROBE_OUT`: the init steps, in the order
+//! `App::init` runs them, then a few calls that are not part of init but show what one of its
+//! steps is made of, then (on the first event) what the first Secrets Manager and DynamoDB
+//! requests cost. Its answer is a fixed 200.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dex::App;
+use dex::auth::keys::{KeyRing, StoredKeySet};
+use dex::config::Config;
+use dex::hats::client::HatClient;
+use dex::web;
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The CPU time all of this process's threads have used so far, in ns (`schedstat`: what
+/// the machine's load does not inflate, unlike the wall clock).
+fn cpu_ns() -> u128 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u128>().ok())
+        .sum()
+}
+
+/// Stamps, written as `{"init": [[step, wall ns], ...], "init:cpu": [[step, cpu ns], ...],
+/// "extra": ..., "first": ...}`.
+#[derive(Default)]
+struct Stamps {
+    groups: Vec<(String, Vec<(String, u128)>)>,
+}
+
+impl Stamps {
+    fn mark(&mut self, group: &'static str, step: &str) {
+        let at = now_ns();
+        let cpu = cpu_ns();
+        // `perf stat` of runs that stop after 1, 2, ... steps gives each step's CPU time
+        // exactly (schedstat only moves on scheduler ticks).
+        let steps = self.groups.first().map_or(0, |(_, s)| s.len()) + 1;
+        if group == "init"
+            && std::env::var("DEX_BENCH_PROBE_EXIT_AFTER").is_ok_and(|n| n == steps.to_string())
+        {
+            std::process::exit(0);
+        }
+        for (group, value) in [(group.to_owned(), at), (format!("{group}:cpu"), cpu)] {
+            match self.groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, steps)) => steps.push((step.to_owned(), value)),
+                None => self.groups.push((group, vec![(step.to_owned(), value)])),
+            }
+        }
+    }
+
+    fn write(&self) {
+        let Ok(path) = std::env::var("DEX_BENCH_PROBE_OUT") else {
+            return;
+        };
+        let json: serde_json::Map<String, serde_json::Value> = self
+            .groups
+            .iter()
+            .map(|(g, steps)| (g.clone(), serde_json::json!(steps)))
+            .collect();
+        if let Err(e) = std::fs::write(&path, serde_json::Value::Object(json).to_string()) {
+            eprintln!("init-probe: {path}: {e}");
+        }
+    }
+}
+
+fn main() {
+    let mut stamps = Stamps::default();
+    stamps.mark("init", "process start → main");
+    // What #[tokio::main] builds.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    stamps.mark("init", "tokio multi-thread runtime");
+    runtime.block_on(probe(stamps));
+}
+
+async fn probe(mut stamps: Stamps) {
+    // web::init_app = init_logging + App::init = Config::from_env + aws_clients + with_clients.
+    web::init_logging();
+    stamps.mark(
+        "init",
+        "web::init_logging (tracing JSON subscriber, EnvFilter)",
+    );
+    let config = Config::from_env().expect("configuration");
+    stamps.mark("init", "Config::from_env");
+    // DEX_BENCH_PROBE_SDK=explicit: the region and the credentials given, so that
+    // aws-config builds none of its provider chains (what an init could do instead).
+    let sdk = if std::env::var("DEX_BENCH_PROBE_SDK").is_ok_and(|v| v == "explicit") {
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            std::env::var("AWS_SESSION_TOKEN").ok(),
+            None,
+            "environment",
+        );
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(env("AWS_REGION")))
+            .credentials_provider(credentials)
+            .load()
+            .await
+    } else {
+        aws_config::load_from_env().await
+    };
+    stamps.mark("init", "aws_config::load_from_env");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    stamps.mark("init", "aws_sdk_dynamodb::Client::new");
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    stamps.mark("init", "aws_sdk_secretsmanager::Client::new");
+    let app = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone())
+        .expect("App::with_clients");
+    stamps.mark(
+        "init",
+        "App::with_clients (store, signing keys, HatClient, verifier)",
+    );
+
+    // Not part of init: what App::with_clients is made of.
+    stamps.mark("extra", "start");
+    let _ = HatClient::new(&config).expect("HatClient::new");
+    stamps.mark(
+        "extra",
+        "HatClient::new again (reqwest + rustls platform verifier)",
+    );
+    let _ = rustls_native_certs::load_native_certs();
+    stamps.mark(
+        "extra",
+        "rustls_native_certs::load_native_certs (read + PEM-decode the system roots)",
+    );
+    let _ = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone());
+    stamps.mark("extra", "App::with_clients again");
+    let _ = aws_config::load_from_env().await;
+    stamps.mark("extra", "aws_config::load_from_env again");
+    stamps.write();
+
+    let stamps = tokio::sync::Mutex::new(stamps);
+    let first_done = std::sync::atomic::AtomicBool::new(false);
+    let secret = config.signing_key_secret();
+    let table = config.table.clone();
+    let result = web::serve(web::DEFAULT_BODY_LIMIT, |_request| {
+        let (app, stamps, first_done) = (&app, &stamps, &first_done);
+        let (secrets, dynamodb, secret, table) = (&secrets, &dynamodb, &secret, &table);
+        async move {
+            if !first_done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                first_request(
+                    app,
+                    secrets,
+                    dynamodb,
+                    secret,
+                    table,
+                    &mut *stamps.lock().await,
+                )
+                .await;
+            }
+            Ok(web::json(200, &serde_json::json!({ "probe": true })))
+        }
+    })
+    .await;
+    if let Err(e) = result {
+        eprintln!("init-probe: {e}");
+    }
+}
+
+/// What the first event of `jwks` does (`SigningKeys::ring`: a GetSecretValue, then parsing
+/// the key set), and the same parts again on warm connections, plus a first DynamoDB request.
+async fn first_request(
+    app: &App,
+    secrets: &aws_sdk_secretsmanager::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    secret: &str,
+    table: &str,
+    stamps: &mut Stamps,
+) {
+    stamps.mark("first", "start");
+    let _ = app.keys.ring().await;
+    stamps.mark(
+        "first",
+        "SigningKeys::ring, first (SDK connector + TLS roots, connect, GetSecretValue, parse)",
+    );
+    let value = secrets.get_secret_value().secret_id(secret).send().await;
+    stamps.mark("first", "GetSecretValue again (warm connection)");
+    if let Some(set) = value
+        .ok()
+        .and_then(|v| v.secret_string().map(str::to_owned))
+        .and_then(|t| serde_json::from_str::<StoredKeySet>(&t).ok())
+    {
+        stamps.mark("first", "start parse");
+        let _ = KeyRing::load(&set);
+        stamps.mark("first", "KeyRing::load (parse the key set)");
+    }
+    let key = aws_sdk_dynamodb::types::AttributeValue::S("probe".into());
+    let get = || {
+        dynamodb
+            .get_item()
+            .table_name(table)
+            .key("pk", key.clone())
+            .key("sk", key.clone())
+            .send()
+    };
+    stamps.mark("first", "start DynamoDB");
+    let _ = get().await;
+    stamps.mark("first", "GetItem, first (connect to DynamoDB, request)");
+    let _ = get().await;
+    stamps.mark("first", "GetItem again (warm connection)");
+    stamps.write();
+}
