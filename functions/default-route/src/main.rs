@@ -203,7 +203,7 @@ fn internal(detail: &str) -> Value {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    dex::web::init_logging();
+    dex_lambda::web::init_logging();
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let router = Router {
         lambda: aws_sdk_lambda::Client::new(&config),

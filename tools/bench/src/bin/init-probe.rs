@@ -9,11 +9,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dex::App;
+use dex_lambda::App;
 use dex::auth::keys::{KeyRing, StoredKeySet};
 use dex::config::Config;
-use dex::hats::client::HatClient;
-use dex::web;
+use dex_aws::hat_http::HatClient;
+use dex_lambda::web;
 
 fn now_ns() -> u128 {
     SystemTime::now()
@@ -122,8 +122,7 @@ async fn probe(mut stamps: Stamps) {
     stamps.mark("init", "aws_sdk_dynamodb::Client::new");
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     stamps.mark("init", "aws_sdk_secretsmanager::Client::new");
-    let app = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone())
-        .expect("App::with_clients");
+    let app = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone());
     stamps.mark(
         "init",
         "App::with_clients (store, signing keys, HatClient, verifier)",
@@ -166,7 +165,7 @@ async fn probe(mut stamps: Stamps) {
                 )
                 .await;
             }
-            Ok(web::json(200, &serde_json::json!({ "probe": true })))
+            Ok(web::json(web::StatusCode::OK, &serde_json::json!({ "probe": true })))
         }
     })
     .await;
@@ -186,7 +185,7 @@ async fn first_request(
     stamps: &mut Stamps,
 ) {
     stamps.mark("first", "start");
-    let _ = app.keys.ring().await;
+    let _ = app.tokens().keys().ring().await;
     stamps.mark(
         "first",
         "SigningKeys::ring, first (SDK connector + TLS roots, connect, GetSecretValue, parse)",
