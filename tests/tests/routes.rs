@@ -651,7 +651,7 @@ fn the_events_readme_lists_every_event_with_its_route() {
 // ---- IAM against the code -----------------------------------------------------------------
 
 /// The DynamoDB verbs (IAM action names) the adapter code issues, found in the Rust files of
-/// shared/src that use the SDK. `schema.rs` (table creation) is dexctl's, never a function's.
+/// dex-aws/src (the adapters) that use the SDK. `schema.rs` (table creation) is dexctl's, never a function's.
 fn verbs_in_code() -> BTreeSet<String> {
     let calls = [
         (".put_item()", "PutItem"),
@@ -669,7 +669,7 @@ fn verbs_in_code() -> BTreeSet<String> {
         (".batch_write_item()", "BatchWriteItem"),
     ];
     let mut verbs = BTreeSet::new();
-    let mut stack = vec![workspace_root().join("shared/src")];
+    let mut stack = vec![workspace_root().join("dex-aws/src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
             let path = entry.path();
@@ -717,7 +717,7 @@ fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
     let code = verbs_in_code();
     assert!(
         code.contains("Query"),
-        "found no DynamoDB calls in shared/src: {code:?}"
+        "found no DynamoDB calls in dex-aws/src: {code:?}"
     );
     let reads: BTreeSet<String> = READ_VERBS.iter().map(|v| v.to_string()).collect();
     let code_reads: BTreeSet<String> = code

@@ -72,7 +72,7 @@ async fn start_proxy(service: &str, variable: &str) -> Result<Option<CountingPro
 
 /// The environment every function gets: the bench's DEX_* and AWS_* (and RUST_LOG), with the
 /// endpoints replaced by the counting proxies, the HAT settings that reach the test HAT
-/// cluster (decisions §6), the public URL the bench's HAT tokens name, and the HAT key cache
+/// cluster (docs/decisions.md §6), the public URL the bench's HAT tokens name, and the HAT key cache
 /// at its default.
 fn function_env(proxies: &Proxies) -> Vec<(String, String)> {
     let mut env: BTreeMap<String, String> = std::env::vars()
