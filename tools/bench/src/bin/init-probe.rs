@@ -9,10 +9,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dex_lambda::App;
 use dex::auth::keys::{KeyRing, StoredKeySet};
 use dex::config::Config;
 use dex_aws::hat_http::HatClient;
+use dex_lambda::App;
 use dex_lambda::web;
 
 fn now_ns() -> u128 {
@@ -165,7 +165,10 @@ async fn probe(mut stamps: Stamps) {
                 )
                 .await;
             }
-            Ok(web::json(web::StatusCode::OK, &serde_json::json!({ "probe": true })))
+            Ok(web::json(
+                web::StatusCode::OK,
+                &serde_json::json!({ "probe": true }),
+            ))
         }
     })
     .await;
