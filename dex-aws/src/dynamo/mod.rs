@@ -29,7 +29,7 @@ use cursor::{KeyCursor, cursor_from_key, key_from_cursor};
 use dex::error::{DexError, DexResult};
 use dex::page::{Page, PageRequest};
 use dex::ports::{Clock, Random};
-use dex::txlog::{GENESIS_HASH, LogEntry, LogEvent};
+use dex::txlog::{LogEntry, LogEvent, chain_events};
 use item::{Codec, get_n, get_s, n, s};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -213,28 +213,12 @@ impl DynamoStore {
             attempt += 1;
             let heads = self.read_heads(&subjects).await?;
             let at = self.clock.now_millis();
-            let mut entries = Vec::with_capacity(events.len());
-            let mut next: HashMap<&str, (u64, String)> = subjects
-                .iter()
-                .map(|s| {
-                    (
-                        s.as_str(),
-                        heads
-                            .get(s)
-                            .cloned()
-                            .unwrap_or((0, GENESIS_HASH.to_owned())),
-                    )
-                })
-                .collect();
-            for event in &events {
-                let (seq, prev) = next
-                    .get_mut(event.subject.as_str())
-                    .expect("subject collected");
-                *seq += 1;
-                let entry = LogEntry::chain(event.clone(), *seq, at, prev.clone());
-                *prev = entry.hash.clone();
-                entries.push(entry);
-            }
+            let (entries, next) = chain_events(
+                &events,
+                subjects.iter().map(String::as_str),
+                |s| heads.get(s).cloned(),
+                at,
+            );
             let mut items = writes.clone();
             for entry in &entries {
                 items.push(self.put(

@@ -25,7 +25,7 @@ use crate::stats::HATS_COUNTER;
 use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
 use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
-use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent, LogFilter, LogStore};
+use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
 
 /// As the adapter: counters and field counts spread over 16 partitions, markers kept 30 days, a log listing
 /// by time alone walks at most 366 days.
@@ -296,27 +296,17 @@ impl MemoryStore {
             .collect();
         limits::check_batch_get(&head_keys)?;
         let at = self.now();
-        let mut next: HashMap<&str, (u64, String)> = subjects
-            .iter()
-            .map(|s| {
-                let head = st
-                    .log
+        let (entries, next) = chain_events(
+            &events,
+            subjects.iter().map(String::as_str),
+            |s| {
+                st.log
                     .get(s)
                     .and_then(|l| l.last())
-                    .map_or((0, GENESIS_HASH.to_owned()), |e| (e.seq, e.hash.clone()));
-                (s.as_str(), head)
-            })
-            .collect();
-        let mut entries = Vec::with_capacity(events.len());
-        for event in &events {
-            let (seq, prev) = next
-                .get_mut(event.subject.as_str())
-                .expect("subject collected");
-            *seq += 1;
-            let entry = LogEntry::chain(event.clone(), *seq, at, prev.clone());
-            *prev = entry.hash.clone();
-            entries.push(entry);
-        }
+                    .map(|e| (e.seq, e.hash.clone()))
+            },
+            at,
+        );
         let mut shapes: Vec<Shape> = writes.iter().map(|w| w.shape.clone()).collect();
         shapes.extend(entries.iter().map(log_entry_shape));
         for subject in &subjects {

@@ -56,6 +56,35 @@ pub struct LogEntry {
 /// The `prevHash` of a subject's first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Chains `events` onto their subjects' current heads (`head(subject)` = the last entry's
+/// `(seq, hash)`, `None` for a new chain), in order, all stamped `at`. Answers the entries
+/// and each subject's new head. Every store commits exactly these.
+pub fn chain_events<'a>(
+    events: &[LogEvent],
+    subjects: impl IntoIterator<Item = &'a str>,
+    head: impl Fn(&str) -> Option<(u64, String)>,
+    at: i64,
+) -> (
+    Vec<LogEntry>,
+    std::collections::HashMap<&'a str, (u64, String)>,
+) {
+    let mut next: std::collections::HashMap<&'a str, (u64, String)> = subjects
+        .into_iter()
+        .map(|s| (s, head(s).unwrap_or((0, GENESIS_HASH.to_owned()))))
+        .collect();
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        let (seq, prev) = next
+            .get_mut(event.subject.as_str())
+            .expect("every event's subject is among the subjects");
+        *seq += 1;
+        let entry = LogEntry::chain(event.clone(), *seq, at, prev.clone());
+        *prev = entry.hash.clone();
+        entries.push(entry);
+    }
+    (entries, next)
+}
+
 impl LogEntry {
     pub fn chain(event: LogEvent, seq: u64, at: i64, prev_hash: String) -> Self {
         let mut entry = Self {
