@@ -9,7 +9,7 @@ use crate::error::{DexError, DexResult};
 use crate::keyring::SigningKeys;
 use crate::ports::{Clock, Random};
 use crate::roles::Role;
-use crate::store::AccountStore;
+use crate::store::{AccountGuard, AccountStore, PageRequest};
 use crate::txlog::LogEvent;
 
 #[derive(Clone, PartialEq)]
@@ -77,13 +77,44 @@ pub fn normalise_username(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewAccount {
     pub username: String,
     pub password: String,
     #[serde(default)]
     pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    // Never the password, even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest username DEX stores (and so the longest one worth looking up).
+pub const MAX_USERNAME_LEN: usize = 254;
+/// Account ids are UUIDs; anything much longer is not one (and would break key limits).
+pub const MAX_ACCOUNT_ID_LEN: usize = 64;
+
+/// Whether an account keeps the deployment administered: an enabled admin.
+fn is_enabled_admin(account: &Account) -> bool {
+    account.has(&Role::Admin) && !account.disabled
+}
+
+/// Refuses an account id no account can have, before it becomes part of a key.
+pub fn check_account_id(account_id: &str) -> DexResult<()> {
+    if account_id.is_empty() || account_id.len() > MAX_ACCOUNT_ID_LEN {
+        return Err(DexError::invalid(
+            "invalid account id",
+            vec![format!("accountId: 1 to {MAX_ACCOUNT_ID_LEN} characters")],
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -119,8 +150,13 @@ impl<S: AccountStore> AccountService<'_, S> {
     pub async fn create(&self, actor: &Actor, new: NewAccount) -> DexResult<Account> {
         let username = new.username.trim().to_owned();
         let mut details = Vec::new();
-        if username.is_empty() || username.len() > 254 || username.chars().any(char::is_control) {
-            details.push("username: 1 to 254 printable characters".to_owned());
+        if username.is_empty()
+            || username.len() > MAX_USERNAME_LEN
+            || username.chars().any(char::is_control)
+        {
+            details.push(format!(
+                "username: 1 to {MAX_USERNAME_LEN} printable characters"
+            ));
         }
         if let Err(e) = password::check_password_policy(&new.password) {
             details.push(e);
@@ -158,6 +194,7 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     pub async fn get(&self, account_id: &str) -> DexResult<Account> {
+        check_account_id(account_id)?;
         self.store
             .get_account(account_id)
             .await?
@@ -201,8 +238,8 @@ impl<S: AccountStore> AccountService<'_, S> {
                 && me.account_id == current.account_id
                 && disabled
             {
-                return Err(DexError::bad_request(
-                    "an admin cannot disable their own account",
+                return Err(DexError::Conflict(
+                    "an admin cannot disable their own account".into(),
                 ));
             }
             next.disabled = disabled;
@@ -223,10 +260,70 @@ impl<S: AccountStore> AccountService<'_, S> {
         }
         next.version = current.version + 1;
         next.updated_at = self.clock.now_millis();
+        if is_enabled_admin(&current) && !is_enabled_admin(&next) {
+            if let Actor::Account(me) = actor
+                && me.account_id == current.account_id
+            {
+                return Err(DexError::Conflict(
+                    "an admin cannot take the admin role away from their own account".into(),
+                ));
+            }
+            // Another enabled admin must remain, and the write is conditioned on it being
+            // unchanged: two admins demoting each other cannot both succeed.
+            let guard = self.other_enabled_admin(actor, &current.account_id).await?;
+            self.store
+                .update_account_guarded(&next, current.version, &guard, events)
+                .await?;
+            return Ok(next);
+        }
         self.store
             .update_account(&next, current.version, events)
             .await?;
         Ok(next)
+    }
+
+    /// An enabled admin other than `except`, as read now (consistently): the acting admin
+    /// when it is one, else the first one listed.
+    async fn other_enabled_admin(&self, actor: &Actor, except: &str) -> DexResult<AccountGuard> {
+        let last = || {
+            DexError::Conflict(
+                "this is the last enabled admin: it cannot lose the admin role or be disabled"
+                    .into(),
+            )
+        };
+        if let Actor::Account(me) = actor
+            && me.account_id != except
+            && is_enabled_admin(me)
+        {
+            return Ok(AccountGuard {
+                account_id: me.account_id.clone(),
+                version: me.version,
+            });
+        }
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let listed = self.store.list_accounts(page).await?;
+            // The listing may lag: confirm the candidate with a consistent read.
+            for candidate in listed
+                .items
+                .iter()
+                .filter(|a| a.account_id != except && is_enabled_admin(a))
+            {
+                if let Some(admin) = self.store.get_account(&candidate.account_id).await?
+                    && is_enabled_admin(&admin)
+                {
+                    return Ok(AccountGuard {
+                        account_id: admin.account_id,
+                        version: admin.version,
+                    });
+                }
+            }
+            let Some(cursor) = listed.cursor else {
+                return Err(last());
+            };
+            page = PageRequest::parse(None, Some(&cursor))?;
+            page.limit = PageRequest::MAX_LIMIT;
+        }
     }
 
     /// Username/password login. Unknown usernames cost the same hash work as known ones.
@@ -239,6 +336,13 @@ impl<S: AccountStore> AccountService<'_, S> {
         password: &str,
     ) -> DexResult<(String, Account)> {
         let refused = || DexError::Unauthorized("wrong username or password".into());
+        // No account has a longer name; refusing it early keeps it out of the key.
+        if username.trim().len() > MAX_USERNAME_LEN {
+            return Err(DexError::invalid(
+                "invalid username",
+                vec![format!("username: at most {MAX_USERNAME_LEN} characters")],
+            ));
+        }
         let Some(account) = self.store.find_account_by_username(username).await? else {
             password::verify_against_dummy(password);
             return Err(refused());
@@ -297,5 +401,32 @@ impl<S: AccountStore> AccountService<'_, S> {
             return Err(DexError::Forbidden(format!("this needs the {role} role")));
         }
         Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_new_password() {
+        let new: NewAccount = serde_json::from_value(serde_json::json!({
+            "username": "ops@example.com", "password": "a very secret password", "roles": ["admin"],
+        }))
+        .unwrap();
+        let text = format!("{new:?}");
+        assert!(
+            text.contains("ops@example.com") && text.contains("admin"),
+            "{text}"
+        );
+        assert!(!text.contains("very secret"), "{text}");
+    }
+
+    #[test]
+    fn account_ids_are_bounded() {
+        assert!(check_account_id("0b5e4f3a-6f1c-4d8e-9a1b-2c3d4e5f6a7b").is_ok());
+        assert_eq!(check_account_id("").unwrap_err().status(), 400);
+        let long = "a".repeat(MAX_ACCOUNT_ID_LEN + 1);
+        assert_eq!(check_account_id(&long).unwrap_err().status(), 400);
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod hats;
 pub mod keyring;
+pub mod limits;
 pub mod ports;
 pub mod roles;
 pub mod secrets;

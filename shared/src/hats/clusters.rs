@@ -81,6 +81,7 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
         let mut accounts: Vec<(Account, u64)> = Vec::new();
         let mut missing = Vec::new();
         for id in &provisioners {
+            crate::accounts::check_account_id(id)?;
             match self.store.get_account(id).await? {
                 Some(account) => {
                     let version = account.version;
@@ -144,6 +145,7 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
 
     /// Decertifies: its HATs can no longer register or call; nothing is deleted.
     pub async fn decertify(&self, actor: &Actor, domain: &str) -> DexResult<Cluster> {
+        crate::limits::check_len("domain", domain, 253)?;
         let current = self
             .store
             .get_clusters(&[domain.to_owned()])

@@ -268,6 +268,7 @@ impl DynamoStore {
     }
 }
 
+#[derive(Debug)]
 enum Cancellation {
     Domain(Vec<(usize, Option<Item>)>),
     Retry,
@@ -283,20 +284,13 @@ fn classify_cancellation(
     };
     match service {
         TransactWriteItemsError::TransactionCanceledException(cancel) => {
-            let failed: Vec<(usize, Option<Item>)> = cancel
+            let reasons: Vec<(usize, Option<&str>, Option<&Item>)> = cancel
                 .cancellation_reasons()
                 .iter()
                 .enumerate()
-                .filter(|(index, reason)| {
-                    reason.code() == Some("ConditionalCheckFailed") && *index < domain_writes
-                })
-                .map(|(index, reason)| (index, reason.item().cloned()))
+                .map(|(index, reason)| (index, reason.code(), reason.item()))
                 .collect();
-            if !failed.is_empty() {
-                return Cancellation::Domain(failed);
-            }
-            // A chain head moved, or another transaction touched the same items: retry.
-            Cancellation::Retry
+            classify_reasons(&reasons, domain_writes)
         }
         TransactWriteItemsError::TransactionInProgressException(_)
         | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
@@ -304,6 +298,42 @@ fn classify_cancellation(
         | TransactWriteItemsError::RequestLimitExceeded(_) => Cancellation::Retry,
         _ => Cancellation::Fatal,
     }
+}
+
+/// What the cancellation reasons of a transaction mean (index, code, item as it was).
+fn classify_reasons(
+    reasons: &[(usize, Option<&str>, Option<&Item>)],
+    domain_writes: usize,
+) -> Cancellation {
+    // A validation error (item too large, key too long, bad expression) fails again on every
+    // attempt: a bug to log (inputs are validated before they reach a key), never a race.
+    if reasons.iter().any(|(_, code, _)| {
+        !matches!(
+            code,
+            None | Some(
+                "None"
+                    | "ConditionalCheckFailed"
+                    | "TransactionConflict"
+                    | "ThrottlingError"
+                    | "ProvisionedThroughputExceeded"
+                    | "RequestLimitExceeded"
+            )
+        )
+    }) {
+        return Cancellation::Fatal;
+    }
+    let failed: Vec<(usize, Option<Item>)> = reasons
+        .iter()
+        .filter(|(index, code, _)| {
+            *code == Some("ConditionalCheckFailed") && *index < domain_writes
+        })
+        .map(|(index, _, item)| (*index, item.cloned()))
+        .collect();
+    if !failed.is_empty() {
+        return Cancellation::Domain(failed);
+    }
+    // A chain head moved, or another transaction touched the same items: retry.
+    Cancellation::Retry
 }
 
 /// Maps an SDK failure: throttling is a 429, everything else an internal error (logged,
@@ -455,6 +485,10 @@ pub(crate) fn key_from_cursor(
     expected.sort();
     if names != expected.iter().collect::<Vec<_>>()
         || cursor.key.get(&partition_attribute).map(String::as_str) != Some(partition)
+        || cursor
+            .key
+            .values()
+            .any(|v| v.len() > crate::limits::MAX_CURSOR_VALUE)
     {
         return Err(DexError::bad_request(
             "cursor is not one this listing returned",
@@ -463,4 +497,42 @@ pub(crate) fn key_from_cursor(
     Ok(Some(
         cursor.key.iter().map(|(k, v)| (k.clone(), s(v))).collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_races_are_retried() {
+        let retry = classify_reasons(
+            &[
+                (0, Some("None"), None),
+                (1, Some("ConditionalCheckFailed"), None),
+            ],
+            1,
+        );
+        assert!(
+            matches!(retry, Cancellation::Retry),
+            "head moved: {retry:?}"
+        );
+        let conflict = classify_reasons(&[(0, Some("TransactionConflict"), None)], 1);
+        assert!(matches!(conflict, Cancellation::Retry));
+        let domain = classify_reasons(
+            &[
+                (0, Some("ConditionalCheckFailed"), None),
+                (1, Some("None"), None),
+            ],
+            1,
+        );
+        assert!(matches!(domain, Cancellation::Domain(ref f) if f[0].0 == 0));
+        for code in [
+            "ValidationError",
+            "ItemCollectionSizeLimitExceeded",
+            "SomethingNew",
+        ] {
+            let fatal = classify_reasons(&[(0, Some("None"), None), (1, Some(code), None)], 1);
+            assert!(matches!(fatal, Cancellation::Fatal), "{code}: {fatal:?}");
+        }
+    }
 }

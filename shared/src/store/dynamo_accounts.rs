@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 
 use super::dynamo::{
     CommitFailure, DynamoStore, Item, get_bool, get_n, get_s, get_string_list, n, s, sdk_error,
     string_list,
 };
-use super::{AccountStore, Page, PageRequest};
+use super::{AccountGuard, AccountStore, Page, PageRequest, guard_changed};
 use crate::accounts::{Account, normalise_username};
 use crate::error::{DexError, DexResult};
 use crate::roles::Role;
@@ -151,6 +151,39 @@ impl AccountStore for DynamoStore {
             Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(
                 "the account changed meanwhile; read it again and retry".into(),
             )),
+            Err(CommitFailure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn update_account_guarded(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        guard: &AccountGuard,
+        events: Vec<LogEvent>,
+    ) -> DexResult<()> {
+        let write = self.put(
+            account_item(account),
+            Some("attribute_exists(pk) AND #v = :v"),
+            &[("#v", "version")],
+            vec![(":v", n(expected_version))],
+        );
+        // The guard is only checked, never written: any change to it bumps its version.
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(&guard.account_id)))
+            .condition_expression("attribute_exists(pk) AND #v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(guard.version))
+            .build()
+            .expect("table, key and condition set");
+        let check = TransactWriteItem::builder().condition_check(check).build();
+        match self.commit(vec![write, check], events).await {
+            Ok(_) => Ok(()),
+            Err(f) if f.failed_index() == Some(0) => Err(DexError::Conflict(
+                "the account changed meanwhile; read it again and retry".into(),
+            )),
+            Err(CommitFailure::Condition(_)) => Err(DexError::Conflict(guard_changed())),
             Err(CommitFailure::Error(e)) => Err(e),
         }
     }

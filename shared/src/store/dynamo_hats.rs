@@ -16,6 +16,9 @@ use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use crate::txlog::LogEvent;
 
+/// DynamoDB reads at most this many keys in one BatchGetItem.
+const MAX_BATCH_GET_KEYS: usize = 100;
+
 /// The name of the counter of registered HATs.
 pub const HATS_COUNTER: &str = "hats";
 
@@ -89,12 +92,22 @@ fn hat_from(item: &Item) -> DexResult<RegisteredHat> {
 }
 
 impl DynamoStore {
-    /// Reads the given keys in one BatchGetItem (re-asking for unprocessed keys).
+    /// Reads the given keys in one BatchGetItem per 100 keys, DynamoDB's limit (re-asking for
+    /// unprocessed keys). Callers keep their key counts small; this only keeps a larger one
+    /// from becoming a 500.
     pub(crate) async fn batch_get(
         &self,
         keys: Vec<Item>,
         consistent: bool,
     ) -> DexResult<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            found.extend(self.batch_get_one(chunk.to_vec(), consistent).await?);
+        }
+        Ok(found)
+    }
+
+    async fn batch_get_one(&self, keys: Vec<Item>, consistent: bool) -> DexResult<Vec<Item>> {
         let mut found = Vec::new();
         if keys.is_empty() {
             return Ok(found);
@@ -273,6 +286,9 @@ impl HatStore for DynamoStore {
         cluster: Option<&str>,
         page: PageRequest,
     ) -> DexResult<Page<RegisteredHat>> {
+        if let Some(c) = cluster {
+            crate::limits::check_len("cluster", c, 253)?;
+        }
         let (index, partition) = match cluster {
             Some(c) => ("gsi1", format!("HATS#{c}")),
             None => ("gsi2", "HATS".to_owned()),

@@ -114,6 +114,37 @@ pub trait AccountStore: Send + Sync {
         expected_version: u64,
         events: Vec<LogEvent>,
     ) -> impl Future<Output = DexResult<()>> + Send;
+    /// `update_account`, committed only if the `guard` account is still at its version too;
+    /// `Conflict` otherwise. The DynamoDB adapter checks both in one transaction; this
+    /// default reads then writes, which is only good enough for single-threaded fakes.
+    fn update_account_guarded(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        guard: &AccountGuard,
+        events: Vec<LogEvent>,
+    ) -> impl Future<Output = DexResult<()>> + Send {
+        async move {
+            match self.get_account(&guard.account_id).await? {
+                Some(g) if g.version == guard.version => {
+                    self.update_account(account, expected_version, events).await
+                }
+                _ => Err(DexError::Conflict(guard_changed())),
+            }
+        }
+    }
+}
+
+/// An account that must still be at `version` when another account's change commits: the
+/// enabled admin that keeps the deployment administered while another admin is demoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountGuard {
+    pub account_id: String,
+    pub version: u64,
+}
+
+pub(crate) fn guard_changed() -> String {
+    "an admin account changed meanwhile; read the accounts again and retry".into()
 }
 
 pub trait LogStore: Send + Sync {
