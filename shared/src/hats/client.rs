@@ -106,8 +106,9 @@ fn is_public_v6(v6: std::net::Ipv6Addr) -> bool {
     if (seg[0] & 0xe000) != 0x2000 {
         return false;
     }
-    !((seg[0] == 0x2001 && seg[1] < 0x0200) // 2001::/23 IETF protocol assignments (Teredo, ...)
-        || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+    // 2001::/23 IETF protocol assignments (Teredo, ...) and 2001:db8::/32 documentation.
+    let ietf_or_documentation = seg[0] == 0x2001 && (seg[1] < 0x0200 || seg[1] == 0x0db8);
+    !(ietf_or_documentation
         || (seg[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
         || seg[0] == 0x5f00) // segment routing SIDs
 }
