@@ -386,6 +386,8 @@ export_stack_env() {
     export DEX_TABLE="${DEX_TABLE:-dex}"
     export DEX_SECRETS_PREFIX="${DEX_SECRETS_PREFIX:-dex/}"
     export DEX_PUBLIC_URL="${DEX_PUBLIC_URL:-http://127.0.0.1:$DEX_PORT}"
+    # The one switch that allows DEX_HAT_SCHEME=http / DEX_HAT_RESOLVE (refused elsewhere).
+    export DEX_LOCAL_STACK=1
     if [[ -n ${DEX_HAT_SCHEME:-} ]]; then export DEX_HAT_SCHEME; fi
     if [[ -n ${DEX_HAT_RESOLVE:-} ]]; then export DEX_HAT_RESOLVE; fi
 }
@@ -393,7 +395,7 @@ export_stack_env() {
 print_stack_env() {
     local var
     for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_REGION DEX_TABLE \
-        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
+        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_LOCAL_STACK DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
         DEX_HAT_KEY_CACHE_SECS; do
         [[ -n ${!var:-} ]] && printf '    %s=%s\n' "$var" "${!var}" >&2
     done

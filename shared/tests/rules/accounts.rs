@@ -82,7 +82,7 @@ async fn an_admin_cannot_disable_itself_but_can_disable_and_enable_others() {
     };
     status(
         w.accounts().update(&actor, &me.account_id, disable()).await,
-        400,
+        409,
     );
     let still = w.accounts().get(&me.account_id).await.unwrap();
     assert!(!still.disabled);
