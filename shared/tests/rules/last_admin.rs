@@ -187,7 +187,7 @@ async fn the_guarded_update_commits_only_while_the_guard_is_unchanged() {
 /// interleave between their reads and their commits; exactly one may win.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_demotions_of_the_last_two_admins_cannot_both_succeed() {
-    for round in 0..20 {
+    for round in 0..10 {
         let w = World::new().await;
         let a = w.account(&format!("a{round}@dex.test"), &["admin"]).await;
         let b = w.account(&format!("b{round}@dex.test"), &["admin"]).await;
