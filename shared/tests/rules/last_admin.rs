@@ -191,11 +191,10 @@ async fn two_concurrent_demotions_of_the_last_two_admins_cannot_both_succeed() {
         let w = World::new().await;
         let a = w.account(&format!("a{round}@dex.test"), &["admin"]).await;
         let b = w.account(&format!("b{round}@dex.test"), &["admin"]).await;
+        let accounts = w.accounts();
         let (ra, rb) = tokio::join!(
-            w.accounts()
-                .update(&Actor::Operator, &a.account_id, demote()),
-            w.accounts()
-                .update(&Actor::Operator, &b.account_id, demote()),
+            accounts.update(&Actor::Operator, &a.account_id, demote()),
+            accounts.update(&Actor::Operator, &b.account_id, demote()),
         );
         let won = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
         assert!(won <= 1, "round {round}: both demotions committed");
