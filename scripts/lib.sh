@@ -389,6 +389,8 @@ export_stack_env() {
     # The default route hands aliases to their function through the Lambda Invoke API, which
     # `cargo lambda watch` serves on the same port.
     export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$DEX_PORT"
+    # The one switch that allows DEX_HAT_SCHEME=http / DEX_HAT_RESOLVE (refused elsewhere).
+    export DEX_LOCAL_STACK=1
     if [[ -n ${DEX_HAT_SCHEME:-} ]]; then export DEX_HAT_SCHEME; fi
     if [[ -n ${DEX_HAT_RESOLVE:-} ]]; then export DEX_HAT_RESOLVE; fi
 }
@@ -396,7 +398,7 @@ export_stack_env() {
 print_stack_env() {
     local var
     for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_LAMBDA AWS_REGION DEX_TABLE \
-        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
+        DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_LOCAL_STACK DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
         DEX_HAT_KEY_CACHE_SECS; do
         [[ -n ${!var:-} ]] && printf '    %s=%s\n' "$var" "${!var}" >&2
     done

@@ -55,7 +55,7 @@ prepare_dex() {
     log "dexctl init: table $DEX_TABLE and the signing key under $DEX_SECRETS_PREFIX"
     cargo run -q -p dexctl -- init
     log "dexctl ensure-admin: $DEX_LOCAL_ADMIN_USERNAME"
-    cargo run -q -p dexctl -- ensure-admin
+    cargo run -q -p dexctl -- ensure-admin --enable
 }
 
 start_dev_hat() {

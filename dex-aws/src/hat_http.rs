@@ -56,40 +56,68 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// Whether DEX may connect to `ip` on a HAT's behalf.
+/// Whether DEX may connect to `ip` on a HAT's behalf: only globally reachable unicast
+/// addresses, per the IANA special-purpose registries (RFC 6890 and successors). Addresses
+/// that embed an IPv4 address (mapped, NAT64, 6to4) are judged by that address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local() // includes 169.254.169.254, the metadata service
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 192 && b == 0)
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local, includes fd00:ec2::254 (metadata)
-                || (first & 0xffc0) == 0xfe80) // link-local
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local() // includes 169.254.169.254, the metadata service
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // deprecated 6to4 relay anycast
+        || (a == 198 && (b & 0xfe) == 18) // 198.18.0.0/15, benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(v6: std::net::Ipv6Addr) -> bool {
+    let seg = v6.segments();
+    let embedded_v4 = |hi: u16, lo: u16| {
+        std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+    };
+    // ::ffff:a.b.c.d (mapped): what the host connects to is the IPv4 address.
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    // 64:ff9b::/96, the well-known NAT64 prefix: the gateway connects to the embedded address.
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(embedded_v4(seg[6], seg[7]));
+    }
+    // 2002::/16, 6to4: the embedded address is the far end's relay.
+    if seg[0] == 0x2002 {
+        return is_public_v4(embedded_v4(seg[1], seg[2]));
+    }
+    // Everything else that is public lies in 2000::/3 (global unicast); this excludes ::/8
+    // (loopback, unspecified, IPv4-compatible, SIIT), 64:ff9b:1::/48 (local NAT64),
+    // 100::/64 (discard), fc00::/7, fe80::/10, fec0::/10 and ff00::/8.
+    if (seg[0] & 0xe000) != 0x2000 {
+        return false;
+    }
+    // 2001::/23 IETF protocol assignments (Teredo, ...) and 2001:db8::/32 documentation.
+    let ietf_or_documentation = seg[0] == 0x2001 && (seg[1] < 0x0200 || seg[1] == 0x0db8);
+    !(ietf_or_documentation
+        || (seg[0] & 0xfff0) == 0x3ff0 // 3fff::/20 documentation
+        || seg[0] == 0x5f00) // segment routing SIDs
 }
 
 impl HatClient {
     pub fn new(config: &Config) -> Result<Self, DexError> {
         let http = reqwest::Client::builder()
+            // HTTP(S)_PROXY in the environment would send HAT calls past the resolver's guard.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.hat_timeout)
             .connect_timeout(config.hat_timeout.min(Duration::from_secs(3)))
@@ -233,6 +261,60 @@ mod tests {
             assert!(!is_public(ip.parse().unwrap()), "{ip} allowed");
         }
         for ip in ["8.8.8.8", "2606:4700::1111", "1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} refused");
+        }
+    }
+
+    #[test]
+    fn special_purpose_and_embedding_addresses_are_refused() {
+        for ip in [
+            // IPv4 special-purpose ranges
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "0.1.2.3",
+            // NAT64 (well-known prefix with a private IPv4, and the local-use prefix)
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::808:808",
+            // 6to4 with a private or loopback IPv4 inside
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2002:a9fe:a9fe::",
+            // IPv4-compatible (deprecated), SIIT and mapped
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:7f00:1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            // site-local, ULA, link-local, multicast, discard, documentation, Teredo, SRv6
+            "fec0::1",
+            "fc00::1",
+            "ff02::1",
+            "100::1",
+            "2001:db8::1",
+            "3fff::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "5f00::1",
+            "::",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} allowed");
+        }
+        // Embedded public IPv4 addresses stay reachable through their translators.
+        for ip in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:8.8.8.8",
+            "2a00:1450::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip} refused");
         }
     }

@@ -31,12 +31,18 @@ where
 impl SecretStore for SecretsManager {
     async fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> DexResult<Option<T>> {
         match self.client.get_secret_value().secret_id(name).send().await {
-            Ok(out) => match out.secret_string() {
-                None => Ok(None),
-                // A value that is not ours (e.g. a placeholder set at deploy time) counts as
-                // no value; the caller says what to run.
-                Some(text) => Ok(serde_json::from_str(text).ok()),
-            },
+            Ok(out) => {
+                // Never the value or the parser's excerpt of it in the error.
+                let unreadable = || {
+                    DexError::internal(format!(
+                        "secret {name} holds a value DEX cannot read; fix or delete it by hand"
+                    ))
+                };
+                let text = out.secret_string().ok_or_else(unreadable)?;
+                serde_json::from_str(text)
+                    .map(Some)
+                    .map_err(|_| unreadable())
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>

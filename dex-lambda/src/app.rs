@@ -50,6 +50,12 @@ impl App {
     /// `AWS_ENDPOINT_URL_*` overrides come from the standard environment).
     pub async fn init() -> Result<Self, InitError> {
         let config = Config::from_env()?;
+        for setting in config.local_overrides() {
+            tracing::warn!(
+                setting,
+                "LOCAL STACK SETTING IN FORCE; never in a deployment"
+            );
+        }
         let (dynamodb, secrets) = dex_aws::aws_clients().await;
         Ok(Self::with_clients(config, dynamodb, secrets))
     }

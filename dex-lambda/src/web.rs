@@ -121,6 +121,16 @@ pub fn page<'a, T, V: Serialize>(
     json(status, &page.map(view))
 }
 
+/// Marks an answer that carries a token or a secret: no cache (browser, proxy or CDN) may
+/// keep it.
+pub fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        "cache-control",
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 pub fn text(status: StatusCode, content_type: &str, body: String) -> HttpResponse {
     Response::builder()
         .status(status)
@@ -138,14 +148,36 @@ pub fn error_response(err: &DexError) -> HttpResponse {
     json(status, &err.body())
 }
 
+/// The log filter for a level name (`AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`): DEX's own logs at
+/// that level, every dependency at most at info. Below info, `lambda_runtime` logs each raw
+/// event (headers with passwords and tokens, bodies) and the AWS SDK each request and
+/// response (secret values, signing headers): those levels are never enabled. Only a plain
+/// level is taken; anything else (e.g. per-target directives) means info.
+pub fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match level.trim().to_lowercase().as_str() {
+        "trace" => LevelFilter::TRACE,
+        "debug" => LevelFilter::DEBUG,
+        "warn" => LevelFilter::WARN,
+        "error" | "fatal" => LevelFilter::ERROR,
+        "off" => LevelFilter::OFF,
+        _ => LevelFilter::INFO,
+    };
+    let dependencies = level.min(LevelFilter::INFO);
+    // DEX's three library crates; each function binary logs through them.
+    tracing_subscriber::EnvFilter::new(format!(
+        "{dependencies},dex={level},dex_aws={level},dex_lambda={level}"
+    ))
+}
+
 /// Initialises JSON logging: each line carries the request's span (the runtime's span holds
-/// the Lambda request id). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, default info.
+/// the Lambda request id). Level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (see `log_filter`),
+/// default info.
 pub fn init_logging() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(&level);
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -233,4 +265,75 @@ macro_rules! lambda_main {
             })
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged_at(level: &str) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(log_filter(level))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // What lambda_runtime, lambda_http and the AWS SDK emit below info.
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = "password: runtime-secret", "raw JSON event received from Lambda");
+            tracing::debug!(target: "lambda_http", "http-secret");
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "sdk-secret");
+            tracing::info!(target: "lambda_runtime", "runtime-info");
+            tracing::trace!(target: "dex_lambda::web", "dex-trace");
+            tracing::trace!(target: "dex_aws::dynamo", "adapter-trace");
+            tracing::info!(target: "dex::accounts", "dex-info");
+        });
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn no_level_enables_the_runtime_raw_event_or_sdk_dumps() {
+        for level in [
+            "trace",
+            "TRACE",
+            "debug",
+            "lambda_runtime=trace",
+            "trace,lambda_runtime=trace",
+        ] {
+            let out = logged_at(level);
+            for secret in ["runtime-secret", "http-secret", "sdk-secret"] {
+                assert!(!out.contains(secret), "{level}: {secret} logged:\n{out}");
+            }
+            assert!(
+                out.contains("dex-info") && out.contains("runtime-info"),
+                "{level}: {out}"
+            );
+        }
+        let all = logged_at("trace");
+        assert!(
+            all.contains("dex-trace") && all.contains("adapter-trace"),
+            "{all}"
+        );
+        assert!(!logged_at("info").contains("dex-trace"));
+        let quiet = logged_at("error");
+        assert!(
+            !quiet.contains("dex-info") && !quiet.contains("runtime-info"),
+            "{quiet}"
+        );
+    }
 }

@@ -23,7 +23,13 @@ pub struct Config {
     pub hat_key_cache: Duration,
     /// Timeout of one call to a HAT.
     pub hat_timeout: Duration,
+    /// `DEX_LOCAL_STACK=1`: this is a local stack (the scripts set it), the only place where
+    /// `DEX_HAT_SCHEME=http` and `DEX_HAT_RESOLVE` are accepted.
+    pub local_stack: bool,
 }
+
+/// The variable that allows the local-only HAT settings.
+pub const LOCAL_STACK_VAR: &str = "DEX_LOCAL_STACK";
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -64,6 +70,23 @@ impl Config {
                 ConfigError(format!("DEX_HAT_RESOLVE must be an IP address, got {ip:?}"))
             })?),
         };
+        let local_stack = match get(LOCAL_STACK_VAR).as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "{LOCAL_STACK_VAR} must be 1 or 0, got {other:?}"
+                )));
+            }
+        };
+        // These turn off TLS to HATs and the private-address guard: a deployment that
+        // inherited them by mistake must not start.
+        if !local_stack && (hat_scheme == "http" || hat_resolve.is_some()) {
+            return Err(ConfigError(format!(
+                "DEX_HAT_SCHEME=http and DEX_HAT_RESOLVE are for local stacks only: unset them, \
+                 or set {LOCAL_STACK_VAR}=1 if this really is a local stack"
+            )));
+        }
         let seconds = |name: &str, default: u64| -> Result<Duration, ConfigError> {
             match get(name) {
                 None => Ok(Duration::from_secs(default)),
@@ -83,7 +106,22 @@ impl Config {
             hat_resolve,
             hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 60)?,
             hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
+            local_stack,
         })
+    }
+
+    /// The local-only settings in force, to be logged loudly at start.
+    pub fn local_overrides(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.hat_scheme == "http" {
+            out.push("DEX_HAT_SCHEME=http: HATs are called without TLS".to_owned());
+        }
+        if let Some(ip) = self.hat_resolve {
+            out.push(format!(
+                "DEX_HAT_RESOLVE={ip}: every HAT host resolves there, the private-address guard is off"
+            ));
+        }
+        out
     }
 
     pub fn signing_key_secret(&self) -> String {
@@ -133,5 +171,27 @@ mod tests {
         assert!(err.to_string().contains("DEX_TOKEN_LIFETIME_SECS"));
         let err = config(&[base, ("DEX_HAT_SCHEME", "ftp")]).unwrap_err();
         assert!(err.to_string().contains("DEX_HAT_SCHEME"));
+        let err = config(&[base, ("DEX_LOCAL_STACK", "yes")]).unwrap_err();
+        assert!(err.to_string().contains("DEX_LOCAL_STACK"));
+    }
+
+    #[test]
+    fn local_hat_settings_need_the_local_stack_switch() {
+        let base = ("DEX_PUBLIC_URL", "https://dex.example.com");
+        for local in [("DEX_HAT_SCHEME", "http"), ("DEX_HAT_RESOLVE", "127.0.0.1")] {
+            let err = config(&[base, local]).unwrap_err().to_string();
+            assert!(
+                err.contains(local.0) && err.contains("DEX_LOCAL_STACK"),
+                "{err}"
+            );
+            let err = config(&[base, local, ("DEX_LOCAL_STACK", "0")]).unwrap_err();
+            assert!(err.to_string().contains("local stacks only"));
+            let c = config(&[base, local, ("DEX_LOCAL_STACK", "1")]).unwrap();
+            assert!(c.local_stack);
+            assert_eq!(c.local_overrides().len(), 1, "{:?}", c.local_overrides());
+        }
+        // https is the default and always allowed; nothing to warn about.
+        let c = config(&[base, ("DEX_HAT_SCHEME", "https")]).unwrap();
+        assert!(!c.local_stack && c.local_overrides().is_empty());
     }
 }

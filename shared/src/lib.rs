@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hats;
+pub mod limits;
 pub mod page;
 pub mod ports;
 pub mod roles;

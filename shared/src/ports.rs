@@ -73,7 +73,10 @@ impl Random for SystemRandom {
 
 /// Secrets are JSON documents; implementations never log or format a value.
 pub trait SecretStore: Send + Sync {
-    /// The secret's JSON value, `None` when the secret does not exist or has no value yet.
+    /// The secret's JSON value, `None` only when the secret does not exist or has no value
+    /// yet. A value that cannot be read (access denied, decryption failure, throttling, not
+    /// DEX's JSON) is an error, never `None`: callers that create a missing secret must not
+    /// overwrite one they merely failed to read.
     fn get_json<T: DeserializeOwned + Send>(
         &self,
         name: &str,

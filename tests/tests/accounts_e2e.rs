@@ -1098,7 +1098,7 @@ async fn a_disabled_account_can_neither_log_in_nor_use_its_token() {
     assert_error(
         dex.put_json(&path, Some(&token), &json!({ "disabled": true }))
             .await,
-        400,
+        409,
         "own",
     )
     .await;

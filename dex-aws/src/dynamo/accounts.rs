@@ -1,11 +1,11 @@
 //! Accounts on DynamoDB: the account item plus a username item that makes usernames unique.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
 
 use super::item::{Codec, get_bool, get_n, get_s, get_string_list, n, s, string_list};
 use super::keys::{self, gsi};
 use super::{Commit, DynamoStore, Item, Query};
-use dex::accounts::{Account, AccountStore, normalise_username};
+use dex::accounts::{Account, AccountGuard, AccountStore, guard_changed, normalise_username};
 use dex::error::{DexError, DexResult};
 use dex::page::{Page, PageRequest};
 use dex::roles::Role;
@@ -100,5 +100,32 @@ impl AccountStore for DynamoStore {
             .await?
             .or_conflict("the account changed meanwhile; read it again and retry")?;
         Ok(())
+    }
+
+    async fn update_account_guarded(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        guard: &AccountGuard,
+        events: Vec<LogEvent>,
+    ) -> DexResult<()> {
+        let write = self.put_at_version(account.to_item(), expected_version, true);
+        // The guard is only checked, never written: any change to it bumps its version.
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::account(&guard.account_id)))
+            .condition_expression("attribute_exists(pk) AND #v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(guard.version))
+            .build()
+            .expect("table, key and condition set");
+        let check = TransactWriteItem::builder().condition_check(check).build();
+        match self.commit(vec![write, check], events).await? {
+            Commit::Done(_) => Ok(()),
+            refused if refused.refused_index() == Some(0) => Err(DexError::Conflict(
+                "the account changed meanwhile; read it again and retry".into(),
+            )),
+            Commit::Refused(_) => Err(DexError::Conflict(guard_changed())),
+        }
     }
 }

@@ -80,6 +80,10 @@ pub(crate) fn key_from_cursor(
     expected.sort();
     if names != expected.iter().collect::<Vec<_>>()
         || cursor.key.get(&partition_attribute).map(String::as_str) != Some(partition)
+        || cursor
+            .key
+            .values()
+            .any(|v| v.len() > dex::limits::MAX_CURSOR_VALUE)
     {
         return Err(DexError::bad_request(
             "cursor is not one this listing returned",

@@ -185,6 +185,9 @@ impl HatStore for DynamoStore {
         cluster: Option<&str>,
         page: PageRequest,
     ) -> DexResult<Page<RegisteredHat>> {
+        if let Some(c) = cluster {
+            dex::limits::check_len("cluster", c, dex::limits::MAX_DOMAIN_LEN)?;
+        }
         let (index, partition) = match cluster {
             Some(c) => ("gsi1", keys::hats_of(c)),
             None => ("gsi2", keys::ALL_HATS.to_owned()),

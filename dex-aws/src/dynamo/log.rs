@@ -62,6 +62,7 @@ impl LogStore for DynamoStore {
     }
 
     async fn query_log(&self, filter: &LogFilter, page: PageRequest) -> DexResult<Page<LogEntry>> {
+        filter.check()?;
         let start = KeyCursor::of(&page)?;
         let from = filter.from.unwrap_or(0);
         let to = filter.to.unwrap_or(i64::MAX / 2);

@@ -42,6 +42,9 @@ pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// rounds a writer may need grows with the number of contenders.
 const COMMIT_RETRY_BUDGET: Duration = Duration::from_secs(10);
 
+/// DynamoDB reads at most this many keys in one BatchGetItem.
+const MAX_BATCH_GET_KEYS: usize = 100;
+
 #[derive(Clone)]
 pub struct DynamoStore {
     pub(crate) client: Client,
@@ -300,12 +303,22 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Reads the given keys in one BatchGetItem (re-asking for unprocessed keys).
+    /// Reads the given keys in one BatchGetItem per 100 keys, DynamoDB's limit (re-asking for
+    /// unprocessed keys). Callers keep their key counts small; this only keeps a larger one
+    /// from becoming a 500.
     pub(crate) async fn batch_get(
         &self,
         keys: Vec<Item>,
         consistent: bool,
     ) -> DexResult<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            found.extend(self.batch_get_one(chunk.to_vec(), consistent).await?);
+        }
+        Ok(found)
+    }
+
+    async fn batch_get_one(&self, keys: Vec<Item>, consistent: bool) -> DexResult<Vec<Item>> {
         let mut found = Vec::new();
         if keys.is_empty() {
             return Ok(found);
@@ -427,6 +440,7 @@ impl DynamoStore {
     }
 }
 
+#[derive(Debug)]
 enum Cancellation {
     Domain(Vec<(usize, Option<Item>)>),
     Retry,
@@ -442,20 +456,13 @@ fn classify_cancellation(
     };
     match service {
         TransactWriteItemsError::TransactionCanceledException(cancel) => {
-            let failed: Vec<(usize, Option<Item>)> = cancel
+            let reasons: Vec<(usize, Option<&str>, Option<&Item>)> = cancel
                 .cancellation_reasons()
                 .iter()
                 .enumerate()
-                .filter(|(index, reason)| {
-                    reason.code() == Some("ConditionalCheckFailed") && *index < domain_writes
-                })
-                .map(|(index, reason)| (index, reason.item().cloned()))
+                .map(|(index, reason)| (index, reason.code(), reason.item()))
                 .collect();
-            if !failed.is_empty() {
-                return Cancellation::Domain(failed);
-            }
-            // A chain head moved, or another transaction touched the same items: retry.
-            Cancellation::Retry
+            classify_reasons(&reasons, domain_writes)
         }
         TransactWriteItemsError::TransactionInProgressException(_)
         | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
@@ -463,6 +470,42 @@ fn classify_cancellation(
         | TransactWriteItemsError::RequestLimitExceeded(_) => Cancellation::Retry,
         _ => Cancellation::Fatal,
     }
+}
+
+/// What the cancellation reasons of a transaction mean (index, code, item as it was).
+fn classify_reasons(
+    reasons: &[(usize, Option<&str>, Option<&Item>)],
+    domain_writes: usize,
+) -> Cancellation {
+    // A validation error (item too large, key too long, bad expression) fails again on every
+    // attempt: a bug to log (inputs are validated before they reach a key), never a race.
+    if reasons.iter().any(|(_, code, _)| {
+        !matches!(
+            code,
+            None | Some(
+                "None"
+                    | "ConditionalCheckFailed"
+                    | "TransactionConflict"
+                    | "ThrottlingError"
+                    | "ProvisionedThroughputExceeded"
+                    | "RequestLimitExceeded"
+            )
+        )
+    }) {
+        return Cancellation::Fatal;
+    }
+    let failed: Vec<(usize, Option<Item>)> = reasons
+        .iter()
+        .filter(|(index, code, _)| {
+            *code == Some("ConditionalCheckFailed") && *index < domain_writes
+        })
+        .map(|(index, _, item)| (*index, item.cloned()))
+        .collect();
+    if !failed.is_empty() {
+        return Cancellation::Domain(failed);
+    }
+    // A chain head moved, or another transaction touched the same items: retry.
+    Cancellation::Retry
 }
 
 /// Maps an SDK failure: throttling is a 429, everything else an internal error (logged,
@@ -483,5 +526,43 @@ where
         DexError::Throttled("the store is busy; retry shortly".into())
     } else {
         DexError::internal(DisplayErrorContext(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_races_are_retried() {
+        let retry = classify_reasons(
+            &[
+                (0, Some("None"), None),
+                (1, Some("ConditionalCheckFailed"), None),
+            ],
+            1,
+        );
+        assert!(
+            matches!(retry, Cancellation::Retry),
+            "head moved: {retry:?}"
+        );
+        let conflict = classify_reasons(&[(0, Some("TransactionConflict"), None)], 1);
+        assert!(matches!(conflict, Cancellation::Retry));
+        let domain = classify_reasons(
+            &[
+                (0, Some("ConditionalCheckFailed"), None),
+                (1, Some("None"), None),
+            ],
+            1,
+        );
+        assert!(matches!(domain, Cancellation::Domain(ref f) if f[0].0 == 0));
+        for code in [
+            "ValidationError",
+            "ItemCollectionSizeLimitExceeded",
+            "SomethingNew",
+        ] {
+            let fatal = classify_reasons(&[(0, Some("None"), None), (1, Some(code), None)], 1);
+            assert!(matches!(fatal, Cancellation::Fatal), "{code}: {fatal:?}");
+        }
     }
 }

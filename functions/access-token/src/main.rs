@@ -21,7 +21,7 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     response
         .headers_mut()
         .insert("x-auth-token", token.parse().map_err(DexError::internal)?);
-    Ok(response)
+    Ok(web::no_store(response))
 }
 
 dex_lambda::lambda_main!(handle);

@@ -4,6 +4,9 @@ pub mod model;
 pub mod ports;
 pub mod service;
 
-pub use model::{Account, AccountChange, AccountView, Actor, NewAccount, normalise_username};
+pub use model::{
+    Account, AccountChange, AccountGuard, AccountView, Actor, MAX_ACCOUNT_ID_LEN, MAX_USERNAME_LEN,
+    NewAccount, check_account_id, guard_changed, normalise_username,
+};
 pub use ports::AccountStore;
 pub use service::AccountService;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{DexError, DexResult};
 use crate::roles::Role;
 use crate::txlog::Subject;
 
@@ -33,6 +34,11 @@ impl std::fmt::Debug for Account {
 impl Account {
     pub fn has(&self, role: &Role) -> bool {
         self.roles.contains(role)
+    }
+
+    /// Whether the account keeps the deployment administered: an enabled admin.
+    pub fn is_enabled_admin(&self) -> bool {
+        self.has(&Role::Admin) && !self.disabled
     }
 
     pub fn subject(&self) -> Subject {
@@ -70,13 +76,52 @@ pub fn normalise_username(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewAccount {
     pub username: String,
     pub password: String,
     #[serde(default)]
     pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    // Never the password, even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest username DEX stores (and so the longest one worth looking up).
+pub const MAX_USERNAME_LEN: usize = 254;
+/// Account ids are UUIDs; anything much longer is not one (and would break key limits).
+pub const MAX_ACCOUNT_ID_LEN: usize = 64;
+
+/// Refuses an account id no account can have, before it becomes part of a key.
+pub fn check_account_id(account_id: &str) -> DexResult<()> {
+    if account_id.is_empty() || account_id.len() > MAX_ACCOUNT_ID_LEN {
+        return Err(DexError::invalid(
+            "invalid account id",
+            vec![format!("accountId: 1 to {MAX_ACCOUNT_ID_LEN} characters")],
+        ));
+    }
+    Ok(())
+}
+
+/// An account that must still be at `version` when another account's change commits: the
+/// enabled admin that keeps the deployment administered while another admin is demoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountGuard {
+    pub account_id: String,
+    pub version: u64,
+}
+
+/// The `Conflict` message when an [`AccountGuard`] no longer holds.
+pub fn guard_changed() -> String {
+    "an admin account changed meanwhile; read the accounts again and retry".into()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -108,5 +153,32 @@ impl Actor {
             Actor::Operator => "dexctl".into(),
             Actor::Anonymous => "anonymous".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_new_password() {
+        let new: NewAccount = serde_json::from_value(serde_json::json!({
+            "username": "ops@example.com", "password": "a very secret password", "roles": ["admin"],
+        }))
+        .unwrap();
+        let text = format!("{new:?}");
+        assert!(
+            text.contains("ops@example.com") && text.contains("admin"),
+            "{text}"
+        );
+        assert!(!text.contains("very secret"), "{text}");
+    }
+
+    #[test]
+    fn account_ids_are_bounded() {
+        assert!(check_account_id("0b5e4f3a-6f1c-4d8e-9a1b-2c3d4e5f6a7b").is_ok());
+        assert_eq!(check_account_id("").unwrap_err().status(), 400);
+        let long = "a".repeat(MAX_ACCOUNT_ID_LEN + 1);
+        assert_eq!(check_account_id(&long).unwrap_err().status(), 400);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use super::model::Account;
+use super::model::{Account, AccountGuard};
 use crate::error::DexResult;
 use crate::page::{Page, PageRequest};
 use crate::txlog::LogEvent;
@@ -31,6 +31,16 @@ pub trait AccountStore: Send + Sync {
         &self,
         account: &Account,
         expected_version: u64,
+        events: Vec<LogEvent>,
+    ) -> impl Future<Output = DexResult<()>> + Send;
+    /// `update_account`, committed only if the `guard` account is still at its version too,
+    /// both checked in the same atomic commit (a read then a write would let two admins
+    /// demote each other); `Conflict` otherwise.
+    fn update_account_guarded(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        guard: &AccountGuard,
         events: Vec<LogEvent>,
     ) -> impl Future<Output = DexResult<()>> + Send;
 }

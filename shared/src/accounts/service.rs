@@ -1,12 +1,15 @@
 //! The account use cases: creation, administration, login, and the authorisation component
 //! every account-authenticated endpoint uses.
 
-use super::model::{Account, AccountChange, AccountView, Actor, NewAccount};
+use super::model::{
+    Account, AccountChange, AccountGuard, AccountView, Actor, MAX_USERNAME_LEN, NewAccount,
+    check_account_id,
+};
 use super::ports::AccountStore;
 use crate::auth::password;
 use crate::auth::tokens::TokenIssuer;
 use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
+use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Clock, Random, SecretStore};
 use crate::roles::Role;
 use crate::txlog::{Kind, LogEvent};
@@ -28,8 +31,13 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     pub async fn create(&self, actor: &Actor, new: NewAccount) -> DexResult<Account> {
         let username = new.username.trim().to_owned();
         let mut details = Vec::new();
-        if username.is_empty() || username.len() > 254 || username.chars().any(char::is_control) {
-            details.push("username: 1 to 254 printable characters".to_owned());
+        if username.is_empty()
+            || username.len() > MAX_USERNAME_LEN
+            || username.chars().any(char::is_control)
+        {
+            details.push(format!(
+                "username: 1 to {MAX_USERNAME_LEN} printable characters"
+            ));
         }
         if let Err(e) = password::check_password_policy(&new.password) {
             details.push(e);
@@ -76,6 +84,7 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     }
 
     pub async fn get(&self, account_id: &str) -> DexResult<Account> {
+        check_account_id(account_id)?;
         self.store
             .get_account(account_id)
             .await?
@@ -119,8 +128,8 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
                 && me.account_id == current.account_id
                 && disabled
             {
-                return Err(DexError::bad_request(
-                    "an admin cannot disable their own account",
+                return Err(DexError::Conflict(
+                    "an admin cannot disable their own account".into(),
                 ));
             }
             next.disabled = disabled;
@@ -141,15 +150,84 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
         }
         next.version = current.version + 1;
         next.updated_at = self.clock.now_millis();
+        if current.is_enabled_admin() && !next.is_enabled_admin() {
+            if let Actor::Account(me) = actor
+                && me.account_id == current.account_id
+            {
+                return Err(DexError::Conflict(
+                    "an admin cannot take the admin role away from their own account".into(),
+                ));
+            }
+            // Another enabled admin must remain, and the write is conditioned on it being
+            // unchanged: two admins demoting each other cannot both succeed.
+            let guard = self.other_enabled_admin(actor, &current.account_id).await?;
+            self.store
+                .update_account_guarded(&next, current.version, &guard, events)
+                .await?;
+            return Ok(next);
+        }
         self.store
             .update_account(&next, current.version, events)
             .await?;
         Ok(next)
     }
 
+    /// An enabled admin other than `except`, as read now (consistently): the acting admin
+    /// when it is one, else the first one listed.
+    async fn other_enabled_admin(&self, actor: &Actor, except: &str) -> DexResult<AccountGuard> {
+        let last = || {
+            DexError::Conflict(
+                "this is the last enabled admin: it cannot lose the admin role or be disabled"
+                    .into(),
+            )
+        };
+        if let Actor::Account(me) = actor
+            && me.account_id != except
+            && me.is_enabled_admin()
+        {
+            return Ok(AccountGuard {
+                account_id: me.account_id.clone(),
+                version: me.version,
+            });
+        }
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let listed = self.store.list_accounts(page).await?;
+            // The listing may lag: confirm the candidate with a consistent read.
+            for candidate in listed
+                .items
+                .iter()
+                .filter(|a| a.account_id != except && a.is_enabled_admin())
+            {
+                if let Some(admin) = self.store.get_account(&candidate.account_id).await?
+                    && admin.is_enabled_admin()
+                {
+                    return Ok(AccountGuard {
+                        account_id: admin.account_id,
+                        version: admin.version,
+                    });
+                }
+            }
+            let Some(cursor) = listed.cursor else {
+                return Err(last());
+            };
+            page = PageRequest {
+                limit: PageRequest::MAX_LIMIT,
+                cursor: Some(Cursor::new(cursor)),
+            };
+        }
+    }
+
     /// Username/password login. Unknown usernames cost the same hash work as known ones.
     pub async fn login(&self, username: &str, password: &str) -> DexResult<(String, Account)> {
         let refused = || DexError::Unauthorized("wrong username or password".into());
+        // No account has a longer name; refusing it early keeps it out of the key.
+        if username.trim().len() > MAX_USERNAME_LEN {
+            return Err(DexError::invalid(
+                "invalid username",
+                vec![format!("username: at most {MAX_USERNAME_LEN} characters")],
+            ));
+        }
         let Some(account) = self.store.find_account_by_username(username).await? else {
             password::verify_against_dummy(password);
             return Err(refused());

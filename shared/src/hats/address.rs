@@ -3,6 +3,11 @@
 
 use std::fmt;
 
+/// A HAT address has at most this many labels (`alice.hubat.net` has 3). DNS allows 127, but
+/// every label costs a read of a candidate cluster when a HAT token is verified, before any
+/// signature is checked: a forged `iss` must not buy a hundred reads.
+pub const MAX_HAT_LABELS: usize = 8;
+
 /// A syntactically valid HAT address: `host` is a lowercase DNS name, `port` is present only
 /// when the deployment allows ports (local development).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +76,14 @@ impl HatAddress {
             && self.host.as_bytes()[self.host.len() - domain.len() - 1] == b'.'
     }
 
-    /// Every parent domain of the host, nearest first (`a.b.hubat.net` → `b.hubat.net`,
-    /// `hubat.net`, `net`): the candidates for its cluster.
+    /// Every parent domain of the host that could be a cluster (two labels or more), nearest
+    /// first (`a.b.hubat.net` → `b.hubat.net`, `hubat.net`): the candidates for its cluster,
+    /// at most `MAX_HAT_LABELS - 2`.
     pub fn parent_domains(&self) -> impl Iterator<Item = &str> {
         self.host
             .match_indices('.')
             .map(move |(i, _)| &self.host[i + 1..])
+            .filter(|d| d.contains('.'))
     }
 }
 
@@ -91,8 +98,12 @@ impl fmt::Display for HatAddress {
 
 fn validate_hat_host(host: &str) -> Result<(), String> {
     validate_dns_name(host)?;
-    if host.split('.').count() < 3 {
+    let labels = host.split('.').count();
+    if labels < 3 {
         return Err("hatAddress must be <name>.<cluster domain>".into());
+    }
+    if labels > MAX_HAT_LABELS {
+        return Err(format!("hatAddress has at most {MAX_HAT_LABELS} labels"));
     }
     Ok(())
 }
@@ -100,8 +111,16 @@ fn validate_hat_host(host: &str) -> Result<(), String> {
 /// A cluster domain: a lowercase DNS name of at least two labels.
 pub fn validate_domain(domain: &str) -> Result<(), String> {
     validate_dns_name(domain)?;
-    if domain.split('.').count() < 2 {
+    let labels = domain.split('.').count();
+    if labels < 2 {
         return Err("a cluster domain has at least two labels (e.g. hubat.net)".into());
+    }
+    // Room for at least one label of a HAT address under it.
+    if labels >= MAX_HAT_LABELS {
+        return Err(format!(
+            "a cluster domain has at most {} labels",
+            MAX_HAT_LABELS - 1
+        ));
     }
     Ok(())
 }
@@ -157,7 +176,27 @@ mod tests {
             Some("hubat.net")
         );
         let parents: Vec<_> = a.parent_domains().collect();
-        assert_eq!(parents, ["hubat.net", "net"]);
+        assert_eq!(parents, ["hubat.net"]);
+    }
+
+    #[test]
+    fn labels_are_bounded_before_any_read() {
+        let deepest = format!("{}hubat.net", "a.".repeat(MAX_HAT_LABELS - 2));
+        let a = HatAddress::parse(&deepest, false).unwrap();
+        assert_eq!(a.parent_domains().count(), MAX_HAT_LABELS - 2);
+        assert_eq!(a.parent_domains().last(), Some("hubat.net"));
+        let deeper = format!("a.{deepest}");
+        assert!(
+            HatAddress::parse(&deeper, false)
+                .unwrap_err()
+                .contains("labels")
+        );
+        // What DNS allows (127 labels, 253 characters) is far beyond a HAT address.
+        let dns_max = format!("{}net", "a.".repeat(125));
+        assert!(dns_max.len() <= 253);
+        assert!(HatAddress::parse(&dns_max, false).is_err());
+        assert!(validate_domain(&format!("{}net", "a.".repeat(MAX_HAT_LABELS - 2))).is_ok());
+        assert!(validate_domain(&format!("{}net", "a.".repeat(MAX_HAT_LABELS - 1))).is_err());
     }
 
     #[test]

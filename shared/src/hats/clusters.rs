@@ -58,6 +58,9 @@ impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'
         cluster: Option<&str>,
         page: PageRequest,
     ) -> DexResult<Page<RegisteredHat>> {
+        if let Some(c) = cluster {
+            crate::limits::check_len("cluster", c, crate::limits::MAX_DOMAIN_LEN)?;
+        }
         self.store.list_hats(cluster, page).await
     }
 
@@ -95,6 +98,7 @@ impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'
         let mut accounts: Vec<(Account, u64)> = Vec::new();
         let mut missing = Vec::new();
         for id in &provisioners {
+            crate::accounts::check_account_id(id)?;
             match self.store.get_account(id).await? {
                 Some(account) => {
                     let version = account.version;
@@ -158,6 +162,7 @@ impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'
 
     /// Decertifies: its HATs can no longer register or call; nothing is deleted.
     pub async fn decertify(&self, actor: &Actor, domain: &str) -> DexResult<Cluster> {
+        crate::limits::check_len("domain", domain, 253)?;
         let current = self
             .store
             .get_clusters(&[domain.to_owned()])

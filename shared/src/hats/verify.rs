@@ -200,7 +200,11 @@ fn check_claims(claims: &HatClaims, public_url: &str, now: i64) -> DexResult<()>
     if iat > now + SKEW_SECS {
         return Err(refused("token issued in the future"));
     }
-    if now - iat > MAX_TOKEN_AGE_SECS {
+    // Checked: a forged `iat` near i64::MIN must not overflow.
+    if now
+        .checked_sub(iat)
+        .is_none_or(|age| age > MAX_TOKEN_AGE_SECS)
+    {
         return Err(refused("token issued more than 3 days ago"));
     }
     if claims.access_scope.as_deref() != Some("validate") {
@@ -211,4 +215,34 @@ fn check_claims(claims: &HatClaims, public_url: &str, now: i64) -> DexResult<()>
         return Err(refused(format!("token resource must be {public_url}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(iat: Option<i64>) -> HatClaims {
+        HatClaims {
+            iss: "alice.hubat.net".into(),
+            iat,
+            access_scope: Some("validate".into()),
+            resource: Some("https://dex.example.com/".into()),
+            application: None,
+        }
+    }
+
+    const PUBLIC_URL: &str = "https://dex.example.com";
+
+    #[test]
+    fn iat_is_checked_without_overflow() {
+        let now = 1_800_000_000;
+        assert!(check_claims(&claims(Some(now - 10)), PUBLIC_URL, now).is_ok());
+        for iat in [i64::MIN, i64::MIN + 1, now - MAX_TOKEN_AGE_SECS - 1] {
+            let err = check_claims(&claims(Some(iat)), PUBLIC_URL, now).unwrap_err();
+            assert!(err.to_string().contains("3 days"), "{iat}: {err}");
+        }
+        let err = check_claims(&claims(Some(i64::MAX)), PUBLIC_URL, now).unwrap_err();
+        assert!(err.to_string().contains("future"));
+        assert!(check_claims(&claims(None), PUBLIC_URL, now).is_err());
+    }
 }

@@ -12,6 +12,10 @@ use crate::time::parse_instant_json;
 
 /// At most this many items in one report (HATs send up to 100).
 pub const MAX_ITEMS: usize = 1000;
+/// A data debit key (an offer id is at most 64 characters) and an operation (`Create`,
+/// `Enable`, ...) are parts of a key: longer ones are not real.
+pub const MAX_DEBIT_KEY: usize = 256;
+const MAX_OPERATION: usize = 64;
 /// A single count above this is not a real statistic.
 const MAX_COUNT: i64 = 1_000_000_000;
 
@@ -220,12 +224,21 @@ fn debit_event(
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
         .ok_or("dataDebit.dataDebitKey missing")?;
+    // Both become part of the debit event's sort key.
+    if key.len() > MAX_DEBIT_KEY {
+        return Err(format!(
+            "dataDebit.dataDebitKey has more than {MAX_DEBIT_KEY} bytes"
+        ));
+    }
     let operation = normalise_operation(
         object
             .get("operation")
             .and_then(Value::as_str)
             .ok_or("operation missing")?,
     );
+    if operation.is_empty() || operation.len() > MAX_OPERATION {
+        return Err(format!("operation must have 1 to {MAX_OPERATION} bytes"));
+    }
     let enabled = match operation.as_str() {
         "Enable" => true,
         "Disable" => false,
@@ -259,6 +272,19 @@ fn debit_event(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn debit_keys_and_operations_are_bounded() {
+        let debit = |key: &str, op: &str| {
+            json!({"dataDebit":{"dataDebitKey":key,"dateCreated":"2021-03-10T13:35:10+0000","permissions":[],
+                "active":true},"operation":op,"time":1615383310000i64,"user":{},"logEntry":"x","statsType":"datadebit"})
+        };
+        assert!(parse_item(&debit(&"k".repeat(MAX_DEBIT_KEY), "Create")).is_ok());
+        let err = parse_item(&debit(&"k".repeat(MAX_DEBIT_KEY + 1), "Create")).unwrap_err();
+        assert!(err.contains("dataDebitKey"), "{err}");
+        let err = parse_item(&debit("offer-1", &"x".repeat(65))).unwrap_err();
+        assert!(err.contains("operation"), "{err}");
+    }
 
     fn inbound() -> Value {
         json!({"time":"2021-03-10T13:34:59+0000",

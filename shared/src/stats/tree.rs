@@ -34,6 +34,9 @@ pub struct FieldStructure {
     pub count: Option<i64>,
 }
 
+/// The longest canonical JSON of a `DescriptionTarget` (it is part of a key).
+pub const MAX_TARGET_KEY: usize = 1000;
+
 /// Where a description belongs: a namespace, an endpoint, or a field path (dot-separated).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DescriptionTarget {
@@ -234,6 +237,18 @@ pub fn descriptions_of(
     if out.iter().any(|(_, d)| d.len() > 2000) {
         bad.push("descriptions are limited to 2000 characters".into());
     }
+    // A target's canonical JSON is the sort key of its description (at most 1024 bytes).
+    for (target, _) in &out {
+        let key = serde_json::to_string(target).expect("serialisable");
+        if key.len() > MAX_TARGET_KEY {
+            bad.push(format!(
+                "{}: namespace, endpoint and field names are too long together ({} bytes as \
+                 stored, at most {MAX_TARGET_KEY})",
+                target.namespace.chars().take(64).collect::<String>(),
+                key.len()
+            ));
+        }
+    }
     if bad.is_empty() { Ok(out) } else { Err(bad) }
 }
 
@@ -317,5 +332,20 @@ mod tests {
         let bad: Vec<NamespaceStructure> =
             serde_json::from_value(serde_json::json!([{"namespace":""}])).unwrap();
         assert!(descriptions_of(&bad).is_err());
+    }
+
+    #[test]
+    fn description_targets_fit_a_sort_key() {
+        let posted = |namespace: &str| -> Vec<NamespaceStructure> {
+            serde_json::from_value(
+                serde_json::json!([{"namespace": namespace, "description": "D"}]),
+            )
+            .unwrap()
+        };
+        assert!(descriptions_of(&posted(&"n".repeat(900))).is_ok());
+        let bad = descriptions_of(&posted(&"n".repeat(2000))).unwrap_err();
+        assert!(bad[0].contains("too long"), "{bad:?}");
+        // Escaping counts: 500 quotes are 1000 bytes as JSON, plus the rest of the target.
+        assert!(descriptions_of(&posted(&"\"".repeat(500))).is_err());
     }
 }

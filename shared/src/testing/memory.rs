@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::limits::{self, ItemSize, Shape};
 use crate::accounts::AccountStore;
-use crate::accounts::{Account, normalise_username};
+use crate::accounts::{Account, AccountGuard, guard_changed, normalise_username};
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use crate::page::{Page, PageRequest};
@@ -480,6 +480,39 @@ impl AccountStore for MemoryStore {
             Err(Failure::Condition(_)) => Err(DexError::Conflict(
                 "the account changed meanwhile; read it again and retry".into(),
             )),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn update_account_guarded(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        guard: &AccountGuard,
+        events: Vec<LogEvent>,
+    ) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let mut write = self.account_write(account, Some(expected_version));
+        write.shape.condition = Some("attribute_exists(pk) AND #v = :v".into());
+        // As the adapter's ConditionCheck: checked in the same commit, never written.
+        let (id, version) = (guard.account_id.clone(), guard.version);
+        let check = Write::new(
+            shape(
+                format!("ACCOUNT#{id}"),
+                "ACCOUNT",
+                ItemSize::default(),
+                Some("attribute_exists(pk) AND #v = :v"),
+            ),
+            move |st| st.accounts.get(&id).is_some_and(|a| a.version == version),
+            |_| {},
+        );
+        let mut st = self.lock();
+        match self.commit(&mut st, vec![write, check], events) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(failed)) if failed.first() == Some(&0) => Err(
+                DexError::Conflict("the account changed meanwhile; read it again and retry".into()),
+            ),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(guard_changed())),
             Err(Failure::Error(e)) => Err(e),
         }
     }

@@ -35,10 +35,16 @@ impl MemorySecrets {
 
 impl SecretStore for MemorySecrets {
     async fn get_json<T: DeserializeOwned + Send>(&self, name: &str) -> DexResult<Option<T>> {
-        // As the adapter: a value that is not ours counts as no value.
-        Ok(self
-            .raw(name)
-            .and_then(|text| serde_json::from_str(&text).ok()))
+        // As the adapter: only a missing secret is absent; a value that is not ours is an
+        // error (naming neither the value nor the parser's excerpt of it).
+        match self.raw(name) {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|_| {
+                DexError::internal(format!(
+                    "secret {name} holds a value DEX cannot read; fix or delete it by hand"
+                ))
+            }),
+        }
     }
 
     async fn put_json<T: Serialize + Sync>(&self, name: &str, value: &T) -> DexResult<()> {

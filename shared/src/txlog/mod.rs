@@ -139,6 +139,23 @@ pub struct LogFilter {
     pub to: Option<i64>,
 }
 
+impl LogFilter {
+    /// Each filter becomes part of a key: bounded before any query.
+    pub fn check(&self) -> crate::error::DexResult<()> {
+        use crate::limits::{MAX_KEY_PART, check_len};
+        for (field, value) in [
+            ("subject", &self.subject),
+            ("actor", &self.actor),
+            ("kind", &self.kind),
+        ] {
+            if let Some(value) = value {
+                check_len(field, value, MAX_KEY_PART)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub struct LogService<'a, L> {
 impl<L: LogStore> LogService<'_, L> {
     /// Newest first.
     pub async fn query(&self, filter: &LogFilter, page: PageRequest) -> DexResult<Page<LogEntry>> {
+        filter.check()?;
         self.store.query_log(filter, page).await
     }
 

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod clusters;
+mod last_admin;
 mod registration;
 mod stats;
 mod support;

@@ -84,6 +84,7 @@ fn function_env(proxies: &Proxies) -> Vec<(String, String)> {
         .collect();
     env.insert("DEX_HAT_SCHEME".into(), hats::HAT_SCHEME.into());
     env.insert("DEX_HAT_RESOLVE".into(), hats::HAT_RESOLVE.into());
+    env.insert("DEX_LOCAL_STACK".into(), "1".into());
     env.insert("DEX_PUBLIC_URL".into(), events::public_url());
     env.remove("DEX_HAT_KEY_CACHE_SECS");
     if let Ok(log_level) = std::env::var("AWS_LAMBDA_LOG_LEVEL") {

@@ -40,6 +40,7 @@ pub async fn dex_app(public_url: &str) -> Result<App, String> {
     let config = Config::from_lookup(|name| match name {
         "DEX_HAT_SCHEME" => Some(HAT_SCHEME.to_owned()),
         "DEX_HAT_RESOLVE" => Some(HAT_RESOLVE.to_owned()),
+        "DEX_LOCAL_STACK" => Some("1".to_owned()),
         "DEX_PUBLIC_URL" => Some(public_url.to_owned()),
         _ => std::env::var(name).ok(),
     })

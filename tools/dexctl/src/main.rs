@@ -20,8 +20,10 @@ const USAGE: &str = "\
 dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like the functions)
 
   dexctl init                         create the table and the first signing key if missing
-  dexctl ensure-admin                 create or repair the admin account named by
-                                      DEX_LOCAL_ADMIN_USERNAME / DEX_LOCAL_ADMIN_PASSWORD
+  dexctl ensure-admin [--enable]      create the admin account named by
+                                      DEX_LOCAL_ADMIN_USERNAME / DEX_LOCAL_ADMIN_PASSWORD (both
+                                      required, no defaults), or give it the admin role back;
+                                      a disabled one is re-enabled only with --enable
   dexctl rotate-key                   make a new signing key current; the previous one keeps
                                       verifying until its tokens expire
   dexctl accounts create --username U [--role R]... (--password-env VAR | --password-stdin)
@@ -65,6 +67,13 @@ impl Args {
         }
         Ok(self.0)
     }
+}
+
+fn required_env(var: &str) -> Result<String, String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("environment variable {var} is required"))
 }
 
 fn env_password(var: &str) -> Result<String, String> {
@@ -136,11 +145,12 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
             );
         }
         "ensure-admin" => {
-            Args(argv).finish()?;
-            let username = std::env::var("DEX_LOCAL_ADMIN_USERNAME")
-                .unwrap_or_else(|_| "admin@dex.local".into());
-            let password = std::env::var("DEX_LOCAL_ADMIN_PASSWORD")
-                .unwrap_or_else(|_| "dex-local-admin".into());
+            let mut args = Args(argv);
+            let enable = args.flag("--enable");
+            args.finish()?;
+            // No defaults: the README's local credentials must never become a deployment's.
+            let username = required_env("DEX_LOCAL_ADMIN_USERNAME")?;
+            let password = required_env("DEX_LOCAL_ADMIN_PASSWORD")?;
             let accounts = app.accounts();
             match accounts.find_by_username(&username).await.map_err(fail)? {
                 None => {
@@ -153,6 +163,12 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
                     println!("admin {username} created ({})", account.account_id);
                 }
                 Some(account) => {
+                    if account.disabled && !enable {
+                        return Err(format!(
+                            "admin {username} ({}) is disabled; pass --enable to enable it again",
+                            account.account_id
+                        ));
+                    }
                     let mut roles: Vec<String> =
                         account.roles.iter().map(Role::to_string).collect();
                     if !account.has(&Role::Admin) {
@@ -160,7 +176,7 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
                     }
                     let change = AccountChange {
                         roles: Some(roles),
-                        disabled: Some(false),
+                        disabled: enable.then_some(false),
                     };
                     accounts
                         .update(&Actor::Operator, &account.account_id, change)
