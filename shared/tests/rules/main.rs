@@ -5,5 +5,6 @@ mod accounts;
 mod clusters;
 mod registration;
 mod stats;
+mod stats_limits;
 mod support;
 mod verifier;

@@ -1,8 +1,9 @@
-//! Statistics on DynamoDB.
+//! Statistics on DynamoDB (docs/data-model.md §4).
 //! - `SEEN#<hat>#<hour>` / `<bucket>`: string set `h` of the markers of counted items (TTL).
-//! - `COUNTER#data-in` etc. / `SHARD#nn`: sharded figures (see `counters`).
-//! - `FIELDS#<shard>` / `<namespace>/<endpoint>`: one attribute `f:<field path>` per field.
-//! - `DESC` / `<json [namespace, endpoint?, field?]>`: descriptions.
+//! - `COUNTER#<name>#<nn>` / `COUNTER`: sharded figures (see `counters`).
+//! - `FIELDS#<nn>` / `<namespace>/<endpoint>`: one attribute `f:<field path>` per field and
+//!   the string set `n` of those field names (at most `MAX_FIELDS_PER_SHARD_ITEM`).
+//! - `DESC` / `<json {namespace, endpoint, field}>`: descriptions.
 //! - `HAT#<hat>` / `DEBIT#<key>#<time>#<operation>`: data debit events; the latest is the state.
 //!
 //! A chunk of a report is one transaction: its duplicate markers (conditioned on not being
@@ -10,7 +11,7 @@
 //! marker exists exactly when the item was counted, whatever fails or races. Which chunks to
 //! commit, and what a refused one means, is the statistics domain's (`stats::ingest`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -18,14 +19,13 @@ use aws_sdk_dynamodb::types::{
 
 use super::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
 use crate::error::{DexError, DexResult};
-use crate::stats::ingest::ChunkPlan;
+use crate::stats::ingest::{ChunkPlan, OTHER_FIELDS, field_shard};
+use crate::stats::limits::{FIELD_SHARDS, MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use crate::stats::report::DebitEvent;
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
+use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use crate::txlog::LogEvent;
 
-/// Field counters are spread over this many partitions.
-pub const FIELD_SHARDS: u64 = 16;
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
 
@@ -50,15 +50,23 @@ fn wrap(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWri
         .build()
 }
 
+/// What each action of a chunk is, to read a cancellation's reasons.
+enum Target {
+    Bucket(String, u8),
+    Endpoint(String, String),
+    Other,
+}
+
 impl DynamoStore {
-    /// The transaction actions of one chunk; the first `plan.seen.len()` are the markers.
-    fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> Vec<TransactWriteItem> {
+    /// The transaction actions of one chunk, and what each one is.
+    fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> (Vec<TransactWriteItem>, Vec<Target>) {
         let now = self.clock.now_millis();
         let mut writes = Vec::new();
+        let mut targets = Vec::new();
         for ((hour, bucket), markers) in &plan.seen {
-            let conditions: Vec<String> = (0..markers.len())
-                .map(|i| format!("NOT contains(#h, :m{i})"))
-                .collect();
+            // The room clause keeps the bucket under MAX_MARKERS_PER_BUCKET (400 KB).
+            let mut conditions = vec!["(attribute_not_exists(#h) OR size(#h) <= :room)".to_owned()];
+            conditions.extend((0..markers.len()).map(|i| format!("NOT contains(#h, :m{i})")));
             let expires =
                 chrono::NaiveDateTime::parse_from_str(&format!("{hour}0000"), "%Y%m%d%H%M%S")
                     .map(|t| t.and_utc().timestamp())
@@ -75,28 +83,45 @@ impl DynamoStore {
             .expression_attribute_names("#h", "h")
             .expression_attribute_names("#x", super::schema::TTL_ATTRIBUTE)
             .expression_attribute_values(":new", AttributeValue::Ss(markers.clone()))
-            .expression_attribute_values(":x", n(expires));
+            .expression_attribute_values(":x", n(expires))
+            .expression_attribute_values(
+                ":room",
+                n(MAX_MARKERS_PER_BUCKET.saturating_sub(markers.len())),
+            );
             for (i, m) in markers.iter().enumerate() {
                 u = u.expression_attribute_values(format!(":m{i}"), s(m));
             }
             writes.push(wrap(u));
+            targets.push(Target::Bucket(hour.clone(), *bucket));
         }
         if plan.data_in > 0 {
             writes.push(self.counter_add(DATA_IN, plan.data_in));
+            targets.push(Target::Other);
         }
         if plan.data_out > 0 {
             writes.push(self.counter_add(DATA_OUT, plan.data_out));
+            targets.push(Target::Other);
         }
-        let shard = self.random.below(FIELD_SHARDS);
+        let shard = field_shard(hat);
         for ((namespace, endpoint), fields) in &plan.fields {
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
+            let names: Vec<String> = fields
+                .keys()
+                .filter(|f| *f != OTHER_FIELDS)
+                .cloned()
+                .collect();
+            let mut expression = format!("ADD {}", adds.join(", "));
+            if !names.is_empty() {
+                expression.push_str(", #n :names");
+            }
+            expression.push_str(" SET #ns = :ns, #ep = :ep, #t = :t");
             let mut u = update(
                 self,
                 key(
                     format!("FIELDS#{shard:02}"),
                     format!("{namespace}/{endpoint}"),
                 ),
-                format!("ADD {} SET #ns = :ns, #ep = :ep, #t = :t", adds.join(", ")),
+                expression,
             )
             .expression_attribute_names("#ns", "namespace")
             .expression_attribute_names("#ep", "endpoint")
@@ -109,7 +134,28 @@ impl DynamoStore {
                     .expression_attribute_names(format!("#f{i}"), format!("f:{field}"))
                     .expression_attribute_values(format!(":f{i}"), n(count));
             }
+            if !names.is_empty() {
+                // New names only while the item has room; known names always.
+                let known: Vec<String> = (0..names.len())
+                    .map(|i| format!("contains(#n, :n{i})"))
+                    .collect();
+                u = u
+                    .condition_expression(format!(
+                        "attribute_not_exists(#n) OR size(#n) <= :room OR ({})",
+                        known.join(" AND ")
+                    ))
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":names", AttributeValue::Ss(names.clone()))
+                    .expression_attribute_values(
+                        ":room",
+                        n(MAX_FIELDS_PER_SHARD_ITEM.saturating_sub(names.len())),
+                    );
+                for (i, name) in names.iter().enumerate() {
+                    u = u.expression_attribute_values(format!(":n{i}"), s(name));
+                }
+            }
             writes.push(wrap(u));
+            targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
             let mut item = key(
@@ -125,44 +171,59 @@ impl DynamoStore {
             );
             item.insert("time".to_owned(), n(time));
             writes.push(self.put(item, None, &[], vec![]));
+            targets.push(Target::Other);
         }
-        writes
+        (writes, targets)
     }
 
-    /// Which of `plan`'s markers the failed buckets already hold.
-    async fn already_counted(
+    /// What the refused actions tell: the markers and sizes of refused buckets (from the
+    /// returned old item, or read again), and the endpoints whose field item is full.
+    async fn refusal(
         &self,
         hat: &str,
-        plan: &ChunkPlan,
+        targets: &[Target],
         failed: &[(usize, Option<Item>)],
-    ) -> DexResult<HashSet<String>> {
-        let buckets: Vec<&(String, u8)> = plan.seen.keys().collect();
-        let mut present = HashSet::new();
+    ) -> DexResult<Refusal> {
+        let mut refusal = Refusal::default();
         for (index, item) in failed {
-            let Some((hour, bucket)) = buckets.get(*index) else {
-                return Err(DexError::internal(
-                    "a non-marker condition failed in stats ingestion",
-                ));
-            };
-            let item = match item {
-                Some(item) => item.clone(),
-                None => self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(format!("SEEN#{hat}#{hour}"), format!("{bucket}"))))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?
-                    .item
-                    .unwrap_or_default(),
-            };
-            if let Some(AttributeValue::Ss(set)) = item.get("h") {
-                present.extend(set.iter().cloned());
+            match targets.get(*index) {
+                Some(Target::Bucket(hour, bucket)) => {
+                    let item = match item {
+                        Some(item) => item.clone(),
+                        None => self
+                            .client
+                            .get_item()
+                            .table_name(&self.table)
+                            .set_key(Some(key(format!("SEEN#{hat}#{hour}"), format!("{bucket}"))))
+                            .consistent_read(true)
+                            .send()
+                            .await
+                            .map_err(sdk_error)?
+                            .item
+                            .unwrap_or_default(),
+                    };
+                    let held = match item.get("h") {
+                        Some(AttributeValue::Ss(set)) => set.as_slice(),
+                        _ => &[],
+                    };
+                    refusal.counted.extend(held.iter().cloned());
+                    refusal
+                        .bucket_sizes
+                        .insert((hour.clone(), *bucket), held.len());
+                }
+                Some(Target::Endpoint(namespace, endpoint)) => {
+                    refusal
+                        .full_endpoints
+                        .insert((namespace.clone(), endpoint.clone()));
+                }
+                Some(Target::Other) | None => {
+                    return Err(DexError::internal(
+                        "an unconditioned write failed its condition in stats ingestion",
+                    ));
+                }
             }
         }
-        Ok(present)
+        Ok(refusal)
     }
 }
 
@@ -173,10 +234,11 @@ impl StatsStore for DynamoStore {
         plan: &ChunkPlan,
         event: LogEvent,
     ) -> DexResult<ChunkCommit> {
-        match self.commit(self.chunk_writes(hat, plan), vec![event]).await {
+        let (writes, targets) = self.chunk_writes(hat, plan);
+        match self.commit(writes, vec![event]).await {
             Ok(_) => Ok(ChunkCommit::Committed),
-            Err(CommitFailure::Condition(failed)) => Ok(ChunkCommit::AlreadyCounted(
-                self.already_counted(hat, plan, &failed).await?,
+            Err(CommitFailure::Condition(failed)) => Ok(ChunkCommit::Refused(
+                self.refusal(hat, &targets, &failed).await?,
             )),
             Err(CommitFailure::Error(e)) => Err(e),
         }
