@@ -91,8 +91,13 @@ impl Config {
     }
 
     pub fn cluster_secret(&self, domain: &str) -> String {
-        format!("{}clusters/{domain}", self.secrets_prefix)
+        cluster_secret_name(&self.secrets_prefix, domain)
     }
+}
+
+/// The secret holding a cluster's platform credentials.
+pub fn cluster_secret_name(secrets_prefix: &str, domain: &str) -> String {
+    format!("{secrets_prefix}clusters/{domain}")
 }
 
 #[cfg(test)]

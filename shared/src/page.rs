@@ -1,19 +1,41 @@
-//! Paging shared by every listing: a page of items, the request for one, and the opaque
-//! cursor to the next page.
+//! Paging shared by every listing: a page of items (as the API, dexctl and the OpenAPI page
+//! schemas show it), the request for one, and the opaque cursor to the next page. What a
+//! cursor holds is the store adapter's business.
 
-use std::collections::BTreeMap;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{DexError, DexResult};
 
-/// One page of a listing and the opaque cursor to the next one.
-#[derive(Debug, Clone)]
+/// One page of a listing and the opaque cursor to the next one (`null` on the last page).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The same page with each item shown as `view` shows it (e.g. `AccountView::from`).
+    pub fn map<'a, V>(&'a self, view: impl Fn(&'a T) -> V) -> Page<V> {
+        Page {
+            items: self.items.iter().map(view).collect(),
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+/// A cursor a listing returned, handed back as it came; only the store that made it can
+/// read it (and refuses one it did not make).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -26,7 +48,7 @@ impl PageRequest {
     pub const DEFAULT_LIMIT: i32 = 50;
     pub const MAX_LIMIT: i32 = 200;
 
-    /// Reads `limit` and `cursor` query values; bad ones are a 400.
+    /// Reads `limit` and `cursor` query values; a bad limit is a 400.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> DexResult<Self> {
         let limit = match limit {
             None => Self::DEFAULT_LIMIT,
@@ -38,8 +60,10 @@ impl PageRequest {
                     DexError::bad_request(format!("limit must be 1 to {}", Self::MAX_LIMIT))
                 })?,
         };
-        let cursor = cursor.map(Cursor::decode).transpose()?;
-        Ok(Self { limit, cursor })
+        Ok(Self {
+            limit,
+            cursor: cursor.map(Cursor::new),
+        })
     }
 
     pub fn first(limit: i32) -> Self {
@@ -50,44 +74,9 @@ impl PageRequest {
     }
 }
 
-/// Where a listing stopped: DynamoDB's last evaluated key (all our keys are strings) and,
-/// for listings that walk partitions, the partition.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Cursor {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub key: BTreeMap<String, String>,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursor serialises"))
-    }
-
-    pub fn decode(text: &str) -> DexResult<Self> {
-        URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| DexError::bad_request("cursor is not one this API returned"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let mut c = Cursor {
-            partition: Some("2026-11-22".into()),
-            key: BTreeMap::new(),
-        };
-        c.key.insert("pk".into(), "LOG#x".into());
-        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        assert!(Cursor::decode("not-a-cursor").is_err());
-    }
 
     #[test]
     fn limits() {
@@ -95,5 +84,17 @@ mod tests {
         assert!(PageRequest::parse(Some("0"), None).is_err());
         assert!(PageRequest::parse(Some("201"), None).is_err());
         assert!(PageRequest::parse(Some("x"), None).is_err());
+    }
+
+    #[test]
+    fn a_page_serialises_as_the_openapi_page_schemas() {
+        let page = Page {
+            items: vec![1, 2],
+            cursor: None,
+        };
+        assert_eq!(
+            serde_json::to_value(page.map(|n| n * 10)).unwrap(),
+            serde_json::json!({"items": [10, 20], "cursor": null})
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Narrow ports for the things a rule must not reach directly: time, randomness, secrets and
-//! outbound HTTP to HATs. Each domain's storage port lives in its own `ports.rs`.
+//! Narrow ports for the things a rule must not reach directly: time, randomness and secrets.
+//! Each domain's own ports (storage, the outbound HTTP to HATs) live in its `ports.rs`.
 
 use std::future::Future;
 
@@ -8,14 +8,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::DexResult;
-use crate::hats::address::HatAddress;
-
-/// Outbound HTTP to HATs (adapter: `adapters::hat_http::HatClient`).
-pub trait HatHttp: Send + Sync {
-    /// `GET <scheme>://<hat>/publickey`: the body as text, or a 502/504 naming the HAT and
-    /// the step (400 when its name points where DEX must not go).
-    fn fetch_public_key(&self, hat: &HatAddress) -> impl Future<Output = DexResult<String>> + Send;
-}
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

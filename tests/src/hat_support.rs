@@ -265,10 +265,10 @@ pub async fn hat_log_ok(token: &str) -> Value {
 /// The platform credentials DEX keeps for `domain` in Secrets Manager
 /// (`<DEX_SECRETS_PREFIX>clusters/<domain>`), read as the functions read them.
 pub async fn stored_platform_credentials(domain: &str) -> Option<PlatformCredentials> {
-    let app = support::app().await;
     // Named as decisions §4 and the deployment define it, not through DEX's own helper.
-    let name = format!("{}clusters/{domain}", app.config.secrets_prefix);
-    app.secrets
+    let name = format!("{}clusters/{domain}", support::config().secrets_prefix);
+    support::secrets()
+        .await
         .get_json::<PlatformCredentials>(&name)
         .await
         .unwrap_or_else(|e| panic!("reading secret {name}: {e}"))

@@ -52,12 +52,25 @@ pub async fn app() -> dex::App {
     let config = config();
     let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
     dex::App::with_clients(config, dynamodb, secrets)
-        .unwrap_or_else(|e| panic!("cannot build DEX's App: {e}"))
 }
 
-/// The DynamoDB store the functions use (DEX_TABLE, AWS_ENDPOINT_URL_DYNAMODB).
+/// The DynamoDB store the functions use (DEX_TABLE, AWS_ENDPOINT_URL_DYNAMODB), built as
+/// `App` builds it.
 pub async fn store() -> dex::adapters::dynamo::DynamoStore {
-    app().await.store
+    let config = config();
+    let (dynamodb, _) = dex::lambda::app::aws_clients().await;
+    dex::adapters::dynamo::DynamoStore::new(
+        dynamodb,
+        config.table,
+        std::sync::Arc::new(dex::ports::SystemClock),
+        std::sync::Arc::new(dex::ports::SystemRandom),
+    )
+}
+
+/// The Secrets Manager adapter the functions use (AWS_ENDPOINT_URL_SECRETS_MANAGER).
+pub async fn secrets() -> dex::adapters::secrets_manager::SecretsManager {
+    let (_, secrets) = dex::lambda::app::aws_clients().await;
+    dex::adapters::secrets_manager::SecretsManager::new(secrets)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, as HAT clients encode the

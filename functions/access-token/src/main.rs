@@ -1,6 +1,6 @@
 //! GET /api/users/access_token (and /api/v3/...): username/password headers → DEX token.
 
-use dex::web::{self, ApiRequest, HttpResponse};
+use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
 use dex::{App, DexError, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
@@ -12,19 +12,9 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
             "username and password headers are required".into(),
         ));
     };
-    let lifetime = app.config.token_lifetime.as_secs() as i64;
-    let (token, account) = app
-        .accounts()
-        .login(
-            &app.keys,
-            &app.config.public_url,
-            lifetime,
-            &username,
-            &password,
-        )
-        .await?;
+    let (token, account) = app.accounts().login(&username, &password).await?;
     let mut response = web::json(
-        200,
+        StatusCode::OK,
         &serde_json::json!({ "accessToken": token, "userId": account.account_id }),
     );
     response
@@ -33,8 +23,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(response)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let app = web::init_app().await;
-    web::serve(web::DEFAULT_BODY_LIMIT, |request| handle(&app, request)).await
-}
+dex::lambda_main!(handle);

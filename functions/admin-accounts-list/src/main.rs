@@ -1,28 +1,14 @@
 //! GET /api/admin/accounts (admin): accounts by username, paginated.
 
-use dex::accounts::AccountStore;
 use dex::accounts::AccountView;
-use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse};
+use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
 use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
-    let page = PageRequest::parse(
-        request.query("limit").as_deref(),
-        request.query("cursor").as_deref(),
-    )?;
-    let page = app.store.list_accounts(page).await?;
-    let items: Vec<AccountView> = page.items.iter().map(AccountView::from).collect();
-    Ok(web::json(
-        200,
-        &serde_json::json!({ "items": items, "cursor": page.cursor }),
-    ))
+    let page = app.accounts().list(request.page()?).await?;
+    Ok(web::page(StatusCode::OK, &page, AccountView::from))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let app = web::init_app().await;
-    web::serve(web::DEFAULT_BODY_LIMIT, |request| handle(&app, request)).await
-}
+dex::lambda_main!(handle);

@@ -1,10 +1,9 @@
 //! GET /api/admin/log (admin): the transaction log by subject, actor, kind and time range.
 
-use dex::page::PageRequest;
 use dex::roles::Role;
+use dex::time::parse_instant_param;
 use dex::txlog::LogFilter;
-use dex::txlog::LogStore;
-use dex::web::{self, ApiRequest, HttpResponse};
+use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
 use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
@@ -16,27 +15,16 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
         from: request
             .query("from")
             .as_deref()
-            .map(dex::time::parse_instant_param)
+            .map(parse_instant_param)
             .transpose()?,
         to: request
             .query("to")
             .as_deref()
-            .map(dex::time::parse_instant_param)
+            .map(parse_instant_param)
             .transpose()?,
     };
-    let page = PageRequest::parse(
-        request.query("limit").as_deref(),
-        request.query("cursor").as_deref(),
-    )?;
-    let page = app.store.query_log(&filter, page).await?;
-    Ok(web::json(
-        200,
-        &serde_json::json!({ "items": page.items, "cursor": page.cursor }),
-    ))
+    let page = app.log().query(&filter, request.page()?).await?;
+    Ok(web::json(StatusCode::OK, &page))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let app = web::init_app().await;
-    web::serve(web::DEFAULT_BODY_LIMIT, |request| handle(&app, request)).await
-}
+dex::lambda_main!(handle);

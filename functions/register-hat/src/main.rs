@@ -2,23 +2,19 @@
 //! provisioner's token additionally allows replacing a registered HAT's key.
 
 use dex::hats::register::RegisterHat;
-use dex::web::{self, ApiRequest, HttpResponse};
+use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
 use dex::{App, DexResult};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let body: RegisterHat = request.json()?;
     let (hat, outcome) = app
-        .registration()
+        .registration()?
         .register(body, request.auth_token())
         .await?;
     Ok(web::json(
-        200,
+        StatusCode::OK,
         &serde_json::json!({ "message": outcome.message(), "hatAddress": hat.address }),
     ))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let app = web::init_app().await;
-    web::serve(web::DEFAULT_BODY_LIMIT, |request| handle(&app, request)).await
-}
+dex::lambda_main!(handle);

@@ -1,14 +1,10 @@
 //! GET /stats (public): the ecosystem figures.
 
-use dex::web::{self, ApiRequest, HttpResponse};
+use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
 use dex::{App, DexResult};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
-    Ok(web::json(200, &app.stats().figures().await?))
+    Ok(web::json(StatusCode::OK, &app.stats().figures().await?))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    let app = web::init_app().await;
-    web::serve(web::DEFAULT_BODY_LIMIT, |request| handle(&app, request)).await
-}
+dex::lambda_main!(handle);

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::roles::Role;
+use crate::txlog::Subject;
 
 #[derive(Clone, PartialEq)]
 pub struct Account {
@@ -34,8 +35,8 @@ impl Account {
         self.roles.contains(role)
     }
 
-    pub fn subject(&self) -> String {
-        format!("account:{}", self.account_id)
+    pub fn subject(&self) -> Subject {
+        Subject::account(&self.account_id)
     }
 }
 
@@ -85,18 +86,27 @@ pub struct AccountChange {
     pub disabled: Option<bool>,
 }
 
-/// Who is acting: an authenticated account or the operator's command line.
+/// Who is acting, as every service and log entry names it.
 #[derive(Debug, Clone)]
 pub enum Actor {
+    /// An authenticated account.
     Account(Account),
+    /// A HAT whose signed token was verified (its address).
+    Hat(String),
+    /// The operator's command line.
     Operator,
+    /// An unauthenticated caller (e.g. a HAT registering itself).
+    Anonymous,
 }
 
 impl Actor {
+    /// The actor as the log stores it: `account:<id>`, `hat:<address>`, `dexctl`, `anonymous`.
     pub fn id(&self) -> String {
         match self {
-            Actor::Account(a) => a.subject(),
+            Actor::Account(a) => a.subject().into(),
+            Actor::Hat(address) => Subject::hat(address).into(),
             Actor::Operator => "dexctl".into(),
+            Actor::Anonymous => "anonymous".into(),
         }
     }
 }

@@ -3,22 +3,28 @@
 
 use super::model::{Account, AccountChange, AccountView, Actor, NewAccount};
 use super::ports::AccountStore;
-use crate::auth::dex_token::{self, DexClaims};
-use crate::auth::keyring::SigningKeys;
 use crate::auth::password;
+use crate::auth::tokens::TokenIssuer;
 use crate::error::{DexError, DexResult};
-use crate::ports::SecretStore;
-use crate::ports::{Clock, Random};
+use crate::page::{Page, PageRequest};
+use crate::ports::{Clock, Random, SecretStore};
 use crate::roles::Role;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent};
 
-pub struct AccountService<'a, S> {
+pub struct AccountService<'a, S, K> {
     pub store: &'a S,
+    pub tokens: &'a TokenIssuer<K>,
     pub clock: &'a dyn Clock,
     pub random: &'a dyn Random,
 }
 
-impl<S: AccountStore> AccountService<'_, S> {
+impl<S, K> Clone for AccountService<'_, S, K> {
+    fn clone(&self) -> Self {
+        Self { ..*self }
+    }
+}
+
+impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     pub async fn create(&self, actor: &Actor, new: NewAccount) -> DexResult<Account> {
         let username = new.username.trim().to_owned();
         let mut details = Vec::new();
@@ -52,12 +58,21 @@ impl<S: AccountStore> AccountService<'_, S> {
         };
         let event = LogEvent::new(
             account.subject(),
-            "account.created",
-            actor.id(),
+            Kind::AccountCreated,
+            actor,
             serde_json::json!({ "username": account.username, "roles": AccountView::from(&account).roles }),
         );
         self.store.insert_account(&account, event).await?;
         Ok(account)
+    }
+
+    /// Accounts by username.
+    pub async fn list(&self, page: PageRequest) -> DexResult<Page<Account>> {
+        self.store.list_accounts(page).await
+    }
+
+    pub async fn find_by_username(&self, username: &str) -> DexResult<Option<Account>> {
+        self.store.find_account_by_username(username).await
     }
 
     pub async fn get(&self, account_id: &str) -> DexResult<Account> {
@@ -89,8 +104,8 @@ impl<S: AccountStore> AccountService<'_, S> {
             next.roles = roles;
             events.push(LogEvent::new(
                 current.subject(),
-                "account.roles-changed",
-                actor.id(),
+                Kind::AccountRolesChanged,
+                actor,
                 serde_json::json!({
                     "from": AccountView::from(&current).roles,
                     "to": next.roles.iter().map(Role::to_string).collect::<Vec<_>>(),
@@ -110,14 +125,14 @@ impl<S: AccountStore> AccountService<'_, S> {
             }
             next.disabled = disabled;
             let kind = if disabled {
-                "account.disabled"
+                Kind::AccountDisabled
             } else {
-                "account.enabled"
+                Kind::AccountEnabled
             };
             events.push(LogEvent::new(
                 current.subject(),
                 kind,
-                actor.id(),
+                actor,
                 serde_json::json!({}),
             ));
         }
@@ -133,14 +148,7 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// Username/password login. Unknown usernames cost the same hash work as known ones.
-    pub async fn login<K: SecretStore>(
-        &self,
-        keys: &SigningKeys<K>,
-        issuer: &str,
-        lifetime_secs: i64,
-        username: &str,
-        password: &str,
-    ) -> DexResult<(String, Account)> {
+    pub async fn login(&self, username: &str, password: &str) -> DexResult<(String, Account)> {
         let refused = || DexError::Unauthorized("wrong username or password".into());
         let Some(account) = self.store.find_account_by_username(username).await? else {
             password::verify_against_dummy(password);
@@ -152,31 +160,25 @@ impl<S: AccountStore> AccountService<'_, S> {
         if account.disabled {
             return Err(DexError::Forbidden("this account is disabled".into()));
         }
-        let now = self.clock.now().timestamp();
-        let claims = DexClaims {
-            iss: issuer.to_owned(),
-            sub: account.account_id.clone(),
-            iat: now,
-            exp: now + lifetime_secs,
-            jti: self.random.hex(16),
-            roles: account.roles.iter().map(Role::to_string).collect(),
-        };
-        let token = dex_token::sign(&*keys.ring().await?, &claims)?;
+        let token = self
+            .tokens
+            .issue(
+                &account.account_id,
+                account.roles.iter().map(Role::to_string).collect(),
+                self.clock.now().timestamp(),
+                self.random.hex(16),
+            )
+            .await?;
         Ok((token, account))
     }
 
     /// The authorisation component: verifies a DEX token (signature against the current and
     /// previous keys, expiry, issuer) and loads the account, which must exist and be enabled.
     /// Roles come from the account as it is now, so revoking a role takes effect at once.
-    pub async fn authenticate<K: SecretStore>(
-        &self,
-        keys: &SigningKeys<K>,
-        issuer: &str,
-        token: Option<&str>,
-    ) -> DexResult<Account> {
+    pub async fn authenticate(&self, token: Option<&str>) -> DexResult<Account> {
         let token =
             token.ok_or_else(|| DexError::Unauthorized("X-Auth-Token header missing".into()))?;
-        let claims = keys.verify(issuer, token).await?;
+        let claims = self.tokens.verify(token).await?;
         let account =
             self.store.get_account(&claims.sub).await?.ok_or_else(|| {
                 DexError::Unauthorized("the token's account no longer exists".into())
@@ -188,14 +190,8 @@ impl<S: AccountStore> AccountService<'_, S> {
     }
 
     /// `authenticate`, then require `role`.
-    pub async fn authorize<K: SecretStore>(
-        &self,
-        keys: &SigningKeys<K>,
-        issuer: &str,
-        token: Option<&str>,
-        role: &Role,
-    ) -> DexResult<Account> {
-        let account = self.authenticate(keys, issuer, token).await?;
+    pub async fn authorize(&self, token: Option<&str>, role: &Role) -> DexResult<Account> {
+        let account = self.authenticate(token).await?;
         if !account.has(role) {
             return Err(DexError::Forbidden(format!("this needs the {role} role")));
         }

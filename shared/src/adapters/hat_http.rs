@@ -155,7 +155,7 @@ impl HatClient {
     }
 }
 
-impl crate::ports::HatHttp for HatClient {
+impl crate::hats::HatHttp for HatClient {
     async fn fetch_public_key(&self, hat: &HatAddress) -> Result<String, DexError> {
         HatClient::fetch_public_key(self, hat).await
     }

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::adapters::secrets_manager::SecretsManager;
+use crate::accounts::Actor;
 use crate::auth::dex_token::{self, DexClaims, TokenRejection};
 use crate::auth::keys::{KeyRing, StoredKey, StoredKeySet};
 use crate::error::{DexError, DexResult};
 use crate::ports::SecretStore;
 use crate::ports::{Clock, Random};
+use crate::txlog::{Kind, LogEvent, LogStore, Subject};
 
 /// How long a loaded key set is used before it is read again.
 const REFRESH_AFTER: Duration = Duration::from_secs(20);
@@ -21,7 +22,7 @@ const REFRESH_AFTER: Duration = Duration::from_secs(20);
 /// request into a Secrets Manager call.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
-pub struct SigningKeys<K = SecretsManager> {
+pub struct SigningKeys<K> {
     secrets: K,
     secret_name: String,
     loaded: Mutex<Option<(Arc<KeyRing>, Instant)>>,
@@ -91,43 +92,68 @@ impl<K: SecretStore> SigningKeys<K> {
     }
 }
 
-/// Creates the first signing key if the secret has none. Returns whether it created one.
-pub async fn ensure_signing_key(
-    secrets: &impl SecretStore,
-    name: &str,
-    clock: &dyn Clock,
-    random: &dyn Random,
-) -> DexResult<bool> {
-    let set: Option<StoredKeySet> = secrets.get_json(name).await?;
-    if set.as_ref().is_some_and(|s| !s.keys.is_empty()) {
-        return Ok(false);
-    }
-    let key = StoredKey::generate(random.hex(8), clock.now_millis())?;
-    secrets
-        .put_json(name, &StoredKeySet { keys: vec![key] })
-        .await?;
-    Ok(true)
+/// The operator's key management: the first key and rotations, each logged under
+/// `dex:signing-key` (the keys themselves live in the secret, never in the log).
+pub struct SigningKeyAdmin<'a, K, L> {
+    pub secrets: &'a K,
+    pub log: &'a L,
+    pub secret_name: String,
+    pub clock: &'a dyn Clock,
+    pub random: &'a dyn Random,
 }
 
-/// Makes a new key current; the previous one keeps verifying for `keep` (the token lifetime).
-/// Returns the new and the previous key id.
-pub async fn rotate_signing_key(
-    secrets: &impl SecretStore,
-    name: &str,
-    clock: &dyn Clock,
-    random: &dyn Random,
-    keep: Duration,
-) -> DexResult<(String, Option<String>)> {
-    let mut set: StoredKeySet = secrets.get_json(name).await?.unwrap_or_default();
-    let previous = set.keys.first().map(|k| k.kid.clone());
-    let now = clock.now_millis();
-    let key = StoredKey::generate(random.hex(8), now)?;
-    let kid = key.kid.clone();
-    set.rotate(
-        key,
-        now,
-        i64::try_from(keep.as_millis()).map_err(DexError::internal)?,
-    );
-    secrets.put_json(name, &set).await?;
-    Ok((kid, previous))
+impl<K: SecretStore, L: LogStore> SigningKeyAdmin<'_, K, L> {
+    /// Creates the first signing key if the secret has none. Returns whether it created one.
+    pub async fn ensure(&self, actor: &Actor) -> DexResult<bool> {
+        let set: Option<StoredKeySet> = self.secrets.get_json(&self.secret_name).await?;
+        if set.as_ref().is_some_and(|s| !s.keys.is_empty()) {
+            return Ok(false);
+        }
+        let key = StoredKey::generate(self.random.hex(8), self.clock.now_millis())?;
+        self.secrets
+            .put_json(&self.secret_name, &StoredKeySet { keys: vec![key] })
+            .await?;
+        self.log
+            .append_log(vec![LogEvent::new(
+                Subject::signing_key(),
+                Kind::SigningKeyCreated,
+                actor,
+                serde_json::json!({}),
+            )])
+            .await?;
+        Ok(true)
+    }
+
+    /// Makes a new key current; the previous one keeps verifying for `keep` (the token
+    /// lifetime). Returns the new and the previous key id.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        keep: Duration,
+    ) -> DexResult<(String, Option<String>)> {
+        let mut set: StoredKeySet = self
+            .secrets
+            .get_json(&self.secret_name)
+            .await?
+            .unwrap_or_default();
+        let previous = set.keys.first().map(|k| k.kid.clone());
+        let now = self.clock.now_millis();
+        let key = StoredKey::generate(self.random.hex(8), now)?;
+        let kid = key.kid.clone();
+        set.rotate(
+            key,
+            now,
+            i64::try_from(keep.as_millis()).map_err(DexError::internal)?,
+        );
+        self.secrets.put_json(&self.secret_name, &set).await?;
+        self.log
+            .append_log(vec![LogEvent::new(
+                Subject::signing_key(),
+                Kind::SigningKeyRotated,
+                actor,
+                serde_json::json!({ "kid": kid, "previousKid": previous }),
+            )])
+            .await?;
+        Ok((kid, previous))
+    }
 }

@@ -4,3 +4,4 @@ pub mod dex_token;
 pub mod keyring;
 pub mod keys;
 pub mod password;
+pub mod tokens;

@@ -4,15 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::address::validate_domain;
-use super::{Cluster, ClusterStore};
-use crate::accounts::AccountStore;
-use crate::accounts::{Account, AccountView, Actor};
-use crate::config::Config;
+use super::{Cluster, ClusterStore, HatStore, RegisteredHat};
+use crate::accounts::{Account, AccountStore, AccountView, Actor};
+use crate::config::cluster_secret_name;
 use crate::error::{DexError, DexResult};
-use crate::ports::Clock;
-use crate::ports::SecretStore;
+use crate::page::{Page, PageRequest};
+use crate::ports::{Clock, SecretStore};
 use crate::roles::Role;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent, Subject};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,11 +41,26 @@ impl std::fmt::Debug for PlatformCredentials {
 pub struct ClusterService<'a, S, K> {
     pub store: &'a S,
     pub secrets: &'a K,
-    pub config: &'a Config,
+    /// Prefix of the deployment's secret names (the cluster's secret is named from it).
+    pub secrets_prefix: &'a str,
     pub clock: &'a dyn Clock,
 }
 
-impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
+impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'_, S, K> {
+    /// Every cluster, certified or not.
+    pub async fn list(&self) -> DexResult<Vec<Cluster>> {
+        self.store.list_clusters().await
+    }
+
+    /// Registered HATs, of one cluster or all, by address.
+    pub async fn hats(
+        &self,
+        cluster: Option<&str>,
+        page: PageRequest,
+    ) -> DexResult<Page<RegisteredHat>> {
+        self.store.list_hats(cluster, page).await
+    }
+
     /// Certifies a cluster (or re-certifies a decertified one) and grants its provisioners the
     /// `provisioner:<domain>` role, all logged in one transaction.
     pub async fn certify(&self, actor: &Actor, new: NewCluster) -> DexResult<Cluster> {
@@ -97,15 +111,15 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
             domain: new.domain.clone(),
             provisioners,
             certified: true,
-            secret_name: self.config.cluster_secret(&new.domain),
+            secret_name: cluster_secret_name(self.secrets_prefix, &new.domain),
             created_at: existing.as_ref().map_or(now, |c| c.created_at),
             updated_at: now,
             version: existing.as_ref().map_or(1, |c| c.version + 1),
         };
         let mut events = vec![LogEvent::new(
-            format!("cluster:{}", cluster.domain),
-            "cluster.certified",
-            actor.id(),
+            Subject::cluster(&cluster.domain),
+            Kind::ClusterCertified,
+            actor,
             serde_json::json!({ "provisioners": cluster.provisioners }),
         )];
         let mut changed = Vec::new();
@@ -121,8 +135,8 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
             next.updated_at = now;
             events.push(LogEvent::new(
                 next.subject(),
-                "account.roles-changed",
-                actor.id(),
+                Kind::AccountRolesChanged,
+                actor,
                 serde_json::json!({ "from": before, "to": AccountView::from(&next).roles }),
             ));
             changed.push((next, version));
@@ -158,9 +172,9 @@ impl<S: ClusterStore + AccountStore, K: SecretStore> ClusterService<'_, S, K> {
         next.updated_at = self.clock.now_millis();
         next.version += 1;
         let event = LogEvent::new(
-            format!("cluster:{domain}"),
-            "cluster.decertified",
-            actor.id(),
+            Subject::cluster(domain),
+            Kind::ClusterDecertified,
+            actor,
             serde_json::json!({}),
         );
         self.store

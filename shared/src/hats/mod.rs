@@ -10,4 +10,4 @@ pub mod register;
 pub mod verify;
 
 pub use model::{Cluster, ClusterView, HatView, RegisteredHat, hat_subject};
-pub use ports::{ClusterStore, HatStore};
+pub use ports::{ClusterStore, HatHttp, HatStore};

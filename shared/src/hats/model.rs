@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::txlog::Subject;
+
 /// A certified (or decertified) HAT domain. The platform credentials live in Secrets Manager
 /// under `secret_name`; the table never holds them.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,13 +53,14 @@ pub struct RegisteredHat {
 }
 
 impl RegisteredHat {
-    pub fn subject(&self) -> String {
-        hat_subject(&self.address)
+    pub fn subject(&self) -> Subject {
+        Subject::hat(&self.address)
     }
 }
 
+/// A HAT's log subject as stored (`hat:<address>`).
 pub fn hat_subject(address: &str) -> String {
-    format!("hat:{address}")
+    Subject::hat(address).into()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -1,7 +1,8 @@
-//! The storage ports of clusters and HATs.
+//! The ports of clusters and HATs: their storage and the outbound HTTP to HATs.
 
 use std::future::Future;
 
+use super::address::HatAddress;
 use super::model::{Cluster, RegisteredHat};
 use crate::accounts::Account;
 use crate::error::DexResult;
@@ -57,4 +58,11 @@ pub trait HatStore: Send + Sync {
         cluster: Option<&str>,
         page: PageRequest,
     ) -> impl Future<Output = DexResult<Page<RegisteredHat>>> + Send;
+}
+
+/// Outbound HTTP to HATs (adapter: the reqwest `HatClient`).
+pub trait HatHttp: Send + Sync {
+    /// `GET <scheme>://<hat>/publickey`: the body as text, or a 502/504 naming the HAT and
+    /// the step (400 when its name points where DEX must not go).
+    fn fetch_public_key(&self, hat: &HatAddress) -> impl Future<Output = DexResult<String>> + Send;
 }

@@ -5,17 +5,12 @@ use serde::Deserialize;
 
 use super::address::HatAddress;
 use super::key::HatKey;
-use super::{HatStore, RegisteredHat};
-use crate::accounts::AccountService;
-use crate::accounts::AccountStore;
-use crate::adapters::hat_http::HatClient;
-use crate::adapters::secrets_manager::SecretsManager;
-use crate::auth::keyring::SigningKeys;
-use crate::config::Config;
+use super::{HatHttp, HatStore, RegisteredHat};
+use crate::accounts::{AccountService, AccountStore, Actor};
 use crate::error::{DexError, DexResult};
-use crate::ports::{Clock, HatHttp, Random, SecretStore};
+use crate::ports::{Clock, SecretStore};
 use crate::roles::Role;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,13 +37,14 @@ impl Outcome {
     }
 }
 
-pub struct Registration<'a, S, H = HatClient, K = SecretsManager> {
+pub struct Registration<'a, S, H, K> {
     pub store: &'a S,
-    pub client: &'a H,
-    pub config: &'a Config,
-    pub keys: &'a SigningKeys<K>,
+    pub hats: &'a H,
+    /// Authorises the provisioner who re-keys a HAT.
+    pub accounts: AccountService<'a, S, K>,
+    /// Whether HAT addresses may carry a `:port` (only when HAT hosts are pinned, locally).
+    pub allow_ports: bool,
     pub clock: &'a dyn Clock,
-    pub random: &'a dyn Random,
 }
 
 impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S, H, K> {
@@ -57,11 +53,10 @@ impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S,
         request: RegisterHat,
         token: Option<&str>,
     ) -> DexResult<(RegisteredHat, Outcome)> {
-        let address = HatAddress::parse(
-            request.hat_address.trim(),
-            self.config.hat_resolve.is_some(),
-        )
-        .map_err(|e| DexError::invalid("invalid hatAddress", vec![format!("hatAddress: {e}")]))?;
+        let address =
+            HatAddress::parse(request.hat_address.trim(), self.allow_ports).map_err(|e| {
+                DexError::invalid("invalid hatAddress", vec![format!("hatAddress: {e}")])
+            })?;
         if let Some(app) = &request.application_id
             && (app.is_empty() || app.len() > 256)
         {
@@ -87,7 +82,7 @@ impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S,
                 DexError::bad_request(format!("{address} is not under a certified cluster domain"))
             })?;
 
-        let pem = self.client.fetch_public_key(&address).await?;
+        let pem = self.hats.fetch_public_key(&address).await?;
         let key =
             HatKey::parse(&pem).map_err(|e| DexError::BadGateway(format!("HAT {address}: {e}")))?;
 
@@ -112,8 +107,8 @@ impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S,
                     };
                     let event = LogEvent::new(
                         hat.subject(),
-                        "hat.registered",
-                        "anonymous",
+                        Kind::HatRegistered,
+                        &Actor::Anonymous,
                         serde_json::json!({
                             "cluster": cluster, "keyFingerprint": key.fingerprint, "keyBits": key.bits,
                             "applicationId": request.application_id,
@@ -146,18 +141,9 @@ impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S,
                 hat.address
             )));
         };
-        let accounts = AccountService {
-            store: self.store,
-            clock: self.clock,
-            random: self.random,
-        };
-        let provisioner = accounts
-            .authorize(
-                self.keys,
-                &self.config.public_url,
-                Some(token),
-                &Role::Provisioner(cluster.to_owned()),
-            )
+        let provisioner = self
+            .accounts
+            .authorize(Some(token), &Role::Provisioner(cluster.to_owned()))
             .await?;
         let mut next = hat.clone();
         next.public_key_pem = key.pem;
@@ -167,8 +153,8 @@ impl<S: HatStore + AccountStore, H: HatHttp, K: SecretStore> Registration<'_, S,
         next.version = hat.version + 1;
         let event = LogEvent::new(
             hat.subject(),
-            "hat.key-replaced",
-            provisioner.subject(),
+            Kind::HatKeyReplaced,
+            &Actor::Account(provisioner),
             serde_json::json!({ "from": hat.key_fingerprint, "to": key.fingerprint, "keyBits": key.bits }),
         );
         self.store

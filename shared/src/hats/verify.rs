@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,8 +19,9 @@ use tokio::sync::Mutex;
 
 use super::HatStore;
 use super::address::HatAddress;
-use crate::config::Config;
+use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
+use crate::txlog::Subject;
 
 /// Clock skew tolerated on `exp` and `iat`.
 const SKEW_SECS: i64 = 60;
@@ -37,8 +38,13 @@ pub struct VerifiedHat {
 }
 
 impl VerifiedHat {
-    pub fn subject(&self) -> String {
-        super::hat_subject(&self.address)
+    pub fn subject(&self) -> Subject {
+        Subject::hat(&self.address)
+    }
+
+    /// The HAT as the actor of what it asks for.
+    pub fn actor(&self) -> Actor {
+        Actor::Hat(self.address.clone())
     }
 }
 
@@ -59,8 +65,13 @@ struct CachedHat {
     loaded: Instant,
 }
 
-#[derive(Default)]
 pub struct HatVerifier {
+    /// DEX's public URL: the `resource` HAT tokens must carry.
+    public_url: String,
+    /// Whether HAT addresses may carry a `:port` (only when HAT hosts are pinned, locally).
+    allow_ports: bool,
+    /// How long a key read from the table is trusted.
+    cache_for: Duration,
     cache: Mutex<HashMap<String, Arc<CachedHat>>>,
 }
 
@@ -69,14 +80,18 @@ fn refused(why: impl Into<String>) -> DexError {
 }
 
 impl HatVerifier {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(public_url: impl Into<String>, allow_ports: bool, cache_for: Duration) -> Self {
+        Self {
+            public_url: public_url.into(),
+            allow_ports,
+            cache_for,
+            cache: Mutex::default(),
+        }
     }
 
     pub async fn verify<S: HatStore>(
         &self,
         store: &S,
-        config: &Config,
         now_secs: i64,
         token: Option<&str>,
     ) -> DexResult<VerifiedHat> {
@@ -86,11 +101,11 @@ impl HatVerifier {
             return Err(refused("HAT tokens must be RS256"));
         }
         let iss = unverified_issuer(token).ok_or_else(|| refused("malformed token"))?;
-        let parsed = HatAddress::parse(&iss, config.hat_resolve.is_some())
+        let parsed = HatAddress::parse(&iss, self.allow_ports)
             .map_err(|_| refused("the token's issuer is not a HAT address"))?;
         let address = parsed.to_string();
 
-        let (mut hat, mut fresh) = self.lookup(store, config, &parsed, false).await?;
+        let (mut hat, mut fresh) = self.lookup(store, &parsed, false).await?;
         let claims = loop {
             if !hat.certified {
                 return Err(refused(format!(
@@ -100,16 +115,14 @@ impl HatVerifier {
             match decode(token, &hat.key) {
                 Ok(claims) => break claims,
                 // The HAT may have been re-keyed since we cached its key: look again once.
-                Err(_) if !fresh => {
-                    (hat, fresh) = self.lookup(store, config, &parsed, true).await?
-                }
+                Err(_) if !fresh => (hat, fresh) = self.lookup(store, &parsed, true).await?,
                 Err(why) => return Err(refused(why)),
             }
         };
         if claims.iss != iss {
             return Err(refused("malformed token"));
         }
-        check_claims(&claims, config, now_secs)?;
+        check_claims(&claims, &self.public_url, now_secs)?;
         Ok(VerifiedHat {
             address,
             cluster: hat.cluster.clone(),
@@ -121,14 +134,13 @@ impl HatVerifier {
     async fn lookup<S: HatStore>(
         &self,
         store: &S,
-        config: &Config,
         parsed: &HatAddress,
         force: bool,
     ) -> DexResult<(Arc<CachedHat>, bool)> {
         let address = parsed.to_string();
         if !force
             && let Some(hat) = self.cache.lock().await.get(&address)
-            && hat.loaded.elapsed() < config.hat_key_cache
+            && hat.loaded.elapsed() < self.cache_for
         {
             return Ok((hat.clone(), false));
         }
@@ -180,7 +192,7 @@ fn decode(token: &str, key: &DecodingKey) -> Result<HatClaims, &'static str> {
         })
 }
 
-fn check_claims(claims: &HatClaims, config: &Config, now: i64) -> DexResult<()> {
+fn check_claims(claims: &HatClaims, public_url: &str, now: i64) -> DexResult<()> {
     if claims.application.is_some() {
         return Err(refused("application tokens are not accepted here"));
     }
@@ -195,11 +207,8 @@ fn check_claims(claims: &HatClaims, config: &Config, now: i64) -> DexResult<()> 
         return Err(refused("token accessScope must be validate"));
     }
     let resource = claims.resource.as_deref().map(|r| r.trim_end_matches('/'));
-    if resource != Some(config.public_url.as_str()) {
-        return Err(refused(format!(
-            "token resource must be {}",
-            config.public_url
-        )));
+    if resource != Some(public_url) {
+        return Err(refused(format!("token resource must be {public_url}")));
     }
     Ok(())
 }

@@ -1,37 +1,48 @@
-//! Everything a function needs, built once per container at init: configuration, AWS clients,
-//! the store, the signing keys, clock and randomness.
+//! `App`: the one place that wires DEX together, built once per container at init. It owns
+//! the configuration and the adapters, and hands out services that own (borrow) what they
+//! need; handlers call only those services. Generic over its adapters, with the AWS ones as
+//! defaults, so the same wiring runs on other implementations of the ports.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use crate::accounts::AccountService;
+use crate::accounts::{Account, AccountService, AccountStore};
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::hat_http::HatClient;
 use crate::adapters::secrets_manager::SecretsManager;
-use crate::auth::keyring::SigningKeys;
-use crate::config::Config;
-use crate::error::DexResult;
+use crate::auth::keyring::{SigningKeyAdmin, SigningKeys};
+use crate::auth::tokens::TokenIssuer;
+use crate::config::{Config, ConfigError};
+use crate::error::{DexError, DexResult};
 use crate::hats::clusters::ClusterService;
 use crate::hats::register::Registration;
 use crate::hats::verify::{HatVerifier, VerifiedHat};
-use crate::ports::{Clock, Random, SystemClock, SystemRandom};
+use crate::hats::{ClusterStore, HatHttp, HatStore};
+use crate::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
+use crate::roles::Role;
+use crate::stats::StatsStore;
+use crate::stats::service::StatsService;
+use crate::txlog::{LogService, LogStore};
 
-pub struct App {
-    pub config: Config,
-    pub store: DynamoStore,
-    pub secrets: SecretsManager,
-    pub keys: SigningKeys,
-    pub hat_client: HatClient,
-    pub hat_verifier: HatVerifier,
-    pub clock: Arc<dyn Clock>,
-    pub random: Arc<dyn Random>,
+/// Builds the outbound HAT client from the configuration, on first use.
+pub type HatHttpFactory<H> = fn(&Config) -> DexResult<H>;
+
+pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
+    config: Config,
+    store: S,
+    secrets: K,
+    tokens: TokenIssuer<K>,
+    verifier: HatVerifier,
+    /// Only the functions that call HATs build the HTTP client (its TLS setup and resolver).
+    hat_http: OnceLock<Result<H, String>>,
+    make_hat_http: HatHttpFactory<H>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("cannot build the HAT client: {0}")]
-    HatClient(crate::error::DexError),
+    Config(#[from] ConfigError),
 }
 
 impl App {
@@ -40,64 +51,125 @@ impl App {
     pub async fn init() -> Result<Self, InitError> {
         let config = Config::from_env()?;
         let (dynamodb, secrets) = aws_clients().await;
-        Self::with_clients(config, dynamodb, secrets)
+        Ok(Self::with_clients(config, dynamodb, secrets))
     }
 
+    /// The AWS wiring: DynamoDB store, Secrets Manager, the reqwest HAT client.
     pub fn with_clients(
         config: Config,
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
-    ) -> Result<Self, InitError> {
+    ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let random: Arc<dyn Random> = Arc::new(SystemRandom);
-        let secrets = SecretsManager::new(secrets);
-        Ok(Self {
-            store: DynamoStore::new(
-                dynamodb,
-                config.table.clone(),
-                clock.clone(),
-                random.clone(),
-            ),
-            keys: SigningKeys::new(secrets.clone(), config.signing_key_secret()),
-            hat_client: HatClient::new(&config).map_err(InitError::HatClient)?,
-            hat_verifier: HatVerifier::new(),
-            secrets,
+        let store = DynamoStore::new(
+            dynamodb,
+            config.table.clone(),
+            clock.clone(),
+            random.clone(),
+        );
+        Self::new(
             config,
+            store,
+            SecretsManager::new(secrets),
+            HatClient::new,
             clock,
             random,
-        })
+        )
     }
+}
 
-    pub fn accounts(&self) -> AccountService<'_, DynamoStore> {
+impl<S, K: SecretStore + Clone, H> App<S, K, H> {
+    /// Wires DEX over any implementation of its ports.
+    pub fn new(
+        config: Config,
+        store: S,
+        secrets: K,
+        make_hat_http: HatHttpFactory<H>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        let keys = SigningKeys::new(secrets.clone(), config.signing_key_secret());
+        Self {
+            tokens: TokenIssuer::new(keys, config.public_url.clone(), config.token_lifetime),
+            verifier: HatVerifier::new(
+                config.public_url.clone(),
+                config.hat_resolve.is_some(),
+                config.hat_key_cache,
+            ),
+            hat_http: OnceLock::new(),
+            make_hat_http,
+            config,
+            store,
+            secrets,
+            clock,
+            random,
+        }
+    }
+}
+
+impl<S, K, H> App<S, K, H>
+where
+    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore,
+    K: SecretStore,
+    H: HatHttp,
+{
+    pub fn accounts(&self) -> AccountService<'_, S, K> {
         AccountService {
             store: &self.store,
+            tokens: &self.tokens,
             clock: &*self.clock,
             random: &*self.random,
         }
     }
 
-    pub fn stats(&self) -> crate::stats::service::StatsService<'_, DynamoStore> {
-        crate::stats::service::StatsService {
-            store: &self.store,
-            clock: &*self.clock,
-        }
-    }
-
-    pub fn clusters(&self) -> ClusterService<'_, DynamoStore, SecretsManager> {
+    pub fn clusters(&self) -> ClusterService<'_, S, K> {
         ClusterService {
             store: &self.store,
             secrets: &self.secrets,
-            config: &self.config,
+            secrets_prefix: &self.config.secrets_prefix,
             clock: &*self.clock,
         }
     }
 
-    pub fn registration(&self) -> Registration<'_, DynamoStore> {
-        Registration {
+    /// HAT registration; builds the HAT client on first use.
+    pub fn registration(&self) -> DexResult<Registration<'_, S, H, K>> {
+        let hats = self
+            .hat_http
+            .get_or_init(|| (self.make_hat_http)(&self.config).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| DexError::internal(format!("cannot build the HAT client: {e}")))?;
+        Ok(Registration {
             store: &self.store,
-            client: &self.hat_client,
-            config: &self.config,
-            keys: &self.keys,
+            hats,
+            accounts: self.accounts(),
+            allow_ports: self.config.hat_resolve.is_some(),
+            clock: &*self.clock,
+        })
+    }
+
+    pub fn stats(&self) -> StatsService<'_, S> {
+        StatsService {
+            store: &self.store,
+            clock: &*self.clock,
+        }
+    }
+
+    pub fn log(&self) -> LogService<'_, S> {
+        LogService { store: &self.store }
+    }
+
+    /// DEX's own tokens: issuing, verifying, and the published keys.
+    pub fn tokens(&self) -> &TokenIssuer<K> {
+        &self.tokens
+    }
+
+    /// The operator's signing-key management (dexctl).
+    pub fn signing_key_admin(&self) -> SigningKeyAdmin<'_, K, S> {
+        SigningKeyAdmin {
+            secrets: &self.secrets,
+            log: &self.store,
+            secret_name: self.config.signing_key_secret(),
             clock: &*self.clock,
             random: &*self.random,
         }
@@ -106,20 +178,16 @@ impl App {
     /// Verifies a HAT-signed token (decisions §5): the HAT every HAT endpoint acts for.
     pub async fn verify_hat(&self, token: Option<&str>) -> DexResult<VerifiedHat> {
         let now = self.clock.now().timestamp();
-        self.hat_verifier
-            .verify(&self.store, &self.config, now, token)
-            .await
+        self.verifier.verify(&self.store, now, token).await
     }
 
     /// Verifies the caller's DEX token and requires `role` (the shared authorisation step).
-    pub async fn authorize(
-        &self,
-        token: Option<&str>,
-        role: &crate::roles::Role,
-    ) -> crate::error::DexResult<crate::accounts::Account> {
-        self.accounts()
-            .authorize(&self.keys, &self.config.public_url, token, role)
-            .await
+    pub async fn authorize(&self, token: Option<&str>, role: &Role) -> DexResult<Account> {
+        self.accounts().authorize(token, role).await
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 }
 

@@ -4,11 +4,14 @@
 use std::future::Future;
 use std::time::Instant;
 
+pub use lambda_http::Error;
+pub use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DexError, DexResult};
+use crate::page::{Page, PageRequest};
 
 /// The default request body limit; endpoints that take large batches pass their own.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
@@ -50,6 +53,20 @@ impl ApiRequest {
             .filter(|t| !t.is_empty())
     }
 
+    /// A path parameter of the route (`{accountId}`), URL-decoded; a 400 naming it when absent.
+    pub fn path(&self, name: &str) -> DexResult<String> {
+        self.path_param(name)
+            .ok_or_else(|| DexError::bad_request(format!("{name} is required")))
+    }
+
+    /// The `limit` and `cursor` query values of a listing; a bad limit is a 400.
+    pub fn page(&self) -> DexResult<PageRequest> {
+        PageRequest::parse(
+            self.query("limit").as_deref(),
+            self.query("cursor").as_deref(),
+        )
+    }
+
     pub fn path_param(&self, name: &str) -> Option<String> {
         self.inner
             .path_parameters_ref()
@@ -84,7 +101,7 @@ impl ApiRequest {
     }
 }
 
-pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     match serde_json::to_vec(body) {
         Ok(bytes) => Response::builder()
             .status(status)
@@ -95,7 +112,16 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     }
 }
 
-pub fn text(status: u16, content_type: &str, body: String) -> HttpResponse {
+/// A page of a listing, each item shown through `view` (e.g. `AccountView::from`).
+pub fn page<'a, T, V: Serialize>(
+    status: StatusCode,
+    page: &'a Page<T>,
+    view: impl Fn(&'a T) -> V,
+) -> HttpResponse {
+    json(status, &page.map(view))
+}
+
+pub fn text(status: StatusCode, content_type: &str, body: String) -> HttpResponse {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -108,7 +134,8 @@ pub fn error_response(err: &DexError) -> HttpResponse {
     if let DexError::Internal(detail) = err {
         tracing::error!(error = %detail, "internal error");
     }
-    json(err.status(), &err.body())
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &err.body())
 }
 
 /// Initialises JSON logging: each line carries the request's span (the runtime's span holds
@@ -169,9 +196,9 @@ where
 
 /// Builds the `App` or stops the container with the reason (configuration is checked at
 /// init, never per request).
-pub async fn init_app() -> crate::lambda::app::App {
+pub async fn init_app() -> crate::lambda::App {
     init_logging();
-    match crate::lambda::app::App::init().await {
+    match crate::lambda::App::init().await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -179,4 +206,31 @@ pub async fn init_app() -> crate::lambda::app::App {
             std::process::exit(1);
         }
     }
+}
+
+/// The Lambda runtime for one function: the multi-threaded tokio runtime `#[tokio::main]`
+/// builds.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
+
+/// The `main` of a function binary: build the `App` at init, then serve `handle` (an
+/// `async fn(&App, ApiRequest) -> DexResult<HttpResponse>`) with the default body limit or
+/// the one given.
+#[macro_export]
+macro_rules! lambda_main {
+    ($handle:path) => {
+        $crate::lambda_main!($handle, $crate::web::DEFAULT_BODY_LIMIT);
+    };
+    ($handle:path, $body_limit:expr) => {
+        fn main() -> Result<(), $crate::web::Error> {
+            $crate::web::runtime().block_on(async {
+                let app = $crate::web::init_app().await;
+                $crate::web::serve($body_limit, |request| $handle(&app, request)).await
+            })
+        }
+    };
 }

@@ -18,9 +18,9 @@ pub use super::limits::{
 };
 use super::report::{DebitEvent, StatsItem, StatsKind};
 use super::{ChunkCommit, IngestOutcome, StatsStore};
+use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
-use crate::hats::hat_subject;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent, Subject};
 
 /// Each pass removes at least one duplicate, so this bounds a report with many races.
 pub const INGEST_PASSES: usize = 24;
@@ -200,9 +200,9 @@ pub fn plan_chunks_with(
 /// The log event of an accepted chunk: counts, never payloads.
 pub fn accepted_event(hat: &str, plan: &ChunkPlan) -> LogEvent {
     LogEvent::new(
-        hat_subject(hat),
-        "stats.accepted",
-        hat_subject(hat),
+        Subject::hat(hat),
+        Kind::StatsAccepted,
+        &Actor::Hat(hat.to_owned()),
         serde_json::json!({
             "items": plan.items, "dataIn": plan.data_in, "dataOut": plan.data_out,
             "endpoints": plan.fields.len(), "dataDebitEvents": plan.debits.len(),

@@ -12,14 +12,6 @@ pub struct IngestOutcome {
     pub skipped: Vec<(usize, String)>,
 }
 
-/// The latest known state of one data debit on one HAT.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DebitState {
-    pub event: DebitEvent,
-    /// Epoch ms of the event on the HAT.
-    pub time: i64,
-}
-
 /// What committing one chunk did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkCommit {
@@ -38,4 +30,12 @@ pub struct Refusal {
     pub bucket_sizes: BTreeMap<(String, u8), usize>,
     /// Endpoints whose field item has no room for the chunk's new field names.
     pub full_endpoints: BTreeSet<(String, String)>,
+}
+
+/// The latest known state of one data debit on one HAT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebitState {
+    pub event: DebitEvent,
+    /// Epoch ms of the event on the HAT.
+    pub time: i64,
 }

@@ -11,11 +11,12 @@ use super::limits::{MAX_ENDPOINTS_PER_REPORT, MAX_FIELDS_PER_REPORT, MAX_NAMESPA
 use super::report::{MAX_ITEMS, Skipped, StatsItem, StatsKind, parse_report};
 use super::tree::{self, NamespaceStructure};
 use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
+use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
 use crate::hats::verify::VerifiedHat;
 use crate::ports::Clock;
 use crate::stats::HATS_COUNTER;
-use crate::txlog::LogEvent;
+use crate::txlog::{Kind, LogEvent, Subject};
 
 pub const TOP_DATAPOINTS: usize = 20;
 
@@ -196,15 +197,15 @@ impl<S: StatsStore> StatsService<'_, S> {
 
     /// Merges posted descriptions (creating unknown namespaces, endpoints and fields) and
     /// answers the whole tree.
-    pub async fn describe(&self, actor: &str, body: &[u8]) -> DexResult<Vec<NamespaceStructure>> {
+    pub async fn describe(&self, actor: &Actor, body: &[u8]) -> DexResult<Vec<NamespaceStructure>> {
         let posted: Vec<NamespaceStructure> = serde_json::from_slice(body)
             .map_err(|e| DexError::invalid("malformed descriptions", vec![e.to_string()]))?;
         let descriptions = tree::descriptions_of(&posted)
             .map_err(|bad| DexError::invalid("invalid descriptions", bad))?;
         if !descriptions.is_empty() {
             let event = LogEvent::new(
-                "dex:available-data",
-                "stats.descriptions-updated",
+                Subject::available_data(),
+                Kind::StatsDescriptionsUpdated,
                 actor,
                 serde_json::json!({}),
             );

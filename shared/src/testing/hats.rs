@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{DexError, DexResult};
+use crate::hats::HatHttp;
 use crate::hats::address::HatAddress;
-use crate::ports::HatHttp;
 
 /// What a fake HAT answers to `GET /publickey`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,12 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::limits::{self, ItemSize, Shape};
 use crate::accounts::AccountStore;
 use crate::accounts::{Account, normalise_username};
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
-use crate::page::{Cursor, Page, PageRequest};
+use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::roles::Role;
 use crate::stats::HATS_COUNTER;
@@ -220,14 +223,16 @@ fn page_of<T: Clone>(
     page: &PageRequest,
     listing: &str,
 ) -> DexResult<Page<T>> {
-    let after = match page.cursor.as_ref().filter(|c| !c.key.is_empty()) {
+    // The memory store's own cursors: `mem:<listing>:<sort key, base64url>`.
+    let prefix = format!("mem:{listing}:");
+    let after = match &page.cursor {
         None => None,
         Some(c) => Some(
-            c.key
-                .get(listing)
-                .filter(|_| c.key.len() == 1)
-                .cloned()
-                .ok_or_else(|| DexError::bad_request("cursor is not one this listing returned"))?,
+            c.as_str()
+                .strip_prefix(&prefix)
+                .and_then(|k| URL_SAFE_NO_PAD.decode(k).ok())
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(|| DexError::bad_request("cursor is not one this API returned"))?,
         ),
     };
     let start = match &after {
@@ -240,13 +245,8 @@ fn page_of<T: Clone>(
     let limit = page.limit.max(1) as usize;
     let rest = &sorted[start.min(sorted.len())..];
     let items: Vec<T> = rest.iter().take(limit).map(|(_, v)| v.clone()).collect();
-    let cursor = (rest.len() > limit).then(|| {
-        Cursor {
-            partition: None,
-            key: BTreeMap::from([(listing.to_owned(), rest[limit - 1].0.clone())]),
-        }
-        .encode()
-    });
+    let cursor = (rest.len() > limit)
+        .then(|| format!("{prefix}{}", URL_SAFE_NO_PAD.encode(&rest[limit - 1].0)));
     Ok(Page { items, cursor })
 }
 

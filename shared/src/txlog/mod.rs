@@ -5,9 +5,15 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 
+pub mod kinds;
 pub mod ports;
+pub mod service;
 
+pub use kinds::{Kind, Subject};
 pub use ports::LogStore;
+pub use service::LogService;
+
+use crate::accounts::Actor;
 
 /// What a state change says about itself; the store turns it into a chained entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,16 +29,11 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
-    pub fn new(
-        subject: impl Into<String>,
-        kind: &str,
-        actor: impl Into<String>,
-        details: serde_json::Value,
-    ) -> Self {
+    pub fn new(subject: Subject, kind: Kind, actor: &Actor, details: serde_json::Value) -> Self {
         Self {
             subject: subject.into(),
-            kind: kind.to_owned(),
-            actor: actor.into(),
+            kind: kind.as_str().to_owned(),
+            actor: actor.id(),
             details,
         }
     }
@@ -119,9 +120,9 @@ mod tests {
             .map(|seq| {
                 let e = LogEntry::chain(
                     LogEvent::new(
-                        "hat:a.hubat.net",
-                        "stats.accepted",
-                        "hat:a.hubat.net",
+                        Subject::hat("a.hubat.net"),
+                        Kind::StatsAccepted,
+                        &Actor::Hat("a.hubat.net".into()),
                         serde_json::json!({"n": seq}),
                     ),
                     seq,

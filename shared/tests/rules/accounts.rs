@@ -1,7 +1,9 @@
 //! AccountService: creation, self-disable, role changes, login, authorize.
 
-use dex::accounts::{AccountChange, AccountStore, Actor, NewAccount};
+use dex::accounts::{AccountChange, AccountService, AccountStore, Actor, NewAccount};
 use dex::auth::dex_token::DexClaims;
+use dex::auth::keyring::SigningKeys;
+use dex::auth::tokens::TokenIssuer;
 use dex::roles::Role;
 
 use crate::support::{DEX_URL, PASSWORD, World, status};
@@ -112,7 +114,7 @@ async fn an_admin_cannot_disable_itself_but_can_disable_and_enable_others() {
         log.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["account.created", "account.disabled", "account.enabled"]
     );
-    assert!(log[1..].iter().all(|e| e.actor == me.subject()));
+    assert!(log[1..].iter().all(|e| e.actor == me.subject().as_str()));
     assert_eq!(dex::txlog::verify_chain(&log), Ok(()));
     // The operator may disable anyone.
     assert!(
@@ -206,7 +208,7 @@ async fn login_issues_a_token_of_the_account_and_refuses_alike() {
         let w = &w;
         async move {
             w.accounts()
-                .login(&w.keys, DEX_URL, 600, user, pass)
+                .login(user, pass)
                 .await
                 .map(|(_, a)| a.account_id)
         }
@@ -244,17 +246,22 @@ async fn authorize_uses_the_account_as_it_is_now() {
         a.account_id
     );
     status(w.authorize(&token, &Role::Marketplace).await, 403);
-    status(
-        w.accounts()
-            .authorize(&w.keys, DEX_URL, None, &Role::Admin)
-            .await,
-        401,
-    );
+    status(w.accounts().authorize(None, &Role::Admin).await, 401);
     status(w.authorize("not.a.token", &Role::Admin).await, 401);
+    // The same keys, another issuer: refused.
+    let other_issuer = TokenIssuer::new(
+        SigningKeys::new(w.secrets.clone(), w.config.signing_key_secret()),
+        "https://other.test",
+        w.config.token_lifetime,
+    );
+    let other_accounts = AccountService {
+        store: &w.store,
+        tokens: &other_issuer,
+        clock: &*w.clock,
+        random: &*w.random,
+    };
     status(
-        w.accounts()
-            .authorize(&w.keys, "https://other.test", Some(&token), &Role::Admin)
-            .await,
+        other_accounts.authorize(Some(&token), &Role::Admin).await,
         401,
     );
 

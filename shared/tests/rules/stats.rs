@@ -281,7 +281,10 @@ async fn many_descriptions_are_merged_in_logged_parts() {
                           "endpoints": [{"endpoint": "ep0", "description": "endpoint zero", "fields": fields}]}]);
     let tree = w
         .stats()
-        .describe("account:admin", &serde_json::to_vec(&posted).unwrap())
+        .describe(
+            &dex::accounts::Actor::Operator,
+            &serde_json::to_vec(&posted).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(tree[0].description.as_deref(), Some("namespace zero"));
@@ -299,11 +302,14 @@ async fn many_descriptions_are_merged_in_logged_parts() {
             .sum::<u64>(),
         152
     );
-    assert!(log.iter().all(|e| e.actor == "account:admin"));
+    assert!(log.iter().all(|e| e.actor == "dexctl"));
     let bad = json!([{"namespace": "ns0", "endpoints": [{"endpoint": "ep0", "fields": [{"name": "a.b", "description": "x"}]}]}]);
     status(
         w.stats()
-            .describe("account:admin", &serde_json::to_vec(&bad).unwrap())
+            .describe(
+                &dex::accounts::Actor::Operator,
+                &serde_json::to_vec(&bad).unwrap(),
+            )
             .await,
         400,
     );

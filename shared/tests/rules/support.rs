@@ -3,8 +3,9 @@
 use std::sync::{Arc, LazyLock};
 
 use dex::accounts::{Account, AccountService, Actor, NewAccount};
-use dex::auth::keyring::{SigningKeys, ensure_signing_key};
+use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
 use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
+use dex::auth::tokens::TokenIssuer;
 use dex::config::Config;
 use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
@@ -23,7 +24,7 @@ pub struct World {
     pub random: Arc<SeededRandom>,
     pub store: MemoryStore,
     pub secrets: MemorySecrets,
-    pub keys: SigningKeys<MemorySecrets>,
+    pub tokens: TokenIssuer<MemorySecrets>,
     pub hats: FakeHats,
     pub config: Config,
     pub verifier: HatVerifier,
@@ -52,24 +53,36 @@ impl World {
         let store = MemoryStore::new(clock.clone(), random.clone());
         let secrets = MemorySecrets::new();
         let config = config(cache_secs);
-        ensure_signing_key(&secrets, &config.signing_key_secret(), &*clock, &*random)
-            .await
-            .expect("signing key");
+        SigningKeyAdmin {
+            secrets: &secrets,
+            log: &store,
+            secret_name: config.signing_key_secret(),
+            clock: &*clock,
+            random: &*random,
+        }
+        .ensure(&Actor::Operator)
+        .await
+        .expect("signing key");
         Self {
-            keys: SigningKeys::new(secrets.clone(), config.signing_key_secret()),
+            tokens: TokenIssuer::new(
+                SigningKeys::new(secrets.clone(), config.signing_key_secret()),
+                DEX_URL,
+                config.token_lifetime,
+            ),
+            verifier: HatVerifier::new(DEX_URL, false, std::time::Duration::from_secs(cache_secs)),
             clock,
             random,
             store,
             secrets,
             hats: FakeHats::new(),
             config,
-            verifier: HatVerifier::new(),
         }
     }
 
-    pub fn accounts(&self) -> AccountService<'_, MemoryStore> {
+    pub fn accounts(&self) -> AccountService<'_, MemoryStore, MemorySecrets> {
         AccountService {
             store: &self.store,
+            tokens: &self.tokens,
             clock: &*self.clock,
             random: &*self.random,
         }
@@ -79,7 +92,7 @@ impl World {
         ClusterService {
             store: &self.store,
             secrets: &self.secrets,
-            config: &self.config,
+            secrets_prefix: &self.config.secrets_prefix,
             clock: &*self.clock,
         }
     }
@@ -87,11 +100,10 @@ impl World {
     pub fn registration(&self) -> Registration<'_, MemoryStore, FakeHats, MemorySecrets> {
         Registration {
             store: &self.store,
-            client: &self.hats,
-            config: &self.config,
-            keys: &self.keys,
+            hats: &self.hats,
+            accounts: self.accounts(),
+            allow_ports: false,
             clock: &*self.clock,
-            random: &*self.random,
         }
     }
 
@@ -119,22 +131,14 @@ impl World {
 
     pub async fn token(&self, username: &str) -> String {
         self.accounts()
-            .login(
-                &self.keys,
-                DEX_URL,
-                self.config.token_lifetime.as_secs() as i64,
-                username,
-                PASSWORD,
-            )
+            .login(username, PASSWORD)
             .await
             .expect("login")
             .0
     }
 
     pub async fn authorize(&self, token: &str, role: &Role) -> dex::DexResult<Account> {
-        self.accounts()
-            .authorize(&self.keys, DEX_URL, Some(token), role)
-            .await
+        self.accounts().authorize(Some(token), role).await
     }
 
     /// A certified cluster `domain` with these provisioner accounts.
@@ -153,15 +157,15 @@ impl World {
             .expect("certify");
     }
 
-    pub async fn history(&self, subject: &str) -> Vec<LogEntry> {
+    pub async fn history(&self, subject: impl ToString) -> Vec<LogEntry> {
         self.store
-            .subject_history(subject, PageRequest::first(200))
+            .subject_history(&subject.to_string(), PageRequest::first(200))
             .await
             .expect("history")
             .items
     }
 
-    pub async fn kinds(&self, subject: &str) -> Vec<String> {
+    pub async fn kinds(&self, subject: impl ToString) -> Vec<String> {
         self.history(subject)
             .await
             .into_iter()

@@ -56,9 +56,7 @@ fn sign(claims: &Value, key: usize) -> String {
 }
 
 async fn verify(w: &World, token: &str) -> dex::DexResult<dex::hats::verify::VerifiedHat> {
-    w.verifier
-        .verify(&w.store, &w.config, now(w), Some(token))
-        .await
+    w.verifier.verify(&w.store, now(w), Some(token)).await
 }
 
 fn with(mut claims: Value, name: &str, value: Value) -> Value {
@@ -81,10 +79,7 @@ async fn a_good_token_is_the_hat_and_its_cluster() {
     // The resource may carry a trailing slash.
     let slash = with(claims(&w), "resource", json!(format!("{DEX_URL}/")));
     assert!(verify(&w, &sign(&slash, 0)).await.is_ok());
-    status(
-        w.verifier.verify(&w.store, &w.config, now(&w), None).await,
-        401,
-    );
+    status(w.verifier.verify(&w.store, now(&w), None).await, 401);
 }
 
 #[tokio::test]

@@ -44,7 +44,7 @@ pub async fn dex_app(public_url: &str) -> Result<App, String> {
     })
     .map_err(|e| e.to_string())?;
     let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
-    App::with_clients(config, dynamodb, secrets).map_err(|e| e.to_string())
+    Ok(App::with_clients(config, dynamodb, secrets))
 }
 
 /// Starts the test HAT cluster and certifies [`CLUSTER_DOMAIN`] with its platform user.
@@ -124,8 +124,10 @@ impl HatSetup {
     /// Registers `hat` through DEX's registration use case (its key fetched from the test
     /// cluster), as `POST /api/users/registerHat` does.
     pub async fn register(&self, hat: &TestHat) -> Result<Outcome, String> {
+        let fail = |e: DexError| format!("registering {}: {}", hat.address(), describe(&e));
         self.app
             .registration()
+            .map_err(fail)?
             .register(
                 RegisterHat {
                     hat_address: hat.address().to_owned(),
@@ -135,7 +137,7 @@ impl HatSetup {
             )
             .await
             .map(|(_, outcome)| outcome)
-            .map_err(|e| format!("registering {}: {}", hat.address(), describe(&e)))
+            .map_err(fail)
     }
 
     /// The token `hat` sends DEX (RS256, `resource` = the bench's public URL).

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dex::App;
+use dex::accounts::Actor;
 use dex::hats::key::HatKey;
 use dex::hats::{HatStore, RegisteredHat};
+use dex::ports::Clock;
 use dex::stats::report::parse_item;
-use dex::txlog::LogEvent;
+use dex::txlog::{Kind, LogEvent};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -402,13 +404,20 @@ pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<V
     let key = HatKey::parse(&pem)?;
     let address = |k: usize| format!("s{run:08x}-{k:05}.{domain}");
     let concurrency = settings.concurrency.max(1);
-    let store = &app.store;
+    // The store as `App` builds it (the bench seeds below the services, as the functions' store).
+    let (dynamodb, _) = dex::lambda::app::aws_clients().await;
+    let store = &dex::adapters::dynamo::DynamoStore::new(
+        dynamodb,
+        app.config().table.clone(),
+        std::sync::Arc::new(dex::ports::SystemClock),
+        std::sync::Arc::new(dex::ports::SystemRandom),
+    );
     let fail = |what: &str, e: dex::DexError| format!("{what}: {}", crate::hats::describe(&e));
 
     // HATs.
     eprint!("dex-bench: seeding {} HATs ", settings.hats);
     let started = Instant::now();
-    let now = app.clock.now_millis();
+    let now = dex::ports::SystemClock.now_millis();
     let mut inserts = futures_util::stream::iter(0..settings.hats)
         .map(|k| {
             let hat = RegisteredHat {
@@ -423,8 +432,8 @@ pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<V
             };
             let event = LogEvent::new(
                 hat.subject(),
-                "hat.registered",
-                "anonymous",
+                Kind::HatRegistered,
+                &Actor::Anonymous,
                 json!({
                     "cluster": domain, "keyFingerprint": key.fingerprint, "keyBits": key.bits,
                     "applicationId": null,

@@ -7,16 +7,12 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use dex::accounts::AccountStore;
 use dex::accounts::{AccountChange, AccountView, Actor, NewAccount};
-use dex::auth::keyring::{ensure_signing_key, rotate_signing_key};
 use dex::config::Config;
 use dex::hats::clusters::NewCluster;
-use dex::hats::{ClusterStore, ClusterView, HatStore, HatView};
+use dex::hats::{ClusterView, HatView};
 use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::txlog::LogEvent;
-use dex::txlog::LogStore;
 use dex::{App, DexError, DexResult};
 
 const USAGE: &str = "\
@@ -89,16 +85,14 @@ fn read_password(args: &mut Args) -> Result<String, String> {
     Err("give --password-env VAR or --password-stdin".into())
 }
 
-async fn app() -> DexResult<App> {
+fn config() -> DexResult<Config> {
     // dexctl neither signs nor verifies tokens, so DEX_PUBLIC_URL is optional here.
-    let config = Config::from_lookup(|name| {
+    Config::from_lookup(|name| {
         std::env::var(name)
             .ok()
             .or_else(|| (name == "DEX_PUBLIC_URL").then(|| "http://dexctl.invalid".into()))
     })
-    .map_err(|e| DexError::bad_request(e.to_string()))?;
-    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
-    App::with_clients(config, dynamodb, secrets).map_err(|e| DexError::bad_request(e.to_string()))
+    .map_err(|e| DexError::bad_request(e.to_string()))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -114,34 +108,27 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         return Ok(());
     }
     let command = argv.remove(0);
-    let app = app().await.map_err(fail)?;
+    let config = config().map_err(fail)?;
+    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
+    // dexctl is the one consumer that also creates the table, so it keeps the client.
+    let app = App::with_clients(config, dynamodb.clone(), secrets);
     match command.as_str() {
         "init" => {
             Args(argv).finish()?;
-            let created =
-                dex::adapters::dynamo::schema::ensure_table(app.store.client(), &app.config.table)
-                    .await
-                    .map_err(fail)?;
-            println!(
-                "table {}: {}",
-                app.config.table,
-                if created { "created" } else { "exists" }
-            );
-            let name = app.config.signing_key_secret();
-            let created = ensure_signing_key(&app.secrets, &name, &*app.clock, &*app.random)
+            let table = &app.config().table;
+            let created = dex::adapters::dynamo::schema::ensure_table(&dynamodb, table)
                 .await
                 .map_err(fail)?;
-            if created {
-                app.store
-                    .append_log(vec![LogEvent::new(
-                        "dex:signing-key",
-                        "signing-key.created",
-                        "dexctl",
-                        serde_json::json!({}),
-                    )])
-                    .await
-                    .map_err(fail)?;
-            }
+            println!(
+                "table {table}: {}",
+                if created { "created" } else { "exists" }
+            );
+            let name = app.config().signing_key_secret();
+            let created = app
+                .signing_key_admin()
+                .ensure(&Actor::Operator)
+                .await
+                .map_err(fail)?;
             println!(
                 "signing key secret {name}: {}",
                 if created { "created" } else { "exists" }
@@ -154,12 +141,7 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
             let password = std::env::var("DEX_LOCAL_ADMIN_PASSWORD")
                 .unwrap_or_else(|_| "dex-local-admin".into());
             let accounts = app.accounts();
-            match app
-                .store
-                .find_account_by_username(&username)
-                .await
-                .map_err(fail)?
-            {
+            match accounts.find_by_username(&username).await.map_err(fail)? {
                 None => {
                     let new = NewAccount {
                         username: username.clone(),
@@ -189,23 +171,9 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         }
         "rotate-key" => {
             Args(argv).finish()?;
-            let name = app.config.signing_key_secret();
-            let (kid, previous) = rotate_signing_key(
-                &app.secrets,
-                &name,
-                &*app.clock,
-                &*app.random,
-                app.config.token_lifetime,
-            )
-            .await
-            .map_err(fail)?;
-            app.store
-                .append_log(vec![LogEvent::new(
-                    "dex:signing-key",
-                    "signing-key.rotated",
-                    "dexctl",
-                    serde_json::json!({ "kid": kid, "previousKid": previous }),
-                )])
+            let (kid, previous) = app
+                .signing_key_admin()
+                .rotate(&Actor::Operator, app.config().token_lifetime)
                 .await
                 .map_err(fail)?;
             println!(
@@ -249,9 +217,8 @@ async fn accounts(app: &App, argv: Vec<String>) -> Result<(), String> {
             )
             .map_err(fail)?;
             args.finish()?;
-            let page = app.store.list_accounts(page).await.map_err(fail)?;
-            let items: Vec<AccountView> = page.items.iter().map(AccountView::from).collect();
-            print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
+            let page = app.accounts().list(page).await.map_err(fail)?;
+            print_json(&page.map(AccountView::from));
         }
         "update" => {
             let roles = args.values("--role")?;
@@ -312,7 +279,7 @@ async fn clusters(app: &App, argv: Vec<String>) -> Result<(), String> {
         }
         "list" => {
             args.finish()?;
-            let clusters = app.store.list_clusters().await.map_err(fail)?;
+            let clusters = app.clusters().list().await.map_err(fail)?;
             print_json(&clusters.iter().map(ClusterView::from).collect::<Vec<_>>());
         }
         "decertify" => {
@@ -346,12 +313,11 @@ async fn hats(app: &App, mut argv: Vec<String>) -> Result<(), String> {
     .map_err(fail)?;
     args.finish()?;
     let page = app
-        .store
-        .list_hats(cluster.as_deref(), page)
+        .clusters()
+        .hats(cluster.as_deref(), page)
         .await
         .map_err(fail)?;
-    let items: Vec<HatView> = page.items.iter().map(HatView::from).collect();
-    print_json(&serde_json::json!({ "items": items, "cursor": page.cursor }));
+    print_json(&page.map(HatView::from));
     Ok(())
 }
 

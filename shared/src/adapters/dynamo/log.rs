@@ -4,9 +4,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, NaiveDate};
 
-use super::{DynamoStore, Item, cursor_from_key, key_from_cursor, log_entry_from, s, sdk_error};
+use super::cursor::{KeyCursor, cursor_from_key, key_from_cursor};
+use super::{DynamoStore, Item, log_entry_from, s, sdk_error};
 use crate::error::{DexError, DexResult};
-use crate::page::{Cursor, Page, PageRequest};
+use crate::page::{Page, PageRequest};
 use crate::txlog::LogStore;
 use crate::txlog::{LogEntry, LogEvent, LogFilter};
 
@@ -24,6 +25,7 @@ impl LogStore for DynamoStore {
     }
 
     async fn query_log(&self, filter: &LogFilter, page: PageRequest) -> DexResult<Page<LogEntry>> {
+        let start = KeyCursor::of(&page)?;
         let from = filter.from.unwrap_or(0);
         let to = filter.to.unwrap_or(i64::MAX / 2);
         if from > to {
@@ -37,7 +39,9 @@ impl LogStore for DynamoStore {
         } else if let Some(kind) = &filter.kind {
             (Some("gsi2"), format!("LOGKIND#{kind}"))
         } else {
-            return self.query_by_days(filter, from, to, page).await;
+            return self
+                .query_by_days(filter, from, to, page.limit, start)
+                .await;
         };
         let (items, last) = self
             .query_partition(
@@ -47,7 +51,7 @@ impl LogStore for DynamoStore {
                 from,
                 to,
                 page.limit,
-                page.cursor.as_ref(),
+                start.as_ref(),
             )
             .await?;
         Ok(Page {
@@ -73,7 +77,7 @@ impl DynamoStore {
         from: i64,
         to: i64,
         limit: i32,
-        cursor: Option<&Cursor>,
+        cursor: Option<&KeyCursor>,
     ) -> DexResult<(Vec<LogEntry>, Option<Item>)> {
         let mut query = self
             .client
@@ -139,21 +143,22 @@ impl DynamoStore {
         filter: &LogFilter,
         from: i64,
         to: i64,
-        page: PageRequest,
+        limit: i32,
+        start: Option<KeyCursor>,
     ) -> DexResult<Page<LogEntry>> {
         let now = self.clock.now_millis();
         let to_day = day_of(to.min(now));
         let from_day =
             day_of(from.max(to.min(now) - Duration::days(MAX_DAYS_WALKED).num_milliseconds()));
-        let mut day = match page.cursor.as_ref().and_then(|c| c.partition.as_deref()) {
+        let mut day = match start.as_ref().and_then(|c| c.partition.as_deref()) {
             Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
                 .map_err(|_| DexError::bad_request("bad cursor"))?,
             None => to_day,
         };
-        let mut cursor = page.cursor.clone().filter(|c| c.partition.is_some());
+        let mut cursor = start.filter(|c| c.partition.is_some());
         let mut items = Vec::new();
         while day >= from_day {
-            let want = page.limit - items.len() as i32;
+            let want = limit - items.len() as i32;
             let partition = format!("LOGDAY#{}", day.format("%Y-%m-%d"));
             let (mut found, last) = self
                 .query_partition(
@@ -169,23 +174,25 @@ impl DynamoStore {
             items.append(&mut found);
             let day_text = day.format("%Y-%m-%d").to_string();
             if let Some(last) = last {
-                if items.len() as i32 >= page.limit {
+                if items.len() as i32 >= limit {
                     return Ok(Page {
                         items,
                         cursor: cursor_from_key(Some(&last), Some(day_text)),
                     });
                 }
-                cursor = Some(Cursor {
+                cursor = Some(KeyCursor {
                     partition: Some(day_text),
-                    key: Cursor::decode(&cursor_from_key(Some(&last), None).unwrap_or_default())?
-                        .key,
+                    key: KeyCursor::decode(
+                        &cursor_from_key(Some(&last), None).unwrap_or_default(),
+                    )?
+                    .key,
                 });
                 continue;
             }
             cursor = None;
             day -= Duration::days(1);
-            if items.len() as i32 >= page.limit && day >= from_day {
-                let next = Cursor {
+            if items.len() as i32 >= limit && day >= from_day {
+                let next = KeyCursor {
                     partition: Some(day.format("%Y-%m-%d").to_string()),
                     key: Default::default(),
                 };

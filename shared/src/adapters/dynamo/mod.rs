@@ -3,12 +3,13 @@
 
 pub mod accounts;
 pub mod counters;
+pub mod cursor;
 pub mod hats;
 pub mod log;
 pub mod schema;
 pub mod stats;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -22,6 +23,7 @@ use crate::error::{DexError, DexResult};
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, Random};
 use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
+use cursor::{KeyCursor, cursor_from_key, key_from_cursor};
 use std::sync::Arc;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -240,7 +242,11 @@ impl DynamoStore {
             .set_index_name(index.map(str::to_owned))
             .expression_attribute_values(":p", s(partition))
             .limit(page.limit)
-            .set_exclusive_start_key(key_from_cursor(page.cursor.as_ref(), index, partition)?);
+            .set_exclusive_start_key(key_from_cursor(
+                KeyCursor::of(page)?.as_ref(),
+                index,
+                partition,
+            )?);
         if let Some(prefix) = sort_prefix {
             condition.push_str(" AND begins_with(sk, :prefix)");
             query = query.expression_attribute_values(":prefix", s(prefix));
@@ -424,50 +430,4 @@ pub(crate) fn get_string_list(item: &Item, name: &str) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// A DynamoDB `LastEvaluatedKey` (string attributes only) as a page cursor.
-pub(crate) fn cursor_from_key(key: Option<&Item>, partition: Option<String>) -> Option<String> {
-    let key = key?;
-    let map: BTreeMap<String, String> = key
-        .iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
-        .collect();
-    Some(
-        crate::page::Cursor {
-            partition,
-            key: map,
-        }
-        .encode(),
-    )
-}
-
-/// The DynamoDB start key of a cursor for a query of `partition` (on `index`, or the table).
-/// A cursor this query could not have returned is a 400, never handed to DynamoDB.
-pub(crate) fn key_from_cursor(
-    cursor: Option<&crate::page::Cursor>,
-    index: Option<&str>,
-    partition: &str,
-) -> DexResult<Option<Item>> {
-    let Some(cursor) = cursor.filter(|c| !c.key.is_empty()) else {
-        return Ok(None);
-    };
-    let mut expected = vec!["pk".to_owned(), "sk".to_owned()];
-    if let Some(index) = index {
-        expected.extend([format!("{index}pk"), format!("{index}sk")]);
-    }
-    let partition_attribute = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
-    let mut names: Vec<&String> = cursor.key.keys().collect();
-    names.sort();
-    expected.sort();
-    if names != expected.iter().collect::<Vec<_>>()
-        || cursor.key.get(&partition_attribute).map(String::as_str) != Some(partition)
-    {
-        return Err(DexError::bad_request(
-            "cursor is not one this listing returned",
-        ));
-    }
-    Ok(Some(
-        cursor.key.iter().map(|(k, v)| (k.clone(), s(v))).collect(),
-    ))
 }

@@ -1,0 +1,132 @@
+//! The log's vocabulary: what happened (`Kind`) and to whom (`Subject`). Every entry DEX writes
+//! is built from these, so the kinds an admin can filter on are all listed here.
+
+use std::fmt;
+
+/// What a log entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    AccountCreated,
+    AccountRolesChanged,
+    AccountDisabled,
+    AccountEnabled,
+    ClusterCertified,
+    ClusterDecertified,
+    HatRegistered,
+    HatKeyReplaced,
+    StatsAccepted,
+    StatsDescriptionsUpdated,
+    SigningKeyCreated,
+    SigningKeyRotated,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::AccountCreated,
+        Kind::AccountRolesChanged,
+        Kind::AccountDisabled,
+        Kind::AccountEnabled,
+        Kind::ClusterCertified,
+        Kind::ClusterDecertified,
+        Kind::HatRegistered,
+        Kind::HatKeyReplaced,
+        Kind::StatsAccepted,
+        Kind::StatsDescriptionsUpdated,
+        Kind::SigningKeyCreated,
+        Kind::SigningKeyRotated,
+    ];
+
+    /// The stored text (part of the wire format: the `kind` of every log entry).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AccountCreated => "account.created",
+            Kind::AccountRolesChanged => "account.roles-changed",
+            Kind::AccountDisabled => "account.disabled",
+            Kind::AccountEnabled => "account.enabled",
+            Kind::ClusterCertified => "cluster.certified",
+            Kind::ClusterDecertified => "cluster.decertified",
+            Kind::HatRegistered => "hat.registered",
+            Kind::HatKeyReplaced => "hat.key-replaced",
+            Kind::StatsAccepted => "stats.accepted",
+            Kind::StatsDescriptionsUpdated => "stats.descriptions-updated",
+            Kind::SigningKeyCreated => "signing-key.created",
+            Kind::SigningKeyRotated => "signing-key.rotated",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose history an entry belongs to: each subject has its own hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject(String);
+
+impl Subject {
+    pub fn account(account_id: &str) -> Self {
+        Self(format!("account:{account_id}"))
+    }
+
+    pub fn cluster(domain: &str) -> Self {
+        Self(format!("cluster:{domain}"))
+    }
+
+    pub fn hat(address: &str) -> Self {
+        Self(format!("hat:{address}"))
+    }
+
+    /// DEX's own signing keys (their state lives in Secrets Manager).
+    pub fn signing_key() -> Self {
+        Self("dex:signing-key".into())
+    }
+
+    /// The descriptions of the available-data tree.
+    pub fn available_data() -> Self {
+        Self("dex:available-data".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Subject> for String {
+    fn from(s: Subject) -> Self {
+        s.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_distinct_dotted_names() {
+        let mut texts: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert!(
+            texts.iter().all(|t| t.split_once('.').is_some()),
+            "{texts:?}"
+        );
+        texts.sort();
+        texts.dedup();
+        assert_eq!(texts.len(), Kind::ALL.len());
+    }
+
+    #[test]
+    fn subjects_have_their_stored_shape() {
+        assert_eq!(Subject::account("a1").as_str(), "account:a1");
+        assert_eq!(Subject::cluster("hubat.net").as_str(), "cluster:hubat.net");
+        assert_eq!(Subject::hat("x.hubat.net").as_str(), "hat:x.hubat.net");
+        assert_eq!(Subject::signing_key().as_str(), "dex:signing-key");
+        assert_eq!(Subject::available_data().as_str(), "dex:available-data");
+    }
+}
