@@ -105,7 +105,12 @@ fn account(username: &str, roles: Vec<Role>) -> Account {
 
 /// A log event as a store test writes it: any subject, kind and actor text (the store takes
 /// whatever it is given; the services use the typed `Kind` and `Subject`).
-fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::Value) -> LogEvent {
+fn log_event(
+    subject: impl ToString,
+    kind: &str,
+    actor: &str,
+    details: serde_json::Value,
+) -> LogEvent {
     LogEvent {
         subject: subject.to_string(),
         kind: kind.to_owned(),
@@ -115,7 +120,7 @@ fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::V
 }
 
 fn created(a: &Account) -> LogEvent {
-    event(
+    log_event(
         a.subject(),
         "account.created",
         "test:store",
@@ -317,7 +322,7 @@ async fn stale_updates_conflict_and_change_nothing<S: Store>(store: S) {
     v2.roles = vec![Role::Admin];
     v2.version = 2;
     v2.updated_at += 1;
-    let change = |kind: &str| vec![event(a.subject(), kind, "test:store", json!({}))];
+    let change = |kind: &str| vec![log_event(a.subject(), kind, "test:store", json!({}))];
     store
         .update_account(&v2, 1, change("account.roles-changed"))
         .await
@@ -395,7 +400,7 @@ async fn concurrent_appends_to_one_subject_form_one_chain<S: Store>(store: S) {
             let subject = subject.clone();
             tokio::spawn(async move {
                 store
-                    .append_log(vec![event(
+                    .append_log(vec![log_event(
                         subject,
                         "test.appended",
                         "test:store",
@@ -447,14 +452,14 @@ async fn concurrent_appends_to_one_subject_form_one_chain<S: Store>(store: S) {
 async fn one_commit_chains_several_events_of_several_subjects<S: Store>(store: S) {
     let (a, b) = (unique("test:multi-a"), unique("test:multi-b"));
     store
-        .append_log(vec![event(&a, "test.one", "test:store", json!({}))])
+        .append_log(vec![log_event(&a, "test.one", "test:store", json!({}))])
         .await
         .unwrap();
     let entries = store
         .append_log(vec![
-            event(&a, "test.two", "test:store", json!({})),
-            event(&b, "test.one", "test:store", json!({})),
-            event(&a, "test.three", "test:store", json!({})),
+            log_event(&a, "test.two", "test:store", json!({})),
+            log_event(&b, "test.one", "test:store", json!({})),
+            log_event(&a, "test.three", "test:store", json!({})),
         ])
         .await
         .unwrap();
@@ -488,7 +493,12 @@ async fn query_log_filters_and_paginates_exactly<S: Store>(store: S) {
     let mut written = Vec::new();
     for (i, (s, a, k)) in plan.iter().enumerate() {
         let mut e = store
-            .append_log(vec![event(s.as_str(), k, a.as_str(), json!({ "i": i }))])
+            .append_log(vec![log_event(
+                s.as_str(),
+                k,
+                a.as_str(),
+                json!({ "i": i }),
+            )])
             .await
             .unwrap();
         written.push(e.remove(0));
@@ -719,7 +729,7 @@ fn hat(address: &str, domain: &str, key: &str) -> RegisteredHat {
 }
 
 fn plain(subject: impl ToString, kind: &str) -> LogEvent {
-    event(subject, kind, "test:store", json!({}))
+    log_event(subject, kind, "test:store", json!({}))
 }
 
 async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) {

@@ -1,10 +1,11 @@
 //! GET /stats (public): the ecosystem figures.
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &app.stats().figures().await?))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -34,6 +34,9 @@ const SHARDS: u64 = 16;
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
 const MAX_DAYS_WALKED: i64 = 366;
 
+/// An endpoint's field counts (field → count) and when they last changed.
+type EndpointFields = (BTreeMap<String, i64>, i64);
+
 #[derive(Default)]
 struct State {
     accounts: BTreeMap<String, Account>,
@@ -48,7 +51,7 @@ struct State {
     /// (hat, hour, bucket) → markers.
     seen: BTreeMap<(String, String, u8), BTreeSet<String>>,
     /// (shard, namespace, endpoint) → (field → count, updatedAt).
-    fields: BTreeMap<(u64, String, String), (BTreeMap<String, i64>, i64)>,
+    fields: BTreeMap<(u64, String, String), EndpointFields>,
     descriptions: BTreeMap<DescriptionTarget, String>,
     /// (hat, sort key `DEBIT#<key>#<time>#<operation>`) → state.
     debits: BTreeMap<(String, String), DebitState>,

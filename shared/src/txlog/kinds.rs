@@ -99,6 +99,21 @@ impl fmt::Display for Subject {
     }
 }
 
+/// Reads as the stored text wherever a `&str` is expected.
+impl std::ops::Deref for Subject {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<Subject> for String {
+    fn eq(&self, other: &Subject) -> bool {
+        *self == other.0
+    }
+}
+
 impl From<Subject> for String {
     fn from(s: Subject) -> Self {
         s.0

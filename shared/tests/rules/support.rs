@@ -11,6 +11,7 @@ use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
 use dex::hats::verify::HatVerifier;
 use dex::page::PageRequest;
+
 use dex::roles::Role;
 use dex::stats::service::StatsService;
 use dex::testing::{FakeHats, MemorySecrets, MemoryStore, SeededRandom, SettableClock};

@@ -6,17 +6,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use super::{DynamoStore, Item, get_n, n, s};
-use crate::error::DexResult;
+use super::DynamoStore;
+use super::item::{get_n, get_s, n, s};
+use super::keys::counter_shard as shard_key;
+use dex::error::DexResult;
 
 pub const SHARDS: u64 = 16;
-
-fn shard_key(name: &str, shard: u64) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("COUNTER#{name}#{shard:02}"))),
-        ("sk".to_owned(), s("COUNTER")),
-    ])
-}
 
 impl DynamoStore {
     /// A transaction action adding `by` to a random shard of counter `name`.
@@ -48,7 +43,7 @@ impl DynamoStore {
         let mut out: HashMap<String, (i64, i64)> =
             names.iter().map(|n| (n.to_string(), (0, 0))).collect();
         for item in self.batch_get(keys, false).await? {
-            let Ok(name) = super::get_s(&item, "counter") else {
+            let Ok(name) = get_s(&item, "counter") else {
                 continue;
             };
             let entry = out.entry(name).or_default();

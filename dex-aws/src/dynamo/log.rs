@@ -1,27 +1,64 @@
-//! Reading the transaction log: by subject (the table), by actor (gsi1), by kind (gsi2), or
-//! by time alone (gsi3, one partition per day, walked newest first).
+//! The transaction log on DynamoDB: the entry codec, and reading it by subject (the table),
+//! by actor (gsi1), by kind (gsi2), or by time alone (gsi3, one partition per day, walked
+//! newest first). Entries are written only by `commit`.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, NaiveDate};
 
 use super::cursor::{KeyCursor, cursor_from_key, key_from_cursor};
-use super::{DynamoStore, Item, log_entry_from, s, sdk_error};
-use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
-use crate::txlog::LogStore;
-use crate::txlog::{LogEntry, LogEvent, LogFilter};
+use super::item::{Codec, get_n, get_s, n, s};
+use super::keys::{self, gsi};
+use super::{DynamoStore, Filter, Item, Query, Sort};
+use dex::error::{DexError, DexResult};
+use dex::page::{Page, PageRequest};
+use dex::txlog::{LogEntry, LogEvent, LogFilter, LogStore};
 
 /// A listing without subject, actor or kind covers at most this many days.
 const MAX_DAYS_WALKED: i64 = 366;
 
+impl Codec for LogEntry {
+    fn to_item(&self) -> Item {
+        let e = self;
+        let sort = keys::log_sort(e.at, &e.subject, e.seq);
+        let day = DateTime::from_timestamp_millis(e.at)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+        let mut item = keys::log_entry(&e.subject, e.seq);
+        item.extend([
+            ("subject".to_owned(), s(&e.subject)),
+            ("seq".to_owned(), n(e.seq)),
+            ("kind".to_owned(), s(&e.kind)),
+            ("actor".to_owned(), s(&e.actor)),
+            ("at".to_owned(), n(e.at)),
+            ("details".to_owned(), s(e.details.to_string())),
+            ("hash".to_owned(), s(&e.hash)),
+            ("prevHash".to_owned(), s(&e.prev_hash)),
+        ]);
+        item.extend(gsi("gsi1", keys::log_by_actor(&e.actor), &sort));
+        item.extend(gsi("gsi2", keys::log_by_kind(&e.kind), &sort));
+        item.extend(gsi("gsi3", keys::log_by_day(&day), sort));
+        item
+    }
+
+    fn from_item(item: &Item) -> DexResult<Self> {
+        Ok(LogEntry {
+            subject: get_s(item, "subject")?,
+            seq: get_n(item, "seq")?,
+            kind: get_s(item, "kind")?,
+            actor: get_s(item, "actor")?,
+            at: get_n(item, "at")?,
+            details: serde_json::from_str(&get_s(item, "details")?).map_err(DexError::internal)?,
+            hash: get_s(item, "hash")?,
+            prev_hash: get_s(item, "prevHash")?,
+        })
+    }
+}
+
 impl LogStore for DynamoStore {
     async fn append_log(&self, events: Vec<LogEvent>) -> DexResult<Vec<LogEntry>> {
-        self.commit(vec![], events).await.map_err(|f| match f {
-            super::CommitFailure::Error(e) => e,
-            super::CommitFailure::Condition(_) => {
-                DexError::internal("log append had a domain condition")
-            }
-        })
+        self.commit(vec![], events)
+            .await?
+            .unconditional("log append had a domain condition")
     }
 
     async fn query_log(&self, filter: &LogFilter, page: PageRequest) -> DexResult<Page<LogEntry>> {
@@ -33,11 +70,11 @@ impl LogStore for DynamoStore {
         }
         // The most selective key first; the other filters become a filter expression.
         let (index, partition) = if let Some(subject) = &filter.subject {
-            (None, format!("LOG#{subject}"))
+            (None, keys::log_partition(subject))
         } else if let Some(actor) = &filter.actor {
-            (Some("gsi1"), format!("LOGACTOR#{actor}"))
+            (Some("gsi1"), keys::log_by_actor(actor))
         } else if let Some(kind) = &filter.kind {
-            (Some("gsi2"), format!("LOGKIND#{kind}"))
+            (Some("gsi2"), keys::log_by_kind(kind))
         } else {
             return self
                 .query_by_days(filter, from, to, page.limit, start)
@@ -48,8 +85,7 @@ impl LogStore for DynamoStore {
                 index,
                 &partition,
                 filter,
-                from,
-                to,
+                (from, to),
                 page.limit,
                 start.as_ref(),
             )
@@ -61,81 +97,67 @@ impl LogStore for DynamoStore {
     }
 
     async fn subject_history(&self, subject: &str, page: PageRequest) -> DexResult<Page<LogEntry>> {
-        let partition = format!("LOG#{subject}");
-        self.query_page(None, &partition, Some("E#"), &page, log_entry_from)
-            .await
+        let partition = keys::log_partition(subject);
+        let query = Query {
+            partition: &partition,
+            sort: Some(Sort::BeginsWith(keys::LOG_ENTRY_PREFIX.into())),
+            ..Query::default()
+        };
+        self.query_page(query, &page).await
     }
 }
 
 impl DynamoStore {
-    #[allow(clippy::too_many_arguments)]
+    /// One request on one log partition, newest first, with the other filters applied.
     async fn query_partition(
         &self,
         index: Option<&str>,
         partition: &str,
         filter: &LogFilter,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
         limit: i32,
         cursor: Option<&KeyCursor>,
     ) -> DexResult<(Vec<LogEntry>, Option<Item>)> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .scan_index_forward(false)
-            .limit(limit);
-        let mut filters = vec!["#at BETWEEN :from AND :to".to_owned()];
-        query = query
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
-            .expression_attribute_values(":to", AttributeValue::N(to.to_string()))
-            .expression_attribute_values(":p", s(partition));
-        query = match index {
-            None => query
-                .key_condition_expression("pk = :p AND begins_with(sk, :e)")
-                .expression_attribute_values(":e", s("E#")),
-            Some(gsi) => {
-                // GSI sort keys start with the time, so the range narrows the key condition.
-                query
-                    .index_name(gsi)
-                    .key_condition_expression(format!(
-                        "{gsi}pk = :p AND {gsi}sk BETWEEN :lo AND :hi"
-                    ))
-                    .expression_attribute_values(":lo", s(format!("{from:013}")))
-                    .expression_attribute_values(":hi", s(format!("{to:013}~")))
-            }
+        let mut conditions = Filter {
+            conditions: vec!["#at BETWEEN :from AND :to".to_owned()],
+            names: vec![("#at".into(), "at".into())],
+            values: vec![(":from".into(), n(from)), (":to".into(), n(to))],
         };
         for (name, value, attr) in [
             ("#actor", &filter.actor, "actor"),
             ("#kind", &filter.kind, "kind"),
+            ("#subject", &filter.subject, "subject"),
         ] {
             if let Some(v) = value {
                 let placeholder = format!(":{attr}");
-                filters.push(format!("{name} = {placeholder}"));
-                query = query
-                    .expression_attribute_names(name, attr)
-                    .expression_attribute_values(placeholder, s(v));
+                conditions
+                    .conditions
+                    .push(format!("{name} = {placeholder}"));
+                conditions.names.push((name.into(), attr.into()));
+                conditions.values.push((placeholder, s(v)));
             }
         }
-        if let Some(subject) = &filter.subject {
-            filters.push("#subject = :subject".into());
-            query = query
-                .expression_attribute_names("#subject", "subject")
-                .expression_attribute_values(":subject", s(subject));
-        }
-        let out = query
-            .filter_expression(filters.join(" AND "))
-            .set_exclusive_start_key(key_from_cursor(cursor, index, partition)?)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let items = out
-            .items()
+        let sort = match index {
+            None => Sort::BeginsWith(keys::LOG_ENTRY_PREFIX.into()),
+            // GSI sort keys start with the time, so the range narrows the key condition.
+            Some(_) => Sort::Between(format!("{from:013}"), format!("{to:013}~")),
+        };
+        let query = Query {
+            index,
+            partition,
+            sort: Some(sort),
+            newest_first: true,
+            limit: Some(limit),
+            filter: Some(conditions),
+            ..Query::default()
+        };
+        let start = key_from_cursor(cursor, index, partition)?;
+        let (items, last) = self.query(&query, start).await?;
+        let items = items
             .iter()
-            .map(log_entry_from)
+            .map(LogEntry::from_item)
             .collect::<DexResult<_>>()?;
-        Ok((items, out.last_evaluated_key().cloned()))
+        Ok((items, last))
     }
 
     async fn query_by_days(
@@ -159,14 +181,13 @@ impl DynamoStore {
         let mut items = Vec::new();
         while day >= from_day {
             let want = limit - items.len() as i32;
-            let partition = format!("LOGDAY#{}", day.format("%Y-%m-%d"));
+            let partition = keys::log_by_day(&day.format("%Y-%m-%d").to_string());
             let (mut found, last) = self
                 .query_partition(
                     Some("gsi3"),
                     &partition,
                     filter,
-                    from,
-                    to,
+                    (from, to),
                     want,
                     cursor.as_ref(),
                 )

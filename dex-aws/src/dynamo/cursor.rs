@@ -8,9 +8,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::{Item, s};
-use crate::error::{DexError, DexResult};
-use crate::page::PageRequest;
+use super::Item;
+use super::item::s;
+use dex::error::{DexError, DexResult};
+use dex::page::PageRequest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct KeyCursor {

@@ -1,10 +1,8 @@
-//! Statistics on DynamoDB (docs/data-model.md §4).
-//! - `SEEN#<hat>#<hour>` / `<bucket>`: string set `h` of the markers of counted items (TTL).
-//! - `COUNTER#<name>#<nn>` / `COUNTER`: sharded figures (see `counters`).
-//! - `FIELDS#<nn>` / `<namespace>/<endpoint>`: one attribute `f:<field path>` per field and
-//!   the string set `n` of those field names (at most `MAX_FIELDS_PER_SHARD_ITEM`).
-//! - `DESC` / `<json {namespace, endpoint, field}>`: descriptions.
-//! - `HAT#<hat>` / `DEBIT#<key>#<time>#<operation>`: data debit events; the latest is the state.
+//! Statistics on DynamoDB (key shapes in `keys`; docs/data-model.md §4): the seen buckets hold
+//! a string set `h` of the markers of counted items (TTL), at most `MAX_MARKERS_PER_BUCKET`;
+//! the field-count items one attribute `f:<field path>` per field and the string set `n` of
+//! those names, at most `MAX_FIELDS_PER_SHARD_ITEM`; the latest data debit event of a debit
+//! is its state.
 //!
 //! A chunk of a report is one transaction: its duplicate markers (conditioned on not being
 //! there yet), its counter and field increments, its data debit events and its log entry. So a
@@ -17,21 +15,18 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::{CommitFailure, DynamoStore, Item, get_n, get_s, n, s, sdk_error};
-use crate::error::{DexError, DexResult};
-use crate::stats::ingest::{ChunkPlan, OTHER_FIELDS, field_shard};
-use crate::stats::limits::{FIELD_SHARDS, MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
-use crate::stats::report::DebitEvent;
-use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
-use crate::txlog::LogEvent;
+use super::item::{get_n, get_s, n, s};
+use super::{Commit, DynamoStore, Item, Query, Sort, keys};
+use dex::error::{DexError, DexResult};
+use dex::stats::ingest::{ChunkPlan, OTHER_FIELDS, field_shard};
+use dex::stats::limits::{FIELD_SHARDS, MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
+use dex::stats::report::DebitEvent;
+use dex::stats::tree::{DescriptionTarget, FieldCounts};
+use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
+use dex::txlog::LogEvent;
 
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
 
 fn update(
     store: &DynamoStore,
@@ -75,7 +70,7 @@ impl DynamoStore {
                     + MARKER_TTL_SECS;
             let mut u = update(
                 self,
-                key(format!("SEEN#{hat}#{hour}"), format!("{bucket}")),
+                keys::seen(hat, hour, *bucket),
                 "ADD #h :new SET #x = :x".into(),
             )
             .condition_expression(conditions.join(" AND "))
@@ -115,20 +110,13 @@ impl DynamoStore {
                 expression.push_str(", #n :names");
             }
             expression.push_str(" SET #ns = :ns, #ep = :ep, #t = :t");
-            let mut u = update(
-                self,
-                key(
-                    format!("FIELDS#{shard:02}"),
-                    format!("{namespace}/{endpoint}"),
-                ),
-                expression,
-            )
-            .expression_attribute_names("#ns", "namespace")
-            .expression_attribute_names("#ep", "endpoint")
-            .expression_attribute_names("#t", "updatedAt")
-            .expression_attribute_values(":ns", s(namespace))
-            .expression_attribute_values(":ep", s(endpoint))
-            .expression_attribute_values(":t", n(now));
+            let mut u = update(self, keys::fields(shard, namespace, endpoint), expression)
+                .expression_attribute_names("#ns", "namespace")
+                .expression_attribute_names("#ep", "endpoint")
+                .expression_attribute_names("#t", "updatedAt")
+                .expression_attribute_values(":ns", s(namespace))
+                .expression_attribute_values(":ep", s(endpoint))
+                .expression_attribute_values(":t", n(now));
             for (i, (field, count)) in fields.iter().enumerate() {
                 u = u
                     .expression_attribute_names(format!("#f{i}"), format!("f:{field}"))
@@ -158,13 +146,7 @@ impl DynamoStore {
             targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
-            let mut item = key(
-                format!("HAT#{hat}"),
-                format!(
-                    "DEBIT#{}#{time:013}#{}",
-                    event.data_debit_key, event.operation
-                ),
-            );
+            let mut item = keys::debit(hat, &event.data_debit_key, *time, &event.operation);
             item.insert(
                 "event".to_owned(),
                 s(serde_json::to_string(event).expect("serialisable")),
@@ -191,15 +173,8 @@ impl DynamoStore {
                     let item = match item {
                         Some(item) => item.clone(),
                         None => self
-                            .client
-                            .get_item()
-                            .table_name(&self.table)
-                            .set_key(Some(key(format!("SEEN#{hat}#{hour}"), format!("{bucket}"))))
-                            .consistent_read(true)
-                            .send()
-                            .await
-                            .map_err(sdk_error)?
-                            .item
+                            .get_item(keys::seen(hat, hour, *bucket), true)
+                            .await?
                             .unwrap_or_default(),
                     };
                     let held = match item.get("h") {
@@ -235,12 +210,11 @@ impl StatsStore for DynamoStore {
         event: LogEvent,
     ) -> DexResult<ChunkCommit> {
         let (writes, targets) = self.chunk_writes(hat, plan);
-        match self.commit(writes, vec![event]).await {
-            Ok(_) => Ok(ChunkCommit::Committed),
-            Err(CommitFailure::Condition(failed)) => Ok(ChunkCommit::Refused(
+        match self.commit(writes, vec![event]).await? {
+            Commit::Done(_) => Ok(ChunkCommit::Committed),
+            Commit::Refused(failed) => Ok(ChunkCommit::Refused(
                 self.refusal(hat, &targets, &failed).await?,
             )),
-            Err(CommitFailure::Error(e)) => Err(e),
         }
     }
 
@@ -249,8 +223,14 @@ impl StatsStore for DynamoStore {
     }
 
     async fn field_counts(&self) -> DexResult<(FieldCounts, i64)> {
-        let queries =
-            (0..FIELD_SHARDS).map(|shard| self.query_all(None, format!("FIELDS#{shard:02}")));
+        let partitions: Vec<String> = (0..FIELD_SHARDS).map(keys::fields_partition).collect();
+        let queries = partitions.iter().map(|partition| async move {
+            let query = Query {
+                partition,
+                ..Query::default()
+            };
+            self.query_all(&query).await
+        });
         let mut counts = FieldCounts::new();
         let mut updated = 0;
         for items in futures_util::future::try_join_all(queries).await? {
@@ -272,7 +252,11 @@ impl StatsStore for DynamoStore {
 
     async fn descriptions(&self) -> DexResult<BTreeMap<DescriptionTarget, String>> {
         let mut out = BTreeMap::new();
-        for item in self.query_all(None, "DESC".to_owned()).await? {
+        let query = Query {
+            partition: keys::DESCRIPTIONS,
+            ..Query::default()
+        };
+        for item in self.query_all(&query).await? {
             let target: DescriptionTarget =
                 serde_json::from_str(&get_s(&item, "target")?).map_err(DexError::internal)?;
             out.insert(target, get_s(&item, "description")?);
@@ -289,38 +273,30 @@ impl StatsStore for DynamoStore {
             .iter()
             .map(|(target, description)| {
                 let target_text = serde_json::to_string(target).expect("serialisable");
-                let mut item = key("DESC".to_owned(), target_text.clone());
+                let mut item = keys::description(&target_text);
                 item.insert("target".to_owned(), s(target_text));
                 item.insert("description".to_owned(), s(description));
                 self.put(item, None, &[], vec![])
             })
             .collect();
         self.commit(writes, vec![event])
-            .await
-            .map(|_| ())
-            .map_err(|f| match f {
-                CommitFailure::Error(e) => e,
-                CommitFailure::Condition(_) => {
-                    DexError::internal("descriptions have no conditions")
-                }
-            })
+            .await?
+            .unconditional("descriptions have no conditions")?;
+        Ok(())
     }
 
     async fn debit_state(&self, hat: &str, data_debit_key: &str) -> DexResult<Option<DebitState>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :p AND begins_with(sk, :d)")
-            .expression_attribute_values(":p", s(format!("HAT#{hat}")))
-            .expression_attribute_values(":d", s(format!("DEBIT#{data_debit_key}#")))
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        match out.items().first() {
+        let partition = keys::hat_partition(hat);
+        let query = Query {
+            partition: &partition,
+            sort: Some(Sort::BeginsWith(keys::debit_prefix(data_debit_key))),
+            newest_first: true,
+            consistent: true,
+            limit: Some(1),
+            ..Query::default()
+        };
+        let (items, _) = self.query(&query, None).await?;
+        match items.first() {
             None => Ok(None),
             Some(item) => {
                 let event: DebitEvent =
@@ -329,37 +305,6 @@ impl StatsStore for DynamoStore {
                     event,
                     time: get_n(item, "time")?,
                 }))
-            }
-        }
-    }
-}
-
-impl DynamoStore {
-    /// Every item of a partition of the table or of a GSI (following pages).
-    pub(crate) async fn query_all(
-        &self,
-        index: Option<&str>,
-        partition: String,
-    ) -> DexResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        let partition_key = index.map_or("pk".to_owned(), |i| format!("{i}pk"));
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.map(str::to_owned))
-                .key_condition_expression(format!("{partition_key} = :p"))
-                .expression_attribute_values(":p", s(&partition))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(items),
             }
         }
     }

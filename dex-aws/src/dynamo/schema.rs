@@ -1,12 +1,8 @@
 //! The table layout, and its idempotent creation (used by `dexctl init`, `make run` and the
 //! tests; the template declares the same layout for AWS).
 //!
-//! One table, keys `pk`/`sk`, three overloaded GSIs (`gsi1`..`gsi3`), TTL on `expiresAt`.
-//! Key shapes (all strings):
-//! - `ACCOUNT#<id>` / `ACCOUNT`: an account; gsi1 `ACCOUNTS` / `<username>` lists them.
-//! - `USERNAME#<username>` / `USERNAME`: uniqueness of usernames.
-//! - `LOG#<subject>` / `#HEAD`: the chain head of a subject (seq, hash).
-//! - `LOG#<subject>` / `E#<seq>`: a log entry; gsi1 by actor, gsi2 by kind, gsi3 by day.
+//! One table, keys `pk`/`sk`, three overloaded GSIs (`gsi1`..`gsi3`), TTL on `expiresAt`;
+//! the key shapes are listed once, in `keys`.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -14,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 
-use crate::error::DexError;
+use dex::error::DexError;
 
 pub const GSIS: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
 pub const TTL_ATTRIBUTE: &str = "expiresAt";

@@ -1,0 +1,214 @@
+//! Every key of the table, and the one list of its shapes. One table, keys `pk`/`sk`, three
+//! overloaded GSIs (`gsi1`..`gsi3`, attributes `gsiNpk`/`gsiNsk`), TTL on `expiresAt`; all key
+//! attributes are strings.
+//!
+//! | item | pk | sk | indexes |
+//! |---|---|---|---|
+//! | account | `ACCOUNT#<id>` | `ACCOUNT` | gsi1 `ACCOUNTS` / `<normalised username>` |
+//! | username (uniqueness) | `USERNAME#<normalised username>` | `USERNAME` | |
+//! | log chain head | `LOG#<subject>` | `#HEAD` | |
+//! | log entry | `LOG#<subject>` | `E#<seq:010>` | gsi1 `LOGACTOR#<actor>`, gsi2 `LOGKIND#<kind>`, gsi3 `LOGDAY#<yyyy-mm-dd>`, each / `<at:013>#<subject>#<seq:010>` |
+//! | cluster | `CLUSTER#<domain>` | `CLUSTER` | gsi1 `CLUSTERS` / `<domain>` |
+//! | HAT | `HAT#<address>` | `HAT` | gsi1 `HATS#<cluster>` / `<address>`, gsi2 `HATS` / `<address>` |
+//! | data debit event | `HAT#<address>` | `DEBIT#<debit key>#<time:013>#<operation>` | |
+//! | duplicate markers | `SEEN#<hat>#<hour YYYYMMDDHH>` | `<bucket 0..8>` | (TTL) |
+//! | counter shard | `COUNTER#<name>#<shard:02>` | `COUNTER` | |
+//! | field counts | `FIELDS#<shard:02>` | `<namespace>/<endpoint>` | |
+//! | description | `DESC` | `<json [namespace, endpoint?, field?]>` | |
+
+use std::collections::HashMap;
+
+use super::Item;
+use super::item::s;
+use dex::accounts::normalise_username;
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// The attributes putting an item at `pk`/`sk` of index `gsi`.
+pub(crate) fn gsi(
+    gsi: &str,
+    pk: impl Into<String>,
+    sk: impl Into<String>,
+) -> [(String, super::AttributeValue); 2] {
+    [(format!("{gsi}pk"), s(pk)), (format!("{gsi}sk"), s(sk))]
+}
+
+/// The key attribute names of a query on `index` (or the table).
+pub(crate) fn key_names(index: Option<&str>) -> (String, String) {
+    match index {
+        None => ("pk".to_owned(), "sk".to_owned()),
+        Some(i) => (format!("{i}pk"), format!("{i}sk")),
+    }
+}
+
+// Accounts.
+pub(crate) const ACCOUNTS: &str = "ACCOUNTS";
+
+pub(crate) fn account(id: &str) -> Item {
+    key(format!("ACCOUNT#{id}"), "ACCOUNT")
+}
+
+pub(crate) fn username(username: &str) -> Item {
+    key(
+        format!("USERNAME#{}", normalise_username(username)),
+        "USERNAME",
+    )
+}
+
+// The log.
+pub(crate) const LOG_ENTRY_PREFIX: &str = "E#";
+
+pub(crate) fn log_partition(subject: &str) -> String {
+    format!("LOG#{subject}")
+}
+
+/// The subject of a log partition key.
+pub(crate) fn subject_of(log_pk: &str) -> &str {
+    log_pk.trim_start_matches("LOG#")
+}
+
+pub(crate) fn log_head(subject: &str) -> Item {
+    key(log_partition(subject), "#HEAD")
+}
+
+pub(crate) fn log_entry(subject: &str, seq: u64) -> Item {
+    key(
+        log_partition(subject),
+        format!("{LOG_ENTRY_PREFIX}{seq:010}"),
+    )
+}
+
+/// The sort key of a log entry in every log index: time first, so ranges narrow the query.
+pub(crate) fn log_sort(at: i64, subject: &str, seq: u64) -> String {
+    format!("{at:013}#{subject}#{seq:010}")
+}
+
+pub(crate) fn log_by_actor(actor: &str) -> String {
+    format!("LOGACTOR#{actor}")
+}
+
+pub(crate) fn log_by_kind(kind: &str) -> String {
+    format!("LOGKIND#{kind}")
+}
+
+/// `day` is `YYYY-MM-DD`.
+pub(crate) fn log_by_day(day: &str) -> String {
+    format!("LOGDAY#{day}")
+}
+
+// Clusters and HATs.
+pub(crate) const CLUSTERS: &str = "CLUSTERS";
+pub(crate) const ALL_HATS: &str = "HATS";
+pub(crate) const HAT_SK: &str = "HAT";
+
+pub(crate) fn cluster(domain: &str) -> Item {
+    key(format!("CLUSTER#{domain}"), "CLUSTER")
+}
+
+pub(crate) fn hat(address: &str) -> Item {
+    key(hat_partition(address), HAT_SK)
+}
+
+pub(crate) fn hat_partition(address: &str) -> String {
+    format!("HAT#{address}")
+}
+
+pub(crate) fn hats_of(cluster: &str) -> String {
+    format!("HATS#{cluster}")
+}
+
+// Statistics.
+pub(crate) const DESCRIPTIONS: &str = "DESC";
+
+pub(crate) fn debit(hat: &str, data_debit_key: &str, time: i64, operation: &str) -> Item {
+    key(
+        hat_partition(hat),
+        format!("{}{time:013}#{operation}", debit_prefix(data_debit_key)),
+    )
+}
+
+pub(crate) fn debit_prefix(data_debit_key: &str) -> String {
+    format!("DEBIT#{data_debit_key}#")
+}
+
+pub(crate) fn seen(hat: &str, hour: &str, bucket: u8) -> Item {
+    key(format!("SEEN#{hat}#{hour}"), format!("{bucket}"))
+}
+
+pub(crate) fn counter_shard(name: &str, shard: u64) -> Item {
+    key(format!("COUNTER#{name}#{shard:02}"), "COUNTER")
+}
+
+pub(crate) fn fields_partition(shard: u64) -> String {
+    format!("FIELDS#{shard:02}")
+}
+
+pub(crate) fn fields(shard: u64, namespace: &str, endpoint: &str) -> Item {
+    key(fields_partition(shard), format!("{namespace}/{endpoint}"))
+}
+
+/// `target` is the description target's JSON text.
+pub(crate) fn description(target: &str) -> Item {
+    key(DESCRIPTIONS.to_owned(), target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pk_sk(item: &Item) -> (String, String) {
+        let get = |k: &str| item[k].as_s().unwrap().clone();
+        (get("pk"), get("sk"))
+    }
+
+    #[test]
+    fn keys_have_the_documented_shapes() {
+        assert_eq!(
+            pk_sk(&account("a1")),
+            ("ACCOUNT#a1".into(), "ACCOUNT".into())
+        );
+        assert_eq!(
+            pk_sk(&username(" Bob@X ")),
+            ("USERNAME#bob@x".into(), "USERNAME".into())
+        );
+        assert_eq!(
+            pk_sk(&log_head("hat:a")),
+            ("LOG#hat:a".into(), "#HEAD".into())
+        );
+        assert_eq!(
+            pk_sk(&log_entry("hat:a", 7)),
+            ("LOG#hat:a".into(), "E#0000000007".into())
+        );
+        assert_eq!(subject_of("LOG#hat:a"), "hat:a");
+        assert_eq!(log_sort(5, "hat:a", 2), "0000000000005#hat:a#0000000002");
+        assert_eq!(
+            pk_sk(&debit("a.hubat.net", "k", 9, "enabled")),
+            (
+                "HAT#a.hubat.net".into(),
+                "DEBIT#k#0000000000009#enabled".into()
+            )
+        );
+        assert_eq!(
+            pk_sk(&seen("a.hubat.net", "2026112210", 3)),
+            ("SEEN#a.hubat.net#2026112210".into(), "3".into())
+        );
+        assert_eq!(
+            pk_sk(&counter_shard("hats", 4)),
+            ("COUNTER#hats#04".into(), "COUNTER".into())
+        );
+        assert_eq!(
+            pk_sk(&fields(12, "ns", "ep")),
+            ("FIELDS#12".into(), "ns/ep".into())
+        );
+        assert_eq!(
+            pk_sk(&cluster("hubat.net")),
+            ("CLUSTER#hubat.net".into(), "CLUSTER".into())
+        );
+        assert_eq!(
+            pk_sk(&hat("a.hubat.net")),
+            ("HAT#a.hubat.net".into(), "HAT".into())
+        );
+    }
+}
