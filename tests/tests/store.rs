@@ -14,7 +14,7 @@ use dex::accounts::AccountStore;
 use dex::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::stats::ingest::{ChunkPlan, accepted_event, marker, plan_chunks};
+use dex::stats::ingest::{ChunkPlan, MAX_MARKERS_PER_ACTION, accepted_event, marker, plan_chunks};
 use dex::stats::report::{StatsItem, parse_item};
 use dex::stats::tree::DescriptionTarget;
 use dex::stats::{ChunkCommit, StatsStore};
@@ -943,10 +943,10 @@ async fn stats_chunks_count_once_and_say_what_was_counted<S: Store>(store: S) {
 
     // The same chunk again: nothing written, and every item is named as counted.
     match commit(&store, &hat, &plan).await.unwrap() {
-        ChunkCommit::AlreadyCounted(present) => {
+        ChunkCommit::Refused(refusal) => {
             assert!(
-                old.iter().all(|i| present.contains(&marker(i))),
-                "{present:?}"
+                old.iter().all(|i| refusal.counted.contains(&marker(i))),
+                "{refusal:?}"
             )
         }
         other => panic!("{other:?}"),
@@ -957,9 +957,9 @@ async fn stats_chunks_count_once_and_say_what_was_counted<S: Store>(store: S) {
     let new: Vec<StatsItem> = (10..15).map(|i| stats_item(&ns, i, time)).collect();
     let both: Vec<StatsItem> = old.iter().chain(&new).cloned().collect();
     match commit(&store, &hat, &one_chunk(&both)).await.unwrap() {
-        ChunkCommit::AlreadyCounted(present) => {
-            assert!(old.iter().all(|i| present.contains(&marker(i))));
-            assert!(new.iter().all(|i| !present.contains(&marker(i))));
+        ChunkCommit::Refused(refusal) => {
+            assert!(old.iter().all(|i| refusal.counted.contains(&marker(i))));
+            assert!(new.iter().all(|i| !refusal.counted.contains(&marker(i))));
         }
         other => panic!("{other:?}"),
     }
@@ -1028,12 +1028,12 @@ async fn stats_chunks_count_once_and_say_what_was_counted<S: Store>(store: S) {
 async fn a_chunk_over_the_operator_limit_is_refused_alike<S: Store>(store: S) {
     let hat = format!("{}.hubat.net", unique("limit"));
     let mut plan = ChunkPlan::default();
-    // 101 markers in one bucket: 101 NOT, 101 contains, 100 AND = 302 operators.
-    let markers: Vec<String> = (0..101)
+    // 99 markers in one bucket: the room clause's 5, 99 NOT, 99 contains, 98 AND = 301.
+    let markers: Vec<String> = (0..=MAX_MARKERS_PER_ACTION)
         .map(|i| format!("marker-{i:03}-{}", unique("m")))
         .collect();
     plan.seen.insert(("2026010100".into(), 0), markers.clone());
-    plan.items = 101;
+    plan.items = MAX_MARKERS_PER_ACTION + 1;
     let result = store
         .commit_chunk(&hat, &plan, accepted_event(&hat, &plan))
         .await;
@@ -1043,10 +1043,12 @@ async fn a_chunk_over_the_operator_limit_is_refused_alike<S: Store>(store: S) {
             .await
             .is_empty()
     );
-    // 100 fit (299 operators).
-    plan.seen
-        .insert(("2026010100".into(), 0), markers[..100].to_vec());
-    plan.items = 100;
+    // 98 fit (298 operators).
+    plan.seen.insert(
+        ("2026010100".into(), 0),
+        markers[..MAX_MARKERS_PER_ACTION].to_vec(),
+    );
+    plan.items = MAX_MARKERS_PER_ACTION;
     assert_eq!(
         store
             .commit_chunk(&hat, &plan, accepted_event(&hat, &plan))

@@ -1,13 +1,15 @@
-//! Statistics on DynamoDB (key shapes in `keys`): the seen buckets hold a string set `h` of
-//! the markers of counted items (TTL); the field-count items one attribute `f:<field path>`
-//! per field; the latest data debit event of a debit is its state.
+//! Statistics on DynamoDB (key shapes in `keys`; docs/data-model.md §4): the seen buckets hold
+//! a string set `h` of the markers of counted items (TTL), at most `MAX_MARKERS_PER_BUCKET`;
+//! the field-count items one attribute `f:<field path>` per field and the string set `n` of
+//! those names, at most `MAX_FIELDS_PER_SHARD_ITEM`; the latest data debit event of a debit
+//! is its state.
 //!
 //! A chunk of a report is one transaction: its duplicate markers (conditioned on not being
 //! there yet), its counter and field increments, its data debit events and its log entry. So a
 //! marker exists exactly when the item was counted, whatever fails or races. Which chunks to
 //! commit, and what a refused one means, is the statistics domain's (`stats::ingest`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -16,14 +18,13 @@ use aws_sdk_dynamodb::types::{
 use super::item::{get_n, get_s, n, s};
 use super::{Commit, DynamoStore, Item, Query, Sort, keys};
 use dex::error::{DexError, DexResult};
-use dex::stats::ingest::ChunkPlan;
+use dex::stats::ingest::{ChunkPlan, OTHER_FIELDS, field_shard};
+use dex::stats::limits::{FIELD_SHARDS, MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use dex::stats::report::DebitEvent;
 use dex::stats::tree::{DescriptionTarget, FieldCounts};
-use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
+use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use dex::txlog::LogEvent;
 
-/// Field counters are spread over this many partitions.
-pub const FIELD_SHARDS: u64 = 16;
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
 
@@ -44,15 +45,23 @@ fn wrap(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWri
         .build()
 }
 
+/// What each action of a chunk is, to read a cancellation's reasons.
+enum Target {
+    Bucket(String, u8),
+    Endpoint(String, String),
+    Other,
+}
+
 impl DynamoStore {
-    /// The transaction actions of one chunk; the first `plan.seen.len()` are the markers.
-    fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> Vec<TransactWriteItem> {
+    /// The transaction actions of one chunk, and what each one is.
+    fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> (Vec<TransactWriteItem>, Vec<Target>) {
         let now = self.clock.now_millis();
         let mut writes = Vec::new();
+        let mut targets = Vec::new();
         for ((hour, bucket), markers) in &plan.seen {
-            let conditions: Vec<String> = (0..markers.len())
-                .map(|i| format!("NOT contains(#h, :m{i})"))
-                .collect();
+            // The room clause keeps the bucket under MAX_MARKERS_PER_BUCKET (400 KB).
+            let mut conditions = vec!["(attribute_not_exists(#h) OR size(#h) <= :room)".to_owned()];
+            conditions.extend((0..markers.len()).map(|i| format!("NOT contains(#h, :m{i})")));
             let expires =
                 chrono::NaiveDateTime::parse_from_str(&format!("{hour}0000"), "%Y%m%d%H%M%S")
                     .map(|t| t.and_utc().timestamp())
@@ -69,38 +78,72 @@ impl DynamoStore {
             .expression_attribute_names("#h", "h")
             .expression_attribute_names("#x", super::schema::TTL_ATTRIBUTE)
             .expression_attribute_values(":new", AttributeValue::Ss(markers.clone()))
-            .expression_attribute_values(":x", n(expires));
+            .expression_attribute_values(":x", n(expires))
+            .expression_attribute_values(
+                ":room",
+                n(MAX_MARKERS_PER_BUCKET.saturating_sub(markers.len())),
+            );
             for (i, m) in markers.iter().enumerate() {
                 u = u.expression_attribute_values(format!(":m{i}"), s(m));
             }
             writes.push(wrap(u));
+            targets.push(Target::Bucket(hour.clone(), *bucket));
         }
         if plan.data_in > 0 {
             writes.push(self.counter_add(DATA_IN, plan.data_in));
+            targets.push(Target::Other);
         }
         if plan.data_out > 0 {
             writes.push(self.counter_add(DATA_OUT, plan.data_out));
+            targets.push(Target::Other);
         }
-        let shard = self.random.below(FIELD_SHARDS);
+        let shard = field_shard(hat);
         for ((namespace, endpoint), fields) in &plan.fields {
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
-            let mut u = update(
-                self,
-                keys::fields(shard, namespace, endpoint),
-                format!("ADD {} SET #ns = :ns, #ep = :ep, #t = :t", adds.join(", ")),
-            )
-            .expression_attribute_names("#ns", "namespace")
-            .expression_attribute_names("#ep", "endpoint")
-            .expression_attribute_names("#t", "updatedAt")
-            .expression_attribute_values(":ns", s(namespace))
-            .expression_attribute_values(":ep", s(endpoint))
-            .expression_attribute_values(":t", n(now));
+            let names: Vec<String> = fields
+                .keys()
+                .filter(|f| *f != OTHER_FIELDS)
+                .cloned()
+                .collect();
+            let mut expression = format!("ADD {}", adds.join(", "));
+            if !names.is_empty() {
+                expression.push_str(", #n :names");
+            }
+            expression.push_str(" SET #ns = :ns, #ep = :ep, #t = :t");
+            let mut u = update(self, keys::fields(shard, namespace, endpoint), expression)
+                .expression_attribute_names("#ns", "namespace")
+                .expression_attribute_names("#ep", "endpoint")
+                .expression_attribute_names("#t", "updatedAt")
+                .expression_attribute_values(":ns", s(namespace))
+                .expression_attribute_values(":ep", s(endpoint))
+                .expression_attribute_values(":t", n(now));
             for (i, (field, count)) in fields.iter().enumerate() {
                 u = u
                     .expression_attribute_names(format!("#f{i}"), format!("f:{field}"))
                     .expression_attribute_values(format!(":f{i}"), n(count));
             }
+            if !names.is_empty() {
+                // New names only while the item has room; known names always.
+                let known: Vec<String> = (0..names.len())
+                    .map(|i| format!("contains(#n, :n{i})"))
+                    .collect();
+                u = u
+                    .condition_expression(format!(
+                        "attribute_not_exists(#n) OR size(#n) <= :room OR ({})",
+                        known.join(" AND ")
+                    ))
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":names", AttributeValue::Ss(names.clone()))
+                    .expression_attribute_values(
+                        ":room",
+                        n(MAX_FIELDS_PER_SHARD_ITEM.saturating_sub(names.len())),
+                    );
+                for (i, name) in names.iter().enumerate() {
+                    u = u.expression_attribute_values(format!(":n{i}"), s(name));
+                }
+            }
             writes.push(wrap(u));
+            targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
             let mut item = keys::debit(hat, &event.data_debit_key, *time, &event.operation);
@@ -110,37 +153,52 @@ impl DynamoStore {
             );
             item.insert("time".to_owned(), n(time));
             writes.push(self.put(item, None, &[], vec![]));
+            targets.push(Target::Other);
         }
-        writes
+        (writes, targets)
     }
 
-    /// Which of `plan`'s markers the failed buckets already hold.
-    async fn already_counted(
+    /// What the refused actions tell: the markers and sizes of refused buckets (from the
+    /// returned old item, or read again), and the endpoints whose field item is full.
+    async fn refusal(
         &self,
         hat: &str,
-        plan: &ChunkPlan,
+        targets: &[Target],
         failed: &[(usize, Option<Item>)],
-    ) -> DexResult<HashSet<String>> {
-        let buckets: Vec<&(String, u8)> = plan.seen.keys().collect();
-        let mut present = HashSet::new();
+    ) -> DexResult<Refusal> {
+        let mut refusal = Refusal::default();
         for (index, item) in failed {
-            let Some((hour, bucket)) = buckets.get(*index) else {
-                return Err(DexError::internal(
-                    "a non-marker condition failed in stats ingestion",
-                ));
-            };
-            let item = match item {
-                Some(item) => item.clone(),
-                None => self
-                    .get_item(keys::seen(hat, hour, *bucket), true)
-                    .await?
-                    .unwrap_or_default(),
-            };
-            if let Some(AttributeValue::Ss(set)) = item.get("h") {
-                present.extend(set.iter().cloned());
+            match targets.get(*index) {
+                Some(Target::Bucket(hour, bucket)) => {
+                    let item = match item {
+                        Some(item) => item.clone(),
+                        None => self
+                            .get_item(keys::seen(hat, hour, *bucket), true)
+                            .await?
+                            .unwrap_or_default(),
+                    };
+                    let held = match item.get("h") {
+                        Some(AttributeValue::Ss(set)) => set.as_slice(),
+                        _ => &[],
+                    };
+                    refusal.counted.extend(held.iter().cloned());
+                    refusal
+                        .bucket_sizes
+                        .insert((hour.clone(), *bucket), held.len());
+                }
+                Some(Target::Endpoint(namespace, endpoint)) => {
+                    refusal
+                        .full_endpoints
+                        .insert((namespace.clone(), endpoint.clone()));
+                }
+                Some(Target::Other) | None => {
+                    return Err(DexError::internal(
+                        "an unconditioned write failed its condition in stats ingestion",
+                    ));
+                }
             }
         }
-        Ok(present)
+        Ok(refusal)
     }
 }
 
@@ -151,13 +209,11 @@ impl StatsStore for DynamoStore {
         plan: &ChunkPlan,
         event: LogEvent,
     ) -> DexResult<ChunkCommit> {
-        match self
-            .commit(self.chunk_writes(hat, plan), vec![event])
-            .await?
-        {
+        let (writes, targets) = self.chunk_writes(hat, plan);
+        match self.commit(writes, vec![event]).await? {
             Commit::Done(_) => Ok(ChunkCommit::Committed),
-            Commit::Refused(failed) => Ok(ChunkCommit::AlreadyCounted(
-                self.already_counted(hat, plan, &failed).await?,
+            Commit::Refused(failed) => Ok(ChunkCommit::Refused(
+                self.refusal(hat, &targets, &failed).await?,
             )),
         }
     }

@@ -1,13 +1,14 @@
 //! Statistics (docs/decisions.md §7): exactly-once ingestion of HAT reports and the public figures.
 
 pub mod ingest;
+pub mod limits;
 pub mod model;
 pub mod ports;
 pub mod report;
 pub mod service;
 pub mod tree;
 
-pub use model::{ChunkCommit, DebitState, IngestOutcome};
+pub use model::{ChunkCommit, DebitState, IngestOutcome, Refusal};
 pub use ports::StatsStore;
 
 /// Counter names of the public figures.

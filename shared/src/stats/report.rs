@@ -8,6 +8,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ingest::OTHER_FIELDS;
+use super::limits::{MAX_ENDPOINT_BYTES, MAX_FIELD_BYTES, MAX_NAMESPACE_BYTES};
 use crate::time::parse_instant_json;
 
 /// At most this many items in one report (HATs send up to 100).
@@ -176,9 +178,7 @@ fn endpoint_stats(stats: Option<&Value>) -> Result<Vec<FieldCount>, String> {
                 .as_i64()
                 .filter(|c| (0..=MAX_COUNT).contains(c))
                 .ok_or_else(|| format!("propertyStats[{field:?}] is not a count"))?;
-            if field.is_empty() || field.len() > 512 {
-                return Err("a field path must have 1 to 512 characters".into());
-            }
+            check_field(field)?;
             *merged
                 .entry((namespace.clone(), endpoint.clone(), field.clone()))
                 .or_default() += count;
@@ -197,13 +197,39 @@ fn endpoint_stats(stats: Option<&Value>) -> Result<Vec<FieldCount>, String> {
 }
 
 /// `"rumpel/locations"` → (`rumpel`, `locations`); the endpoint may itself contain `/`.
+/// Both become part of keys and of every public read: short names of a safe charset only.
 fn split_endpoint(full: &str) -> Result<(String, String), String> {
-    match full.split_once('/') {
-        Some((ns, ep)) if !ns.is_empty() && !ep.is_empty() && full.len() <= 256 => {
-            Ok((ns.to_owned(), ep.to_owned()))
-        }
-        _ => Err(format!("endpoint {full:?} is not <namespace>/<endpoint>")),
+    let shown: String = full.chars().take(80).collect();
+    let Some((ns, ep)) = full.split_once('/') else {
+        return Err(format!("endpoint {shown:?} is not <namespace>/<endpoint>"));
+    };
+    let name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if ns.is_empty() || ns.len() > MAX_NAMESPACE_BYTES || !ns.chars().all(name) {
+        return Err(format!(
+            "endpoint {shown:?}: a namespace has 1 to {MAX_NAMESPACE_BYTES} of [A-Za-z0-9_.-]"
+        ));
     }
+    if ep.is_empty() || ep.len() > MAX_ENDPOINT_BYTES || !ep.chars().all(|c| name(c) || c == '/') {
+        return Err(format!(
+            "endpoint {shown:?}: an endpoint has 1 to {MAX_ENDPOINT_BYTES} of [A-Za-z0-9_.-/]"
+        ));
+    }
+    Ok((ns.to_owned(), ep.to_owned()))
+}
+
+/// A field path: 1 to `MAX_FIELD_BYTES` bytes, no control characters, not the name DEX
+/// counts overflowing fields under.
+fn check_field(field: &str) -> Result<(), String> {
+    if field.is_empty()
+        || field.len() > MAX_FIELD_BYTES
+        || field.chars().any(char::is_control)
+        || field == OTHER_FIELDS
+    {
+        return Err(format!(
+            "a field path has 1 to {MAX_FIELD_BYTES} bytes and no control characters"
+        ));
+    }
+    Ok(())
 }
 
 /// `"Enable()"` and `"Enable"` are the same operation.
@@ -360,6 +386,33 @@ mod tests {
             [1, 2, 3, 4, 5]
         );
         assert!(report.skipped[0].reason.contains("unknown statsType"));
+    }
+
+    #[test]
+    fn names_are_bounded_in_length_and_charset() {
+        let item = |endpoint: &str, field: &str| {
+            parse_item(&json!({"time": 1, "statsType": "inbound",
+                "stats": [{"endpoint": endpoint, "propertyStats": {field: 1}}]}))
+        };
+        let ns = "n".repeat(MAX_NAMESPACE_BYTES);
+        let ep = format!("{}/x", "e".repeat(MAX_ENDPOINT_BYTES - 2));
+        let field = "f".repeat(MAX_FIELD_BYTES);
+        assert!(item(&format!("{ns}/{ep}"), &field).is_ok());
+        assert!(item("she/insights/activity-records", "data.location.city").is_ok());
+        assert!(item("rumpel/locations", "tags[]").is_ok());
+        assert!(item("rumpel/locations", "naïve name").is_ok());
+        for (endpoint, field) in [
+            (format!("n{ns}/ep"), "f".to_owned()),
+            (format!("ns/e{ep}"), "f".to_owned()),
+            ("ns/ep".to_owned(), format!("f{field}")),
+            ("n s/ep".to_owned(), "f".to_owned()),
+            ("ns/ep#1".to_owned(), "f".to_owned()),
+            ("ns/ep".to_owned(), "a\nb".to_owned()),
+            ("ns/ep".to_owned(), OTHER_FIELDS.to_owned()),
+            ("ns/".to_owned(), "f".to_owned()),
+        ] {
+            assert!(item(&endpoint, &field).is_err(), "{endpoint} {field}");
+        }
     }
 
     #[test]

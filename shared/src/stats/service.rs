@@ -1,11 +1,14 @@
 //! The statistics use cases: ingest a report, the public figures, available data and its
 //! descriptions.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::Value;
 
 use super::ingest::{description_parts, ingest, too_large};
-use super::report::{MAX_ITEMS, Skipped, parse_report};
+use super::limits::{MAX_ENDPOINTS_PER_REPORT, MAX_FIELDS_PER_REPORT, MAX_NAMESPACES_PER_REPORT};
+use super::report::{MAX_ITEMS, Skipped, StatsItem, StatsKind, parse_report};
 use super::tree::{self, NamespaceStructure};
 use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
 use crate::accounts::Actor;
@@ -35,6 +38,52 @@ pub struct Figure {
     pub children: Option<serde_json::Map<String, Value>>,
 }
 
+/// The distinct names one report has brought so far, against the per-report caps.
+#[derive(Default)]
+struct ReportCaps {
+    namespaces: BTreeSet<String>,
+    endpoints: BTreeSet<(String, String)>,
+    fields: BTreeSet<(String, String, String)>,
+}
+
+impl ReportCaps {
+    /// Takes the item's names if they stay within the caps; else why not (nothing taken).
+    fn admit(&mut self, item: &StatsItem) -> Option<String> {
+        // Only inbound fields are stored by name.
+        let StatsKind::Inbound(fields) = &item.kind else {
+            return None;
+        };
+        let mut next = (
+            self.namespaces.clone(),
+            self.endpoints.clone(),
+            self.fields.clone(),
+        );
+        for f in fields {
+            next.0.insert(f.namespace.clone());
+            next.1.insert((f.namespace.clone(), f.endpoint.clone()));
+            next.2
+                .insert((f.namespace.clone(), f.endpoint.clone(), f.field.clone()));
+        }
+        if next.0.len() > MAX_NAMESPACES_PER_REPORT {
+            return Some(format!(
+                "a report brings at most {MAX_NAMESPACES_PER_REPORT} namespaces"
+            ));
+        }
+        if next.1.len() > MAX_ENDPOINTS_PER_REPORT {
+            return Some(format!(
+                "a report brings at most {MAX_ENDPOINTS_PER_REPORT} endpoints"
+            ));
+        }
+        if next.2.len() > MAX_FIELDS_PER_REPORT {
+            return Some(format!(
+                "a report brings at most {MAX_FIELDS_PER_REPORT} distinct fields"
+            ));
+        }
+        (self.namespaces, self.endpoints, self.fields) = next;
+        None
+    }
+}
+
 pub struct StatsService<'a, S> {
     pub store: &'a S,
     pub clock: &'a dyn Clock,
@@ -60,15 +109,24 @@ impl<S: StatsStore> StatsService<'_, S> {
         let parsed = parse_report(&items);
         let mut skipped = parsed.skipped;
         let mut counted = Vec::with_capacity(parsed.items.len());
+        let mut counted_at = Vec::with_capacity(parsed.items.len());
+        let mut caps = ReportCaps::default();
         for (item, index) in parsed.items.into_iter().zip(parsed.indices) {
-            match too_large(&item) {
+            match too_large(&item).or_else(|| caps.admit(&item)) {
                 Some(reason) => skipped.push(Skipped { index, reason }),
-                None => counted.push(item),
+                None => {
+                    counted.push(item);
+                    counted_at.push(index);
+                }
             }
         }
-        skipped.sort_by_key(|s| s.index);
         let mut outcome = ingest(self.store, &hat.address, &counted).await?;
         outcome.duplicates += parsed.copies;
+        skipped.extend(outcome.skipped.into_iter().map(|(i, reason)| Skipped {
+            index: counted_at[i],
+            reason,
+        }));
+        skipped.sort_by_key(|s| s.index);
         Ok(ReportResponse {
             message: format!(
                 "{} counted, {} already counted, {} skipped",

@@ -14,13 +14,13 @@ use std::collections::HashSet;
 
 use crate::error::DexError;
 
-pub const MAX_TRANSACTION_ACTIONS: usize = 100;
-pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
-pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
-pub const MAX_SORT_KEY_BYTES: usize = 1024;
-pub const MAX_EXPRESSION_BYTES: usize = 4 * 1024;
-pub const MAX_EXPRESSION_OPERATORS: usize = 300;
+// The figures the planner plans within (`stats::limits`, cited there), so the two agree.
+pub use crate::stats::limits::{
+    EXPRESSION_BYTES as MAX_EXPRESSION_BYTES, EXPRESSION_OPERATORS as MAX_EXPRESSION_OPERATORS,
+    ITEM_BYTES as MAX_ITEM_BYTES, PARTITION_KEY_BYTES as MAX_PARTITION_KEY_BYTES,
+    SORT_KEY_BYTES as MAX_SORT_KEY_BYTES, SUBSTITUTION_BYTES as MAX_SUBSTITUTION_BYTES,
+    TRANSACTION_ACTIONS as MAX_TRANSACTION_ACTIONS, TRANSACTION_BYTES as MAX_TRANSACTION_BYTES,
+};
 pub const MAX_BATCH_GET_KEYS: usize = 100;
 pub const MAX_BATCH_WRITE_KEYS: usize = 25;
 
@@ -33,6 +33,10 @@ pub struct Shape {
     pub item_bytes: usize,
     pub condition: Option<String>,
     pub update: Option<String>,
+    /// What the action sends (key, names, values, expressions), when it is not the item
+    /// itself: an update sends its changes only. The 4 MB of a transaction are these bytes
+    /// (DynamoDB Local: "Transaction payload size cannot exceed 4MB").
+    pub request_bytes: Option<usize>,
 }
 
 fn refused(what: String) -> DexError {
@@ -149,7 +153,16 @@ pub fn check_transaction(actions: &[Shape]) -> Result<(), DexError> {
                 action.item_bytes, action.pk, action.sk
             )));
         }
-        total += action.item_bytes;
+        // An update's request is mostly its substitution values (at most 2 MB).
+        if let Some(sent) = action.request_bytes
+            && sent > MAX_SUBSTITUTION_BYTES
+        {
+            return Err(refused(format!(
+                "an update of {sent} bytes at {}/{} (substitutions at most {MAX_SUBSTITUTION_BYTES})",
+                action.pk, action.sk
+            )));
+        }
+        total += action.request_bytes.unwrap_or(action.item_bytes);
         if let Some(c) = &action.condition {
             check_expression("ConditionExpression", c, false)?;
         }
@@ -244,6 +257,7 @@ mod tests {
             item_bytes: 100,
             condition: None,
             update: None,
+            request_bytes: None,
         }
     }
 

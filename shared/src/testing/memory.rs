@@ -7,7 +7,7 @@
 //! One lock makes each transaction atomic; every call first yields, so concurrent callers
 //! interleave between their reads and their writes as they do against the table.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
@@ -22,15 +22,15 @@ use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::roles::Role;
 use crate::stats::HATS_COUNTER;
-use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT};
+use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT, OTHER_FIELDS, field_shard};
+use crate::stats::limits::{MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
+use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
 
-/// As the adapter: counters and field counts spread over 16 partitions, markers kept 30 days, a log listing
+/// As the adapter: counters spread over 16 partitions, markers kept 30 days, a log listing
 /// by time alone walks at most 366 days.
 const SHARDS: u64 = 16;
-const FIELD_SHARDS: u64 = 16;
 const MARKER_TTL_SECS: i64 = 30 * 24 * 3600;
 const MAX_DAYS_WALKED: i64 = 366;
 
@@ -118,6 +118,7 @@ fn shape(pk: String, sk: impl Into<String>, size: ItemSize, condition: Option<&s
         item_bytes,
         condition: condition.map(str::to_owned),
         update: None,
+        request_bytes: None,
     }
 }
 
@@ -738,11 +739,34 @@ impl HatStore for MemoryStore {
     }
 }
 
+/// What an update sends: its key, expressions, and substitutions (each placeholder and value).
+fn update_request_bytes<'a>(
+    s: &Shape,
+    substitutions: impl IntoIterator<Item = (usize, usize)> + 'a,
+) -> usize {
+    s.pk.len()
+        + s.sk.len()
+        + s.update.as_ref().map_or(0, String::len)
+        + s.condition.as_ref().map_or(0, String::len)
+        + substitutions
+            .into_iter()
+            .map(|(placeholder, value)| placeholder + value)
+            .sum::<usize>()
+}
+
+/// What a chunk's write is, to answer a refusal as the adapter does.
+enum Target {
+    Bucket(String, u8),
+    Endpoint(String, String),
+    Other,
+}
+
 impl MemoryStore {
     /// The writes of one chunk, in the adapter's order: the marker buckets first.
-    fn chunk_writes(&self, st: &State, hat: &str, plan: &ChunkPlan) -> Vec<Write> {
+    fn chunk_writes(&self, st: &State, hat: &str, plan: &ChunkPlan) -> (Vec<Write>, Vec<Target>) {
         let now = self.now();
         let mut writes = Vec::new();
+        let mut targets = Vec::new();
         for ((hour, bucket), markers) in &plan.seen {
             let id = (hat.to_owned(), hour.clone(), *bucket);
             let held = st.seen.get(&id);
@@ -755,9 +779,8 @@ impl MemoryStore {
             let size = ItemSize::default()
                 .string_set("h", after)
                 .n("expiresAt", now / 1000 + MARKER_TTL_SECS);
-            let condition: Vec<String> = (0..markers.len())
-                .map(|i| format!("NOT contains(#h, :m{i})"))
-                .collect();
+            let mut condition = vec!["(attribute_not_exists(#h) OR size(#h) <= :room)".to_owned()];
+            condition.extend((0..markers.len()).map(|i| format!("NOT contains(#h, :m{i})")));
             let mut s = shape(
                 format!("SEEN#{hat}#{hour}"),
                 bucket.to_string(),
@@ -765,17 +788,24 @@ impl MemoryStore {
                 Some(&condition.join(" AND ")),
             );
             s.update = Some("ADD #h :new SET #x = :x".into());
+            let values = markers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, m)| [(format!(":m{i}").len(), m.len()), (0, m.len())]);
+            s.request_bytes = Some(update_request_bytes(&s, values.chain([(2, 1), (2, 10)])));
             let (check, apply) = (markers.clone(), markers.clone());
+            let room = MAX_MARKERS_PER_BUCKET.saturating_sub(markers.len());
             let id2 = id.clone();
             writes.push(Write::new(
                 s,
                 move |st| {
-                    st.seen
-                        .get(&id)
-                        .is_none_or(|held| check.iter().all(|m| !held.contains(m)))
+                    st.seen.get(&id).is_none_or(|held| {
+                        held.len() <= room && check.iter().all(|m| !held.contains(m))
+                    })
                 },
                 move |st| st.seen.entry(id2).or_default().extend(apply),
             ));
+            targets.push(Target::Bucket(hour.clone(), *bucket));
         }
         if plan.data_in > 0 {
             writes.push(counter_write(
@@ -784,6 +814,7 @@ impl MemoryStore {
                 plan.data_in,
                 now,
             ));
+            targets.push(Target::Other);
         }
         if plan.data_out > 0 {
             writes.push(counter_write(
@@ -792,38 +823,82 @@ impl MemoryStore {
                 plan.data_out,
                 now,
             ));
+            targets.push(Target::Other);
         }
-        let shard = self.inner.random.below(FIELD_SHARDS);
+        let shard = field_shard(hat);
         for ((namespace, endpoint), fields) in &plan.fields {
             let id = (shard, namespace.clone(), endpoint.clone());
             let held = st.fields.get(&id).map(|(f, _)| f);
-            let names: BTreeSet<&String> = held
+            let all: BTreeSet<&String> = held
                 .into_iter()
                 .flat_map(|f| f.keys())
                 .chain(fields.keys())
                 .collect();
+            let names: Vec<String> = fields
+                .keys()
+                .filter(|f| *f != OTHER_FIELDS)
+                .cloned()
+                .collect();
             let mut size = ItemSize::default()
                 .s("namespace", namespace)
                 .s("endpoint", endpoint)
-                .n("updatedAt", now);
-            for name in names {
+                .n("updatedAt", now)
+                .string_set(
+                    "n",
+                    all.iter()
+                        .filter(|f| **f != OTHER_FIELDS)
+                        .map(|f| f.as_str()),
+                );
+            for name in &all {
                 size = size.n(&format!("f:{name}"), i64::MAX);
             }
             let adds: Vec<String> = (0..fields.len()).map(|i| format!("#f{i} :f{i}")).collect();
+            let condition = (!names.is_empty()).then(|| {
+                let known: Vec<String> = (0..names.len())
+                    .map(|i| format!("contains(#n, :n{i})"))
+                    .collect();
+                format!(
+                    "attribute_not_exists(#n) OR size(#n) <= :room OR ({})",
+                    known.join(" AND ")
+                )
+            });
             let mut s = shape(
                 format!("FIELDS#{shard:02}"),
                 format!("{namespace}/{endpoint}"),
                 size,
-                None,
+                condition.as_deref(),
             );
             s.update = Some(format!(
-                "ADD {} SET #ns = :ns, #ep = :ep, #t = :t",
-                adds.join(", ")
+                "ADD {}{} SET #ns = :ns, #ep = :ep, #t = :t",
+                adds.join(", "),
+                if names.is_empty() { "" } else { ", #n :names" }
             ));
+            let values = fields
+                .keys()
+                .enumerate()
+                .map(|(i, f)| (format!("#f{i}:f{i}").len() + 2 + f.len(), 10))
+                .chain(
+                    names
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, n)| [(format!(":n{i}").len(), n.len()), (0, n.len())]),
+                )
+                .chain([(6, namespace.len()), (6, endpoint.len()), (4, 13)]);
+            s.request_bytes = Some(update_request_bytes(&s, values));
+            let room = MAX_FIELDS_PER_SHARD_ITEM.saturating_sub(names.len());
+            let (check_id, check_names) = (id.clone(), names.clone());
             let fields = fields.clone();
             writes.push(Write::new(
                 s,
-                |_| true,
+                move |st| {
+                    let Some((held, _)) = st.fields.get(&check_id) else {
+                        return true;
+                    };
+                    let known = held.keys().filter(|f| *f != OTHER_FIELDS).count();
+                    check_names.is_empty()
+                        || known <= room
+                        || check_names.iter().all(|n| held.contains_key(n))
+                },
                 move |st| {
                     let entry = st.fields.entry(id).or_default();
                     for (field, count) in fields {
@@ -832,6 +907,7 @@ impl MemoryStore {
                     entry.1 = now;
                 },
             ));
+            targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
             let sk = format!(
@@ -852,8 +928,9 @@ impl MemoryStore {
                     st.debits.insert(id, state);
                 },
             ));
+            targets.push(Target::Other);
         }
-        writes
+        (writes, targets)
     }
 }
 
@@ -866,24 +943,34 @@ impl StatsStore for MemoryStore {
     ) -> DexResult<ChunkCommit> {
         tokio::task::yield_now().await;
         let mut st = self.lock();
-        let writes = self.chunk_writes(&st, hat, plan);
+        let (writes, targets) = self.chunk_writes(&st, hat, plan);
         match self.commit(&mut st, writes, vec![event]) {
             Ok(_) => Ok(ChunkCommit::Committed),
             Err(Failure::Condition(failed)) => {
                 // What DynamoDB returns with ALL_OLD: the whole set of each refused bucket.
-                let buckets: Vec<&(String, u8)> = plan.seen.keys().collect();
-                let mut present = HashSet::new();
+                let mut refusal = Refusal::default();
                 for index in failed {
-                    let Some((hour, bucket)) = buckets.get(index) else {
-                        return Err(DexError::internal(
-                            "a non-marker condition failed in stats ingestion",
-                        ));
-                    };
-                    if let Some(held) = st.seen.get(&(hat.to_owned(), hour.clone(), *bucket)) {
-                        present.extend(held.iter().cloned());
+                    match targets.get(index) {
+                        Some(Target::Bucket(hour, bucket)) => {
+                            let held = st.seen.get(&(hat.to_owned(), hour.clone(), *bucket));
+                            refusal.counted.extend(held.into_iter().flatten().cloned());
+                            refusal
+                                .bucket_sizes
+                                .insert((hour.clone(), *bucket), held.map_or(0, BTreeSet::len));
+                        }
+                        Some(Target::Endpoint(namespace, endpoint)) => {
+                            refusal
+                                .full_endpoints
+                                .insert((namespace.clone(), endpoint.clone()));
+                        }
+                        Some(Target::Other) | None => {
+                            return Err(DexError::internal(
+                                "an unconditioned write failed its condition in stats ingestion",
+                            ));
+                        }
                     }
                 }
-                Ok(ChunkCommit::AlreadyCounted(present))
+                Ok(ChunkCommit::Refused(refusal))
             }
             Err(Failure::Error(e)) => Err(e),
         }

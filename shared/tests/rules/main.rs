@@ -6,5 +6,6 @@ mod clusters;
 mod last_admin;
 mod registration;
 mod stats;
+mod stats_limits;
 mod support;
 mod verifier;

@@ -2,7 +2,7 @@
 //! descriptions.
 
 use dex::hats::verify::VerifiedHat;
-use dex::stats::ingest::{ChunkPlan, plan_chunks};
+use dex::stats::ingest::{ChunkPlan, MAX_MARKERS_PER_ACTION, plan_chunks};
 use dex::stats::report::parse_item;
 use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, StatsStore};
 use dex::testing::MemoryStore;
@@ -316,11 +316,12 @@ async fn many_descriptions_are_merged_in_logged_parts() {
 }
 
 /// The fast tier refuses what DynamoDB would: a marker bucket whose condition passes 300
-/// operators (101 markers: 101 NOT, 101 contains, 100 AND), all or nothing.
+/// operators (99 markers: the room clause's 5, then 99 NOT, 99 contains, 98 AND), all or
+/// nothing.
 #[tokio::test]
 async fn a_chunk_dynamodb_would_refuse_is_refused_and_writes_nothing() {
     let store = MemoryStore::default();
-    let parsed: Vec<_> = (0..101)
+    let parsed: Vec<_> = (0..=MAX_MARKERS_PER_ACTION)
         .map(|i| {
             parse_item(&json!({"time": T0, "statsType": "storage", "dataTableStats": [], "n": i}))
                 .unwrap()
@@ -331,7 +332,7 @@ async fn a_chunk_dynamodb_would_refuse_is_refused_and_writes_nothing() {
         ("2025112500".into(), 0),
         parsed.iter().map(dex::stats::ingest::marker).collect(),
     );
-    plan.items = 101;
+    plan.items = MAX_MARKERS_PER_ACTION + 1;
     let event = dex::stats::ingest::accepted_event("a.hubat.net", &plan);
     let err = status(
         store
@@ -341,8 +342,11 @@ async fn a_chunk_dynamodb_would_refuse_is_refused_and_writes_nothing() {
     );
     assert!(err.to_string().contains("too many operators"), "{err}");
     assert_eq!(store.marker_count("a.hubat.net"), 0);
-    // 100 markers fit (299 operators), and the same markers again are refused as counted.
-    plan.seen.values_mut().for_each(|m| m.truncate(100));
+    // 98 markers fit (298 operators), and the same markers again are refused as counted.
+    plan.seen
+        .values_mut()
+        .for_each(|m| m.truncate(MAX_MARKERS_PER_ACTION));
+    plan.items = MAX_MARKERS_PER_ACTION;
     assert_eq!(
         store
             .commit_chunk("a.hubat.net", &plan, event.clone())
@@ -355,7 +359,7 @@ async fn a_chunk_dynamodb_would_refuse_is_refused_and_writes_nothing() {
         .await
         .unwrap()
     {
-        ChunkCommit::AlreadyCounted(present) => assert_eq!(present.len(), 100),
+        ChunkCommit::Refused(r) => assert_eq!(r.counted.len(), MAX_MARKERS_PER_ACTION),
         other => panic!("{other:?}"),
     }
 }
