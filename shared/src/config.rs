@@ -23,6 +23,8 @@ pub struct Config {
     pub hat_key_cache: Duration,
     /// Timeout of one call to a HAT.
     pub hat_timeout: Duration,
+    /// How long a public read's snapshot is fresh; the figures lag at most twice this.
+    pub stats_cache: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ impl Config {
             hat_resolve,
             hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 60)?,
             hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
+            stats_cache: seconds("DEX_STATS_CACHE_SECS", 2)?,
         })
     }
 
