@@ -4,6 +4,7 @@
 mod accounts;
 mod clusters;
 mod registration;
+mod snapshot;
 mod stats;
 mod support;
 mod verifier;
