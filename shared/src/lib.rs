@@ -1,13 +1,12 @@
-//! DEX domain crate: models and rules, narrow ports for storage, secrets, clock, randomness
-//! and outbound HTTP, and their AWS adapters. Function binaries are thin wrappers around it.
+//! DEX domain crate: models and rules, the narrow ports they need (storage, secrets, clock,
+//! randomness, outbound HTTP to HATs) and the use cases over them. It knows neither AWS nor
+//! Lambda: the adapters are `dex-aws`, the wiring and HTTP edge `dex-lambda`.
 
 pub mod accounts;
-pub mod adapters;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod hats;
-pub mod lambda;
 pub mod page;
 pub mod ports;
 pub mod roles;
@@ -18,4 +17,3 @@ pub mod time;
 pub mod txlog;
 
 pub use error::{DexError, DexResult};
-pub use lambda::{App, web};

@@ -48,18 +48,18 @@ pub fn config() -> dex::config::Config {
 }
 
 /// The domain `App` (store, secrets, signing keys) built exactly as a function builds it.
-pub async fn app() -> dex::App {
+pub async fn app() -> dex_lambda::App {
     let config = config();
-    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
-    dex::App::with_clients(config, dynamodb, secrets)
+    let (dynamodb, secrets) = dex_aws::aws_clients().await;
+    dex_lambda::App::with_clients(config, dynamodb, secrets)
 }
 
 /// The DynamoDB store the functions use (DEX_TABLE, AWS_ENDPOINT_URL_DYNAMODB), built as
 /// `App` builds it.
-pub async fn store() -> dex::adapters::dynamo::DynamoStore {
+pub async fn store() -> dex_aws::dynamo::DynamoStore {
     let config = config();
-    let (dynamodb, _) = dex::lambda::app::aws_clients().await;
-    dex::adapters::dynamo::DynamoStore::new(
+    let (dynamodb, _) = dex_aws::aws_clients().await;
+    dex_aws::dynamo::DynamoStore::new(
         dynamodb,
         config.table,
         std::sync::Arc::new(dex::ports::SystemClock),
@@ -68,9 +68,9 @@ pub async fn store() -> dex::adapters::dynamo::DynamoStore {
 }
 
 /// The Secrets Manager adapter the functions use (AWS_ENDPOINT_URL_SECRETS_MANAGER).
-pub async fn secrets() -> dex::adapters::secrets_manager::SecretsManager {
-    let (_, secrets) = dex::lambda::app::aws_clients().await;
-    dex::adapters::secrets_manager::SecretsManager::new(secrets)
+pub async fn secrets() -> dex_aws::secrets_manager::SecretsManager {
+    let (_, secrets) = dex_aws::aws_clients().await;
+    dex_aws::secrets_manager::SecretsManager::new(secrets)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, as HAT clients encode the

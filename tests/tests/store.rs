@@ -105,12 +105,7 @@ fn account(username: &str, roles: Vec<Role>) -> Account {
 
 /// A log event as a store test writes it: any subject, kind and actor text (the store takes
 /// whatever it is given; the services use the typed `Kind` and `Subject`).
-fn log_event(
-    subject: impl ToString,
-    kind: &str,
-    actor: &str,
-    details: serde_json::Value,
-) -> LogEvent {
+fn event(subject: impl ToString, kind: &str, actor: &str, details: serde_json::Value) -> LogEvent {
     LogEvent {
         subject: subject.to_string(),
         kind: kind.to_owned(),
@@ -120,7 +115,7 @@ fn log_event(
 }
 
 fn created(a: &Account) -> LogEvent {
-    log_event(
+    event(
         a.subject(),
         "account.created",
         "test:store",
@@ -322,7 +317,7 @@ async fn stale_updates_conflict_and_change_nothing<S: Store>(store: S) {
     v2.roles = vec![Role::Admin];
     v2.version = 2;
     v2.updated_at += 1;
-    let change = |kind: &str| vec![log_event(a.subject(), kind, "test:store", json!({}))];
+    let change = |kind: &str| vec![event(a.subject(), kind, "test:store", json!({}))];
     store
         .update_account(&v2, 1, change("account.roles-changed"))
         .await
@@ -400,7 +395,7 @@ async fn concurrent_appends_to_one_subject_form_one_chain<S: Store>(store: S) {
             let subject = subject.clone();
             tokio::spawn(async move {
                 store
-                    .append_log(vec![log_event(
+                    .append_log(vec![event(
                         subject,
                         "test.appended",
                         "test:store",
@@ -452,14 +447,14 @@ async fn concurrent_appends_to_one_subject_form_one_chain<S: Store>(store: S) {
 async fn one_commit_chains_several_events_of_several_subjects<S: Store>(store: S) {
     let (a, b) = (unique("test:multi-a"), unique("test:multi-b"));
     store
-        .append_log(vec![log_event(&a, "test.one", "test:store", json!({}))])
+        .append_log(vec![event(&a, "test.one", "test:store", json!({}))])
         .await
         .unwrap();
     let entries = store
         .append_log(vec![
-            log_event(&a, "test.two", "test:store", json!({})),
-            log_event(&b, "test.one", "test:store", json!({})),
-            log_event(&a, "test.three", "test:store", json!({})),
+            event(&a, "test.two", "test:store", json!({})),
+            event(&b, "test.one", "test:store", json!({})),
+            event(&a, "test.three", "test:store", json!({})),
         ])
         .await
         .unwrap();
@@ -493,12 +488,7 @@ async fn query_log_filters_and_paginates_exactly<S: Store>(store: S) {
     let mut written = Vec::new();
     for (i, (s, a, k)) in plan.iter().enumerate() {
         let mut e = store
-            .append_log(vec![log_event(
-                s.as_str(),
-                k,
-                a.as_str(),
-                json!({ "i": i }),
-            )])
+            .append_log(vec![event(s.as_str(), k, a.as_str(), json!({ "i": i }))])
             .await
             .unwrap();
         written.push(e.remove(0));
@@ -728,8 +718,8 @@ fn hat(address: &str, domain: &str, key: &str) -> RegisteredHat {
     }
 }
 
-fn event(subject: &str, kind: &str) -> LogEvent {
-    log_event(subject, kind, "test:store", json!({}))
+fn plain(subject: impl ToString, kind: &str) -> LogEvent {
+    event(subject, kind, "test:store", json!({}))
 }
 
 async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) {
@@ -737,7 +727,7 @@ async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) 
     let subject = format!("cluster:{domain}");
     let v1 = cluster(&domain, 1, true);
     store
-        .save_cluster(&v1, None, &[], vec![event(&subject, "cluster.certified")])
+        .save_cluster(&v1, None, &[], vec![plain(&subject, "cluster.certified")])
         .await
         .unwrap();
     let again = store.save_cluster(&v1, None, &[], vec![]).await;
@@ -758,7 +748,7 @@ async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) 
             &v2,
             Some(1),
             &[],
-            vec![event(&subject, "cluster.decertified")],
+            vec![plain(&subject, "cluster.decertified")],
         )
         .await
         .unwrap();
@@ -776,13 +766,8 @@ async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) 
     let v3 = cluster(&domain, 3, true);
     let events = || {
         vec![
-            event(&subject, "cluster.certified"),
-            log_event(
-                a.subject(),
-                "account.roles-changed",
-                "test:store",
-                json!({}),
-            ),
+            plain(&subject, "cluster.certified"),
+            plain(a.subject(), "account.roles-changed"),
         ]
     };
     let refused = store
@@ -815,7 +800,7 @@ async fn clusters_keep_versions_and_move_accounts_with_them<S: Store>(store: S) 
         ]
     );
     assert_eq!(verify_chain(&log), Ok(()));
-    assert_eq!(history(&store, &a.subject(), 5).await.len(), 2);
+    assert_eq!(history(&store, a.subject().as_str(), 5).await.len(), 2);
 
     // One BatchGetItem holds at most 100 keys.
     let many: Vec<String> = (0..101).map(|i| format!("d{i}.{domain}")).collect();
@@ -834,7 +819,7 @@ async fn hats_register_once_and_rekey_at_their_version<S: Store>(store: S) {
     let subject = h.subject();
     assert!(
         store
-            .insert_hat(&h, event(&subject, "hat.registered"))
+            .insert_hat(&h, plain(&subject, "hat.registered"))
             .await
             .unwrap()
     );
@@ -842,7 +827,7 @@ async fn hats_register_once_and_rekey_at_their_version<S: Store>(store: S) {
     rival.registered_at = 3_000;
     assert!(
         !store
-            .insert_hat(&rival, event(&subject, "hat.registered"))
+            .insert_hat(&rival, plain(&subject, "hat.registered"))
             .await
             .unwrap()
     );
@@ -863,21 +848,21 @@ async fn hats_register_once_and_rekey_at_their_version<S: Store>(store: S) {
     let mut rekeyed = hat(&address, &domain, "CCCC");
     rekeyed.version = 2;
     store
-        .replace_hat_key(&rekeyed, 1, event(&subject, "hat.key-replaced"))
+        .replace_hat_key(&rekeyed, 1, plain(&subject, "hat.key-replaced"))
         .await
         .unwrap();
     let stale = store
-        .replace_hat_key(&rekeyed, 1, event(&subject, "hat.key-replaced"))
+        .replace_hat_key(&rekeyed, 1, plain(&subject, "hat.key-replaced"))
         .await;
     assert!(matches!(stale, Err(DexError::Conflict(_))), "{stale:?}");
     let ghost = hat(&format!("ghost.{domain}"), &domain, "DDDD");
     let result = store
-        .replace_hat_key(&ghost, 1, event(&ghost.subject(), "x"))
+        .replace_hat_key(&ghost, 1, plain(ghost.subject(), "x"))
         .await;
     assert!(matches!(result, Err(DexError::Conflict(_))), "{result:?}");
     assert!(store.get_hat(&ghost.address).await.unwrap().is_none());
     assert_eq!(store.get_hat(&address).await.unwrap(), Some(rekeyed));
-    let log = history(&store, &subject, 5).await;
+    let log = history(&store, subject.as_str(), 5).await;
     assert_eq!(
         log.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["hat.registered", "hat.key-replaced"]
@@ -888,7 +873,7 @@ async fn hats_register_once_and_rekey_at_their_version<S: Store>(store: S) {
         let other = hat(&format!("h{i}.{domain}"), &domain, "EEEE");
         assert!(
             store
-                .insert_hat(&other, event(&other.subject(), "hat.registered"))
+                .insert_hat(&other, plain(other.subject(), "hat.registered"))
                 .await
                 .unwrap()
         );
@@ -1024,12 +1009,7 @@ async fn stats_chunks_count_once_and_say_what_was_counted<S: Store>(store: S) {
         endpoint: Some("ep".into()),
         field: Some("b.c".into()),
     };
-    let described = log_event(
-        "dex:available-data",
-        "stats.descriptions-updated",
-        "test:store",
-        json!({}),
-    );
+    let described = plain("dex:available-data", "stats.descriptions-updated");
     store
         .save_descriptions(&[(target.clone(), "the c of b".into())], described)
         .await

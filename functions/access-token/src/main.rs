@@ -1,7 +1,8 @@
 //! GET /api/users/access_token (and /api/v3/...): username/password headers → DEX token.
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexError, DexResult};
+use dex::{DexError, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let (Some(username), Some(password)) = (
@@ -23,4 +24,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(response)
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

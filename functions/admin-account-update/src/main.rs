@@ -1,9 +1,10 @@
 //! PUT /api/admin/accounts/{accountId} (admin): change roles and/or disable.
 
+use dex::DexResult;
 use dex::accounts::{AccountChange, AccountView, Actor};
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -16,4 +17,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &AccountView::from(&account)))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

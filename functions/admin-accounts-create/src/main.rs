@@ -1,9 +1,10 @@
 //! POST /api/admin/accounts (admin): create an account.
 
+use dex::DexResult;
 use dex::accounts::{AccountView, Actor, NewAccount};
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -12,4 +13,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::CREATED, &AccountView::from(&account)))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

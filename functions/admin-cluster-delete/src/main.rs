@@ -1,10 +1,11 @@
 //! DELETE /api/admin/clusters/{domain} (admin): decertify; nothing is deleted.
 
+use dex::DexResult;
 use dex::accounts::Actor;
 use dex::hats::ClusterView;
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -16,4 +17,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &ClusterView::from(&cluster)))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -1,9 +1,10 @@
 //! GET /api/admin/clusters (admin): every cluster, certified or not (never a password).
 
+use dex::DexResult;
 use dex::hats::ClusterView;
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -15,4 +16,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

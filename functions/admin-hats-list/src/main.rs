@@ -1,9 +1,10 @@
 //! GET /api/admin/hats?cluster= (admin): registered HATs with key fingerprint, paginated.
 
+use dex::DexResult;
 use dex::hats::HatView;
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -15,4 +16,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::page(StatusCode::OK, &page, HatView::from))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

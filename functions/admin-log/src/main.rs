@@ -1,10 +1,11 @@
 //! GET /api/admin/log (admin): the transaction log by subject, actor, kind and time range.
 
+use dex::DexResult;
 use dex::roles::Role;
 use dex::time::parse_instant_param;
 use dex::txlog::LogFilter;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -27,4 +28,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &page))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

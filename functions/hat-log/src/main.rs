@@ -1,8 +1,9 @@
 //! GET /api/hat/log (verified HAT token): the calling HAT's own history, oldest first, with
 //! each entry's hash and previous hash so the HAT can check nothing was altered.
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let hat = app.verify_hat(request.auth_token()).await?;
@@ -13,4 +14,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

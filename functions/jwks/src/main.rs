@@ -1,7 +1,8 @@
 //! GET /.well-known/jwks.json: DEX's current and previous public keys.
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     let mut response = web::json(StatusCode::OK, &app.tokens().jwks().await?);
@@ -12,4 +13,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(response)
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -1,9 +1,10 @@
 //! POST /api/users/registerHat (and /api/v3/...): unauthenticated HAT registration; a
 //! provisioner's token additionally allows replacing a registered HAT's key.
 
+use dex::DexResult;
 use dex::hats::register::RegisterHat;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let body: RegisterHat = request.json()?;
@@ -17,4 +18,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -1,8 +1,9 @@
 //! GET /stats/available-data (public): the NamespaceStructure tree with counts and
 //! descriptions, from its snapshot (lag: README).
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json_bytes(
@@ -11,4 +12,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -1,9 +1,10 @@
 //! POST /stats/available-data/descriptions (admin): merge descriptions, answer the tree.
 
+use dex::DexResult;
 use dex::accounts::Actor;
 use dex::roles::Role;
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let admin = app.authorize(request.auth_token(), &Role::Admin).await?;
@@ -14,4 +15,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &tree))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

@@ -1,7 +1,8 @@
 //! POST /stats/report (verified HAT token): a batch of DataStats, counted exactly once.
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 /// 1000 items of a few KiB each: well above what a HAT sends, below Lambda's 6 MB payload.
 const REPORT_BODY_LIMIT: usize = 5 * 1024 * 1024;
@@ -12,4 +13,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &response))
 }
 
-dex::lambda_main!(handle, REPORT_BODY_LIMIT);
+dex_lambda::lambda_main!(handle, REPORT_BODY_LIMIT);

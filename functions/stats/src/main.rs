@@ -1,7 +1,8 @@
 //! GET /stats (public): the ecosystem figures, from their snapshot (lag: README).
 
-use dex::web::{self, ApiRequest, HttpResponse, StatusCode};
-use dex::{App, DexResult};
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json_bytes(
@@ -10,4 +11,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex::lambda_main!(handle);
+dex_lambda::lambda_main!(handle);

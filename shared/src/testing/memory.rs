@@ -8,10 +8,10 @@
 //! interleave between their reads and their writes as they do against the table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::limits::{self, ItemSize, Shape};
 use crate::accounts::AccountStore;
@@ -228,23 +228,17 @@ fn page_of<T: Clone>(
     page: &PageRequest,
     listing: &str,
 ) -> DexResult<Page<T>> {
-    let after = match page.cursor.as_ref() {
+    // The memory store's own cursors: `mem:<listing>:<sort key, base64url>`.
+    let prefix = format!("mem:{listing}:");
+    let after = match &page.cursor {
         None => None,
-        Some(c) => {
-            let text = URL_SAFE_NO_PAD
-                .decode(c.as_str())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| DexError::bad_request("cursor is not one this API returned"))?;
-            match text.split_once('\0') {
-                Some((l, key)) if l == listing => Some(key.to_owned()),
-                _ => {
-                    return Err(DexError::bad_request(
-                        "cursor is not one this listing returned",
-                    ));
-                }
-            }
-        }
+        Some(c) => Some(
+            c.as_str()
+                .strip_prefix(&prefix)
+                .and_then(|k| URL_SAFE_NO_PAD.decode(k).ok())
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(|| DexError::bad_request("cursor is not one this API returned"))?,
+        ),
     };
     let start = match &after {
         None => 0,
@@ -256,9 +250,8 @@ fn page_of<T: Clone>(
     let limit = page.limit.max(1) as usize;
     let rest = &sorted[start.min(sorted.len())..];
     let items: Vec<T> = rest.iter().take(limit).map(|(_, v)| v.clone()).collect();
-    // Opaque like the adapter's: the listing and the last sort key.
     let cursor = (rest.len() > limit)
-        .then(|| URL_SAFE_NO_PAD.encode(format!("{listing}\0{}", rest[limit - 1].0)));
+        .then(|| format!("{prefix}{}", URL_SAFE_NO_PAD.encode(&rest[limit - 1].0)));
     Ok(Page { items, cursor })
 }
 

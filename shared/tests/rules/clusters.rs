@@ -65,7 +65,7 @@ async fn certification_grants_the_role_and_stores_the_secret_in_one_logged_chang
     assert_eq!(w.kinds(&p2.subject()).await, ["account.created"]);
     let log = w.history("cluster:hubat.net").await;
     assert_eq!(log[0].kind, "cluster.certified");
-    assert_eq!(log[0].actor, admin.subject());
+    assert_eq!(log[0].actor, admin.subject().as_str());
     assert!(!log[0].details.to_string().contains("the platform password"));
 
     status(

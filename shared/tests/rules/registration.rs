@@ -140,7 +140,7 @@ async fn a_different_key_needs_a_provisioner_of_the_cluster() {
     assert_ne!(rekeyed.key_fingerprint, first.key_fingerprint);
     let log = w.history("hat:carol.hubat.net").await;
     assert_eq!(log[1].kind, "hat.key-replaced");
-    assert_eq!(log[1].actor, provisioner.subject());
+    assert_eq!(log[1].actor, provisioner.subject().as_str());
     assert_eq!(log[1].details["from"], first.key_fingerprint);
     assert_eq!(hats_counted(&w).await, 1, "a re-key is no new HAT");
 }

@@ -1,7 +1,6 @@
 //! StatsService: exactly once across resends, races and copies; chunking; skipped items;
 //! descriptions.
 
-use dex::accounts::Actor;
 use dex::hats::verify::VerifiedHat;
 use dex::stats::ingest::{ChunkPlan, plan_chunks};
 use dex::stats::report::parse_item;
@@ -282,7 +281,10 @@ async fn many_descriptions_are_merged_in_logged_parts() {
                           "endpoints": [{"endpoint": "ep0", "description": "endpoint zero", "fields": fields}]}]);
     let tree = w
         .stats()
-        .describe(&Actor::Operator, &serde_json::to_vec(&posted).unwrap())
+        .describe(
+            &dex::accounts::Actor::Operator,
+            &serde_json::to_vec(&posted).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(tree[0].description.as_deref(), Some("namespace zero"));
@@ -304,7 +306,10 @@ async fn many_descriptions_are_merged_in_logged_parts() {
     let bad = json!([{"namespace": "ns0", "endpoints": [{"endpoint": "ep0", "fields": [{"name": "a.b", "description": "x"}]}]}]);
     status(
         w.stats()
-            .describe(&Actor::Operator, &serde_json::to_vec(&bad).unwrap())
+            .describe(
+                &dex::accounts::Actor::Operator,
+                &serde_json::to_vec(&bad).unwrap(),
+            )
             .await,
         400,
     );

@@ -3,7 +3,7 @@
 use std::sync::{Arc, LazyLock};
 
 use dex::accounts::{Account, AccountService, Actor, NewAccount};
-use dex::auth::keyring::SigningKeys;
+use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
 use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::Config;
@@ -11,7 +11,6 @@ use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
 use dex::hats::verify::HatVerifier;
 use dex::page::PageRequest;
-use dex::ports::{Random, SecretStore};
 use dex::roles::Role;
 use dex::stats::service::StatsService;
 use dex::testing::{FakeHats, MemorySecrets, MemoryStore, SeededRandom, SettableClock};
@@ -54,22 +53,23 @@ impl World {
         let store = MemoryStore::new(clock.clone(), random.clone());
         let secrets = MemorySecrets::new();
         let config = config(cache_secs);
-        let first = StoredKey::generate(random.hex(8), dex::ports::Clock::now_millis(&*clock))
-            .expect("signing key");
-        secrets
-            .put_json(
-                &config.signing_key_secret(),
-                &StoredKeySet { keys: vec![first] },
-            )
-            .await
-            .expect("signing key");
+        SigningKeyAdmin {
+            secrets: &secrets,
+            log: &store,
+            secret_name: config.signing_key_secret(),
+            clock: &*clock,
+            random: &*random,
+        }
+        .ensure(&Actor::Operator)
+        .await
+        .expect("signing key");
         Self {
             tokens: TokenIssuer::new(
                 SigningKeys::new(secrets.clone(), config.signing_key_secret()),
                 DEX_URL,
                 config.token_lifetime,
             ),
-            verifier: HatVerifier::new(DEX_URL, config.hat_resolve.is_some(), config.hat_key_cache),
+            verifier: HatVerifier::new(DEX_URL, false, std::time::Duration::from_secs(cache_secs)),
             clock,
             random,
             store,
@@ -102,7 +102,7 @@ impl World {
             store: &self.store,
             hats: &self.hats,
             accounts: self.accounts(),
-            allow_ports: self.config.hat_resolve.is_some(),
+            allow_ports: false,
             clock: &*self.clock,
         }
     }
@@ -157,15 +157,15 @@ impl World {
             .expect("certify");
     }
 
-    pub async fn history(&self, subject: &str) -> Vec<LogEntry> {
+    pub async fn history(&self, subject: impl ToString) -> Vec<LogEntry> {
         self.store
-            .subject_history(subject, PageRequest::first(200))
+            .subject_history(&subject.to_string(), PageRequest::first(200))
             .await
             .expect("history")
             .items
     }
 
-    pub async fn kinds(&self, subject: &str) -> Vec<String> {
+    pub async fn kinds(&self, subject: impl ToString) -> Vec<String> {
         self.history(subject)
             .await
             .into_iter()

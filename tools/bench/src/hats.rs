@@ -6,11 +6,12 @@
 
 use std::time::Instant;
 
+use dex::DexError;
 use dex::accounts::Actor;
 use dex::config::Config;
 use dex::hats::clusters::NewCluster;
 use dex::hats::register::{Outcome, RegisterHat};
-use dex::{App, DexError};
+use dex_lambda::App;
 use dex_tests::test_hat::{TestHat, TestHatCluster};
 
 /// The certified cluster domain of the bench's HATs (`<label>.hubat.net:<port>`).
@@ -43,7 +44,7 @@ pub async fn dex_app(public_url: &str) -> Result<App, String> {
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| e.to_string())?;
-    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
+    let (dynamodb, secrets) = dex_aws::aws_clients().await;
     Ok(App::with_clients(config, dynamodb, secrets))
 }
 

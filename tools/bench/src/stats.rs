@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use dex::App;
 use dex::accounts::Actor;
 use dex::hats::key::HatKey;
 use dex::hats::{HatStore, RegisteredHat};
 use dex::ports::Clock;
 use dex::stats::report::parse_item;
 use dex::txlog::{Kind, LogEvent};
+use dex_lambda::App;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -405,8 +405,8 @@ pub async fn seed(app: &App, domain: &str, settings: &ScaleSettings) -> Result<V
     let address = |k: usize| format!("s{run:08x}-{k:05}.{domain}");
     let concurrency = settings.concurrency.max(1);
     // The store as `App` builds it (the bench seeds below the services, as the functions' store).
-    let (dynamodb, _) = dex::lambda::app::aws_clients().await;
-    let store = &dex::adapters::dynamo::DynamoStore::new(
+    let (dynamodb, _) = dex_aws::aws_clients().await;
+    let store = &dex_aws::dynamo::DynamoStore::new(
         dynamodb,
         app.config().table.clone(),
         std::sync::Arc::new(dex::ports::SystemClock),

@@ -13,7 +13,8 @@ use dex::hats::clusters::NewCluster;
 use dex::hats::{ClusterView, HatView};
 use dex::page::PageRequest;
 use dex::roles::Role;
-use dex::{App, DexError, DexResult};
+use dex::{DexError, DexResult};
+use dex_lambda::App;
 
 const USAGE: &str = "\
 dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like the functions)
@@ -109,14 +110,14 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
     }
     let command = argv.remove(0);
     let config = config().map_err(fail)?;
-    let (dynamodb, secrets) = dex::lambda::app::aws_clients().await;
+    let (dynamodb, secrets) = dex_aws::aws_clients().await;
     // dexctl is the one consumer that also creates the table, so it keeps the client.
     let app = App::with_clients(config, dynamodb.clone(), secrets);
     match command.as_str() {
         "init" => {
             Args(argv).finish()?;
             let table = &app.config().table;
-            let created = dex::adapters::dynamo::schema::ensure_table(&dynamodb, table)
+            let created = dex_aws::dynamo::schema::ensure_table(&dynamodb, table)
                 .await
                 .map_err(fail)?;
             println!(

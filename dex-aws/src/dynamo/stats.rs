@@ -15,12 +15,12 @@ use aws_sdk_dynamodb::types::{
 
 use super::item::{get_n, get_s, n, s};
 use super::{Commit, DynamoStore, Item, Query, Sort, keys};
-use crate::error::{DexError, DexResult};
-use crate::stats::ingest::ChunkPlan;
-use crate::stats::report::DebitEvent;
-use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
-use crate::txlog::LogEvent;
+use dex::error::{DexError, DexResult};
+use dex::stats::ingest::ChunkPlan;
+use dex::stats::report::DebitEvent;
+use dex::stats::tree::{DescriptionTarget, FieldCounts};
+use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, StatsStore};
+use dex::txlog::LogEvent;
 
 /// Field counters are spread over this many partitions.
 pub const FIELD_SHARDS: u64 = 16;

@@ -8,9 +8,9 @@ use super::cursor::{KeyCursor, cursor_from_key, key_from_cursor};
 use super::item::{Codec, get_n, get_s, n, s};
 use super::keys::{self, gsi};
 use super::{DynamoStore, Filter, Item, Query, Sort};
-use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
-use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore};
+use dex::error::{DexError, DexResult};
+use dex::page::{Page, PageRequest};
+use dex::txlog::{LogEntry, LogEvent, LogFilter, LogStore};
 
 /// A listing without subject, actor or kind covers at most this many days.
 const MAX_DAYS_WALKED: i64 = 366;

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{Delete, Get, Put, TransactGetItem, TransactWriteIt
 
 use super::item::{get_n, n, s};
 use super::{AttributeValue, DynamoStore, Item, sdk_error};
-use crate::error::{DexError, DexResult};
-use crate::stats::snapshot::{
+use dex::error::{DexError, DexResult};
+use dex::stats::snapshot::{
     MAX_SNAPSHOT_BYTES, PART_BYTES, SNAPSHOT_PARTS, Snapshot, SnapshotStore,
 };
 

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::Item;
-use crate::error::{DexError, DexResult};
+use dex::error::{DexError, DexResult};
 
 /// A type stored as one table item (its keys included).
 pub(crate) trait Codec: Sized {

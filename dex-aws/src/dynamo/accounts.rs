@@ -5,11 +5,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::item::{Codec, get_bool, get_n, get_s, get_string_list, n, s, string_list};
 use super::keys::{self, gsi};
 use super::{Commit, DynamoStore, Item, Query};
-use crate::accounts::{Account, AccountStore, normalise_username};
-use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
-use crate::roles::Role;
-use crate::txlog::LogEvent;
+use dex::accounts::{Account, AccountStore, normalise_username};
+use dex::error::{DexError, DexResult};
+use dex::page::{Page, PageRequest};
+use dex::roles::Role;
+use dex::txlog::LogEvent;
 
 impl Codec for Account {
     fn to_item(&self) -> Item {

@@ -10,8 +10,8 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
+use dex::error::{DexError, DexResult};
+use dex::page::{Page, PageRequest};
 
 /// The default request body limit; endpoints that take large batches pass their own.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
@@ -205,9 +205,9 @@ where
 
 /// Builds the `App` or stops the container with the reason (configuration is checked at
 /// init, never per request).
-pub async fn init_app() -> crate::lambda::App {
+pub async fn init_app() -> crate::App {
     init_logging();
-    match crate::lambda::App::init().await {
+    match crate::App::init().await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

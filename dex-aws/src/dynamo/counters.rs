@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use super::DynamoStore;
 use super::item::{get_n, get_s, n, s};
 use super::keys::counter_shard as shard_key;
-use crate::error::DexResult;
+use dex::error::DexResult;
 
 pub const SHARDS: u64 = 16;
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::config::Config;
-use crate::error::DexError;
-use crate::hats::address::HatAddress;
+use dex::config::Config;
+use dex::error::DexError;
+use dex::hats::address::HatAddress;
 
 /// A HAT's public key is about 450 bytes; anything much larger is not one.
 pub const PUBLIC_KEY_BODY_LIMIT: usize = 16 * 1024;
@@ -155,7 +155,7 @@ impl HatClient {
     }
 }
 
-impl crate::hats::HatHttp for HatClient {
+impl dex::hats::HatHttp for HatClient {
     async fn fetch_public_key(&self, hat: &HatAddress) -> Result<String, DexError> {
         HatClient::fetch_public_key(self, hat).await
     }

@@ -26,11 +26,11 @@ use aws_sdk_dynamodb::types::{
     KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use crate::error::{DexError, DexResult};
-use crate::page::{Page, PageRequest};
-use crate::ports::{Clock, Random};
-use crate::txlog::{GENESIS_HASH, LogEntry, LogEvent};
 use cursor::{KeyCursor, cursor_from_key, key_from_cursor};
+use dex::error::{DexError, DexResult};
+use dex::page::{Page, PageRequest};
+use dex::ports::{Clock, Random};
+use dex::txlog::{GENESIS_HASH, LogEntry, LogEvent};
 use item::{Codec, get_n, get_s, n, s};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;

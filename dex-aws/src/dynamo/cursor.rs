@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Item;
 use super::item::s;
-use crate::error::{DexError, DexResult};
-use crate::page::PageRequest;
+use dex::error::{DexError, DexResult};
+use dex::page::PageRequest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct KeyCursor {

@@ -5,12 +5,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::item::{Codec, get_bool, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::keys::{self, gsi};
 use super::{Commit, DynamoStore, Item, Query};
-use crate::accounts::Account;
-use crate::error::{DexError, DexResult};
-use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
-use crate::page::{Page, PageRequest};
-use crate::stats::HATS_COUNTER;
-use crate::txlog::LogEvent;
+use dex::accounts::Account;
+use dex::error::{DexError, DexResult};
+use dex::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
+use dex::page::{Page, PageRequest};
+use dex::stats::HATS_COUNTER;
+use dex::txlog::LogEvent;
 
 impl Codec for Cluster {
     fn to_item(&self) -> Item {

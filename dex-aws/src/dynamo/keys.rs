@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use super::Item;
 use super::item::s;
-use crate::accounts::normalise_username;
+use dex::accounts::normalise_username;
 
 fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])

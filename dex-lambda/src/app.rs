@@ -5,23 +5,23 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::accounts::{Account, AccountService, AccountStore};
-use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::hat_http::HatClient;
-use crate::adapters::secrets_manager::SecretsManager;
-use crate::auth::keyring::{SigningKeyAdmin, SigningKeys};
-use crate::auth::tokens::TokenIssuer;
-use crate::config::{Config, ConfigError};
-use crate::error::{DexError, DexResult};
-use crate::hats::clusters::ClusterService;
-use crate::hats::register::Registration;
-use crate::hats::verify::{HatVerifier, VerifiedHat};
-use crate::hats::{ClusterStore, HatHttp, HatStore};
-use crate::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
-use crate::roles::Role;
-use crate::stats::service::StatsService;
-use crate::stats::{PublicStats, SnapshotCache, SnapshotStore, StatsStore};
-use crate::txlog::{LogService, LogStore};
+use dex::accounts::{Account, AccountService, AccountStore};
+use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
+use dex::auth::tokens::TokenIssuer;
+use dex::config::{Config, ConfigError};
+use dex::error::{DexError, DexResult};
+use dex::hats::clusters::ClusterService;
+use dex::hats::register::Registration;
+use dex::hats::verify::{HatVerifier, VerifiedHat};
+use dex::hats::{ClusterStore, HatHttp, HatStore};
+use dex::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
+use dex::roles::Role;
+use dex::stats::{PublicStats, SnapshotCache, SnapshotStore, StatsStore};
+use dex::stats::service::StatsService;
+use dex::txlog::{LogService, LogStore};
+use dex_aws::dynamo::DynamoStore;
+use dex_aws::hat_http::HatClient;
+use dex_aws::secrets_manager::SecretsManager;
 
 /// Builds the outbound HAT client from the configuration, on first use.
 pub type HatHttpFactory<H> = fn(&Config) -> DexResult<H>;
@@ -52,7 +52,7 @@ impl App {
     /// `AWS_ENDPOINT_URL_*` overrides come from the standard environment).
     pub async fn init() -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        let (dynamodb, secrets) = aws_clients().await;
+        let (dynamodb, secrets) = dex_aws::aws_clients().await;
         Ok(Self::with_clients(config, dynamodb, secrets))
     }
 
@@ -200,14 +200,4 @@ where
     pub fn config(&self) -> &Config {
         &self.config
     }
-}
-
-/// The AWS clients, from the standard environment (region, credentials, and the
-/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SECRETS_MANAGER` overrides used locally).
-pub async fn aws_clients() -> (aws_sdk_dynamodb::Client, aws_sdk_secretsmanager::Client) {
-    let aws = aws_config::load_from_env().await;
-    (
-        aws_sdk_dynamodb::Client::new(&aws),
-        aws_sdk_secretsmanager::Client::new(&aws),
-    )
 }

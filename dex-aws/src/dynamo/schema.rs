@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 
-use crate::error::DexError;
+use dex::error::DexError;
 
 pub const GSIS: [&str; 3] = ["gsi1", "gsi2", "gsi3"];
 pub const TTL_ATTRIBUTE: &str = "expiresAt";

@@ -6,8 +6,8 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, S
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{DexError, DexResult};
-use crate::ports::SecretStore;
+use dex::error::{DexError, DexResult};
+use dex::ports::SecretStore;
 
 #[derive(Clone)]
 pub struct SecretsManager {
