@@ -54,6 +54,7 @@ start_stack() {
     # wait for it (the default, 60 s, is what deployments and benchmarks use).
     export DEX_HAT_TIMEOUT_SECS=2
     export DEX_HAT_KEY_CACHE_SECS=1
+    export DEX_STATS_CACHE_SECS=1
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env

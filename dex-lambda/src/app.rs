@@ -16,8 +16,8 @@ use dex::hats::verify::{HatVerifier, VerifiedHat};
 use dex::hats::{ClusterStore, HatHttp, HatStore};
 use dex::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
 use dex::roles::Role;
-use dex::stats::StatsStore;
 use dex::stats::service::StatsService;
+use dex::stats::{PublicStats, SnapshotCache, SnapshotStore, StatsStore};
 use dex::txlog::{LogService, LogStore};
 use dex_aws::dynamo::DynamoStore;
 use dex_aws::hat_http::HatClient;
@@ -32,6 +32,8 @@ pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
     secrets: K,
     tokens: TokenIssuer<K>,
     verifier: HatVerifier,
+    /// This container's copies of the public read models' snapshots.
+    stats_cache: SnapshotCache,
     /// Only the functions that call HATs build the HTTP client (its TLS setup and resolver).
     hat_http: OnceLock<Result<H, String>>,
     make_hat_http: HatHttpFactory<H>,
@@ -103,6 +105,7 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
                 config.hat_resolve.is_some(),
                 config.hat_key_cache,
             ),
+            stats_cache: SnapshotCache::new(config.stats_cache),
             hat_http: OnceLock::new(),
             make_hat_http,
             config,
@@ -116,7 +119,7 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
 
 impl<S, K, H> App<S, K, H>
 where
-    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore,
+    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore + SnapshotStore,
     K: SecretStore,
     H: HatHttp,
 {
@@ -158,6 +161,14 @@ where
         StatsService {
             store: &self.store,
             clock: &*self.clock,
+        }
+    }
+
+    /// The public read models (`GET /stats`, `/stats/available-data`), through snapshots.
+    pub fn public_stats(&self) -> PublicStats<'_, S> {
+        PublicStats {
+            stats: self.stats(),
+            cache: &self.stats_cache,
         }
     }
 

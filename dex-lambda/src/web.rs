@@ -112,6 +112,15 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     }
 }
 
+/// An already serialised JSON body (e.g. a read model's snapshot).
+pub fn json_bytes(status: StatusCode, body: &[u8]) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Binary(body.to_vec()))
+        .expect("static response parts")
+}
+
 /// A page of a listing, each item shown through `view` (e.g. `AccountView::from`).
 pub fn page<'a, T, V: Serialize>(
     status: StatusCode,

@@ -26,6 +26,8 @@ pub struct Config {
     /// `DEX_LOCAL_STACK=1`: this is a local stack (the scripts set it), the only place where
     /// `DEX_HAT_SCHEME=http` and `DEX_HAT_RESOLVE` are accepted.
     pub local_stack: bool,
+    /// How long a public read's snapshot is fresh; the figures lag at most twice this.
+    pub stats_cache: Duration,
 }
 
 /// The variable that allows the local-only HAT settings.
@@ -107,6 +109,7 @@ impl Config {
             hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 60)?,
             hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
             local_stack,
+            stats_cache: seconds("DEX_STATS_CACHE_SECS", 2)?,
         })
     }
 

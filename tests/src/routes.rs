@@ -43,6 +43,9 @@ pub struct Function {
     pub table: TableAccess,
     #[serde(default)]
     pub leading_keys: Vec<String>,
+    /// For table = "public": the pk patterns it may also write (a read model's own items).
+    #[serde(default)]
+    pub writes_keys: Vec<String>,
     #[serde(default)]
     pub secrets: Vec<String>,
     #[serde(default)]
@@ -360,6 +363,24 @@ fn policies(f: &Function) -> String {
             for key in &f.leading_keys {
                 let _ = writeln!(out, "                    - \"{key}\"");
             }
+            if !f.writes_keys.is_empty() {
+                out.push_str("            # Only the read model's own items are written.\n");
+                out.push_str(
+                    "            - Sid: DexTableReadModelWrite\n              Effect: Allow\n",
+                );
+                out.push_str("              Action:\n");
+                for verb in READ_MODEL_WRITE_VERBS {
+                    let _ = writeln!(out, "                - dynamodb:{verb}");
+                }
+                out.push_str("              Resource: !GetAtt DexTable.Arn\n");
+                out.push_str(
+                    "              Condition:\n                ForAllValues:StringLike:\n",
+                );
+                out.push_str("                  dynamodb:LeadingKeys:\n");
+                for key in &f.writes_keys {
+                    let _ = writeln!(out, "                    - \"{key}\"");
+                }
+            }
         }
     }
     if f.writes_cluster_credentials {
@@ -384,6 +405,10 @@ fn policies(f: &Function) -> String {
 /// The DynamoDB verbs a table reader issues (public readers get the same verbs, limited to
 /// their leading keys). `tests/tests/routes.rs` checks them against the adapter code.
 pub const READ_VERBS: [&str; 3] = ["GetItem", "Query", "BatchGetItem"];
+
+/// The verbs a public reader may use on its `writes_keys` (the snapshot of stats::snapshot:
+/// the lease is an update, the chunks are put and deleted).
+pub const READ_MODEL_WRITE_VERBS: [&str; 3] = ["PutItem", "UpdateItem", "DeleteItem"];
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = vec![String::new()];

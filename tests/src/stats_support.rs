@@ -702,8 +702,25 @@ pub async fn parse_outcome(resp: Response) -> ReportOutcome {
 
 // ---- reading the figures -----------------------------------------------------------------
 
-/// `GET /stats` (200, a JSON array).
+/// The lag of the public reads (twice `DEX_STATS_CACHE_SECS`, which the test stack sets),
+/// plus a margin: after it every figure is exact.
+pub fn stats_lag() -> std::time::Duration {
+    let fresh: u64 = std::env::var("DEX_STATS_CACHE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    std::time::Duration::from_millis(2000 * fresh + 200)
+}
+
+/// `GET /stats` (200, a JSON array), once the lag has passed (so it holds every earlier
+/// report).
 pub async fn figures(dex: &Dex) -> Vec<Value> {
+    tokio::time::sleep(stats_lag()).await;
+    figures_now(dex).await
+}
+
+/// `GET /stats` now: possibly up to `stats_lag()` old.
+pub async fn figures_now(dex: &Dex) -> Vec<Value> {
     let json = expect_json(dex.get("/stats", None).await, 200).await;
     json.as_array()
         .unwrap_or_else(|| panic!("/stats is not an array: {json}"))
@@ -719,8 +736,15 @@ pub fn figure_value(figures: &[Value], title: &str) -> i64 {
         .unwrap_or_else(|| panic!("no figure {title:?} with an integer value in {figures:?}"))
 }
 
-/// `GET /stats/available-data` (200, a JSON array of `NamespaceStructure`).
+/// `GET /stats/available-data` (200, a JSON array of `NamespaceStructure`), once the lag
+/// has passed.
 pub async fn available_data(dex: &Dex) -> Vec<Value> {
+    tokio::time::sleep(stats_lag()).await;
+    available_data_now(dex).await
+}
+
+/// `GET /stats/available-data` now: possibly up to `stats_lag()` old.
+pub async fn available_data_now(dex: &Dex) -> Vec<Value> {
     let json = expect_json(dex.get("/stats/available-data", None).await, 200).await;
     json.as_array()
         .unwrap_or_else(|| panic!("/stats/available-data is not an array: {json}"))

@@ -650,9 +650,14 @@ fn the_events_readme_lists_every_event_with_its_route() {
 
 // ---- IAM against the code -----------------------------------------------------------------
 
+/// The adapter of the public read models' snapshots: its writes are granted to the public
+/// readers on their own items (`writes_keys`), not through DexTableWriterPolicy.
+const READ_MODEL_ADAPTER: &str = "snapshot.rs";
+
 /// The DynamoDB verbs (IAM action names) the adapter code issues, found in the Rust files of
-/// dex-aws/src (the adapters) that use the SDK. `schema.rs` (table creation) is dexctl's, never a function's.
-fn verbs_in_code() -> BTreeSet<String> {
+/// dex-aws/src (the adapters) that use the SDK. `schema.rs` (table creation) is dexctl's,
+/// never a function's. `read_model`: only the read models' adapter, else every other file.
+fn verbs_in_code(read_model: bool) -> BTreeSet<String> {
     let calls = [
         (".put_item()", "PutItem"),
         ("Put::builder()", "PutItem"),
@@ -679,6 +684,7 @@ fn verbs_in_code() -> BTreeSet<String> {
             }
             if path.extension().is_none_or(|e| e != "rs")
                 || path.file_name().is_some_and(|n| n == "schema.rs")
+                || path.file_name().is_some_and(|n| n == READ_MODEL_ADAPTER) != read_model
             {
                 continue;
             }
@@ -714,7 +720,8 @@ fn managed_policy_verbs(doc: &Yaml, id: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
-    let code = verbs_in_code();
+    let code = verbs_in_code(false);
+    let read_model = verbs_in_code(true);
     assert!(
         code.contains("Query"),
         "found no DynamoDB calls in dex-aws/src: {code:?}"
@@ -757,6 +764,23 @@ fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
         &managed_policy_verbs(&doc, "DexTableWriterPolicy"),
         |v| v.clone(),
     ));
+    let read_model_allowed: BTreeSet<String> = READ_VERBS
+        .iter()
+        .chain(routes::READ_MODEL_WRITE_VERBS.iter())
+        .map(|v| v.to_string())
+        .collect();
+    for verb in read_model.difference(&read_model_allowed) {
+        problems.push(format!(
+            "the read models' adapter issues {verb}, which public readers are not granted"
+        ));
+    }
+    for verb in routes::READ_MODEL_WRITE_VERBS {
+        if !read_model.contains(verb) {
+            problems.push(format!(
+                "public readers are granted {verb} on their read model, which no code issues"
+            ));
+        }
+    }
     if code.contains("Scan") {
         problems.push("the code scans the table: no function may (README, IAM)".into());
     }
@@ -766,6 +790,7 @@ fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
     for line in text.lines().map(str::trim) {
         if let Some(verb) = line.strip_prefix("- dynamodb:")
             && !code.contains(verb)
+            && !read_model.contains(verb)
         {
             problems.push(format!(
                 "template.yaml grants dynamodb:{verb}, which no code issues"
@@ -794,19 +819,41 @@ fn public_readers_read_only_their_leading_keys() {
             .filter_map(|p| p["Statement"].as_sequence())
             .flatten()
             .collect();
-        let ok = statements.len() == 1
-            && statements[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        let limited_to = |statement: &Yaml, keys: &[String]| {
+            statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
                 .as_sequence()
-                .is_some_and(|keys| {
-                    keys.iter()
+                .is_some_and(|found| {
+                    found
+                        .iter()
                         .filter_map(Yaml::as_str)
-                        .eq(f.leading_keys.iter().map(String::as_str))
+                        .eq(keys.iter().map(String::as_str))
                 })
+        };
+        let verbs = |statement: &Yaml| -> Vec<String> {
+            statement["Action"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(Yaml::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        let dynamodb = |names: &[&str]| -> Vec<String> {
+            names.iter().map(|v| format!("dynamodb:{v}")).collect()
+        };
+        let expected_statements = if f.writes_keys.is_empty() { 1 } else { 2 };
+        let ok = statements.len() == expected_statements
+            && limited_to(statements[0], &f.leading_keys)
+            && verbs(statements[0]) == dynamodb(&routes::READ_VERBS)
+            && (f.writes_keys.is_empty()
+                || (limited_to(statements[1], &f.writes_keys)
+                    && verbs(statements[1]) == dynamodb(&routes::READ_MODEL_WRITE_VERBS)
+                    && f.writes_keys.iter().all(|k| f.leading_keys.contains(k))))
             && policies.len() == 1 + f.secrets.len();
         if !ok {
             problems.push(format!(
-                "{name}: expected one table statement limited to {:?}",
-                f.leading_keys
+                "{name}: expected the read verbs limited to {:?} and the read model's writes limited to {:?}",
+                f.leading_keys, f.writes_keys
             ));
         }
     }

@@ -42,7 +42,8 @@ impl DynamoStore {
             .collect();
         let mut out: HashMap<String, (i64, i64)> =
             names.iter().map(|n| (n.to_string(), (0, 0))).collect();
-        for item in self.batch_get(keys, false).await? {
+        // Consistent: a snapshot built after a commit holds it (stats::snapshot).
+        for item in self.batch_get(keys, true).await? {
             let Ok(name) = get_s(&item, "counter") else {
                 continue;
             };

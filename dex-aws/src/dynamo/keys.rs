@@ -15,6 +15,7 @@
 //! | counter shard | `COUNTER#<name>#<shard:02>` | `COUNTER` | |
 //! | field counts | `FIELDS#<shard:02>` | `<namespace>/<endpoint>` | |
 //! | description | `DESC` | `<json [namespace, endpoint?, field?]>` | |
+//! | read model snapshot | `SNAPSHOT#<model>` | `PART#<i>` | |
 
 use std::collections::HashMap;
 
@@ -154,6 +155,11 @@ pub(crate) fn description(target: &str) -> Item {
     key(DESCRIPTIONS.to_owned(), target)
 }
 
+/// One part of a public read model's snapshot (`stats::snapshot`).
+pub(crate) fn snapshot_part(model: &str, part: usize) -> Item {
+    key(format!("SNAPSHOT#{model}"), format!("PART#{part}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +211,10 @@ mod tests {
         assert_eq!(
             pk_sk(&cluster("hubat.net")),
             ("CLUSTER#hubat.net".into(), "CLUSTER".into())
+        );
+        assert_eq!(
+            pk_sk(&snapshot_part("stats", 1)),
+            ("SNAPSHOT#stats".into(), "PART#1".into())
         );
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),

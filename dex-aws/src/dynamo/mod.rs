@@ -11,6 +11,7 @@ pub mod item;
 pub mod keys;
 pub mod log;
 pub mod schema;
+pub mod snapshot;
 pub mod stats;
 
 use std::collections::HashMap;

@@ -225,8 +225,10 @@ impl StatsStore for DynamoStore {
     async fn field_counts(&self) -> DexResult<(FieldCounts, i64)> {
         let partitions: Vec<String> = (0..FIELD_SHARDS).map(keys::fields_partition).collect();
         let queries = partitions.iter().map(|partition| async move {
+            // Consistent: a snapshot built after a commit holds it (stats::snapshot).
             let query = Query {
                 partition,
+                consistent: true,
                 ..Query::default()
             };
             self.query_all(&query).await
@@ -254,6 +256,7 @@ impl StatsStore for DynamoStore {
         let mut out = BTreeMap::new();
         let query = Query {
             partition: keys::DESCRIPTIONS,
+            consistent: true,
             ..Query::default()
         };
         for item in self.query_all(&query).await? {

@@ -1,14 +1,14 @@
 //! GET /stats/available-data (public): the NamespaceStructure tree with counts and
-//! descriptions.
+//! descriptions, from its snapshot (lag: README).
 
 use dex::DexResult;
 use dex_lambda::App;
 use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
-    Ok(web::json(
+    Ok(web::json_bytes(
         StatusCode::OK,
-        &app.stats().available_data().await?,
+        &app.public_stats().available_data().await?,
     ))
 }
 

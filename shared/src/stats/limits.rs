@@ -56,7 +56,7 @@ pub const MAX_FIELDS_PER_ACTION: usize = 140;
 pub const SEEN_BUCKETS: u8 = 8;
 /// Markers one bucket item holds at most: 16,000 × 22 bytes = 352 KB, under 400 KB with the
 /// key and the TTL. With 8 buckets a HAT can have about 128,000 items counted per hour of
-/// item time, twice a HAT sending a full 1000-item report every minute (hat-side.md §3
+/// item time, twice a HAT sending a full 1000-item report every minute (docs/hats.md §3
 /// groups events by 100 items or 60 s); items past the cap are skipped with a reason, never
 /// a failed report.
 pub const MAX_MARKERS_PER_BUCKET: usize = 16_000;

@@ -6,10 +6,12 @@ pub mod model;
 pub mod ports;
 pub mod report;
 pub mod service;
+pub mod snapshot;
 pub mod tree;
 
 pub use model::{ChunkCommit, DebitState, IngestOutcome, Refusal};
 pub use ports::StatsStore;
+pub use snapshot::{PublicStats, SnapshotCache, SnapshotStore};
 
 /// Counter names of the public figures.
 pub const DATA_IN: &str = "data-in";

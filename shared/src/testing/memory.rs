@@ -24,6 +24,7 @@ use crate::roles::Role;
 use crate::stats::HATS_COUNTER;
 use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT, OTHER_FIELDS, field_shard};
 use crate::stats::limits::{MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
+use crate::stats::snapshot::{MAX_SNAPSHOT_BYTES, Snapshot, SnapshotStore};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
 use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
@@ -55,6 +56,8 @@ struct State {
     descriptions: BTreeMap<DescriptionTarget, String>,
     /// (hat, sort key `DEBIT#<key>#<time>#<operation>`) → state.
     debits: BTreeMap<(String, String), DebitState>,
+    /// Read model → its snapshot (body, built at, lease until).
+    snapshots: BTreeMap<String, Snapshot>,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its
@@ -1061,5 +1064,40 @@ impl StatsStore for MemoryStore {
             .filter(|((h, sk), _)| h == hat && sk.starts_with(&prefix))
             .max_by(|a, b| a.0.1.cmp(&b.0.1))
             .map(|(_, state)| state.clone()))
+    }
+}
+
+impl SnapshotStore for MemoryStore {
+    async fn read_snapshot(&self, model: &str) -> DexResult<Option<Snapshot>> {
+        Ok(self.lock().snapshots.get(model).cloned())
+    }
+
+    async fn take_snapshot_lease(&self, model: &str, now: i64, until: i64) -> DexResult<bool> {
+        let mut st = self.lock();
+        let entry = st.snapshots.entry(model.to_owned()).or_insert(Snapshot {
+            body: Arc::new(Vec::new()),
+            built_at: 0,
+            lease_until: 0,
+        });
+        if entry.lease_until > now {
+            return Ok(false);
+        }
+        entry.lease_until = until;
+        Ok(true)
+    }
+
+    async fn save_snapshot(&self, model: &str, body: &[u8], built_at: i64) -> DexResult<bool> {
+        if body.len() > MAX_SNAPSHOT_BYTES {
+            return Ok(false);
+        }
+        self.lock().snapshots.insert(
+            model.to_owned(),
+            Snapshot {
+                body: Arc::new(body.to_vec()),
+                built_at,
+                lease_until: 0,
+            },
+        );
+        Ok(true)
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod clusters;
 mod last_admin;
 mod registration;
+mod snapshot;
 mod stats;
 mod stats_limits;
 mod support;
