@@ -198,6 +198,12 @@ pub fn check_batch_get(keys: &[(String, String)]) -> Result<(), DexError> {
     Ok(())
 }
 
+/// The adapter's `batch_get`: these keys read in BatchGetItem calls of at most 100 keys each
+/// (in order), every call within the limits of [`check_batch_get`].
+pub fn check_batch_gets(keys: &[(String, String)]) -> Result<(), DexError> {
+    keys.chunks(MAX_BATCH_GET_KEYS).try_for_each(check_batch_get)
+}
+
 /// A BatchWriteItem of these keys: at most 25 puts or deletes, no duplicates.
 pub fn check_batch_write(keys: &[(String, String)]) -> Result<(), DexError> {
     if keys.len() > MAX_BATCH_WRITE_KEYS {
@@ -327,6 +333,7 @@ mod tests {
         assert!(check_batch_get(&keys[..100]).is_ok());
         assert!(check_batch_get(&keys).is_err());
         assert!(check_batch_get(&[keys[0].clone(), keys[0].clone()]).is_err());
+        assert!(check_batch_gets(&keys).is_ok(), "read in two calls");
         assert!(check_batch_write(&keys[..25]).is_ok());
         assert!(check_batch_write(&keys[..26]).is_err());
     }

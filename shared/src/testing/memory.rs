@@ -298,7 +298,7 @@ impl MemoryStore {
             .iter()
             .map(|s| (format!("LOG#{s}"), "#HEAD".to_owned()))
             .collect();
-        limits::check_batch_get(&head_keys)?;
+        limits::check_batch_gets(&head_keys)?;
         let at = self.now();
         let (entries, next) = chain_events(
             &events,
@@ -599,7 +599,7 @@ impl ClusterStore for MemoryStore {
         if keys.is_empty() {
             return Ok(vec![]);
         }
-        limits::check_batch_get(&keys)?;
+        limits::check_batch_gets(&keys)?;
         let st = self.lock();
         Ok(domains
             .iter()
@@ -654,7 +654,7 @@ impl HatStore for MemoryStore {
                 .iter()
                 .map(|d| (format!("CLUSTER#{d}"), "CLUSTER".to_owned())),
         );
-        limits::check_batch_get(&keys)?;
+        limits::check_batch_gets(&keys)?;
         let st = self.lock();
         Ok((
             st.hats.get(address).cloned(),
@@ -988,7 +988,7 @@ impl StatsStore for MemoryStore {
                     .map(move |shard| (format!("COUNTER#{name}#{shard:02}"), "COUNTER".into()))
             })
             .collect();
-        limits::check_batch_get(&keys)?;
+        limits::check_batch_gets(&keys)?;
         let st = self.lock();
         let mut out: HashMap<String, (i64, i64)> =
             names.iter().map(|n| (n.to_string(), (0, 0))).collect();
