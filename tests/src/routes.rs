@@ -88,6 +88,46 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// One row of the `events/README.md` table: the event's file stem, the route it shows and
+/// the documented success answer (its status first, e.g. `201, a new account`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRow {
+    pub function: String,
+    pub route: String,
+    pub answer: String,
+}
+
+impl EventRow {
+    /// The status the answer starts with.
+    pub fn status(&self) -> Option<u16> {
+        self.answer.split(',').next()?.trim().parse().ok()
+    }
+}
+
+/// The rows of the `events/README.md` table, in file order.
+pub fn events_readme() -> Vec<EventRow> {
+    read("events/README.md")
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect();
+            let [file, route, answer] = cells.as_slice() else {
+                return None;
+            };
+            let function = file.strip_prefix('`')?.strip_suffix(".json`")?;
+            Some(EventRow {
+                function: function.to_owned(),
+                route: route.trim_matches('`').to_owned(),
+                answer: (*answer).to_owned(),
+            })
+        })
+        .collect()
+}
+
 pub fn read(relative: &str) -> String {
     let path = workspace_root().join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))

@@ -10,31 +10,17 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use dex_tests::hat_support::unique_domain;
-use dex_tests::routes::{Table, read, workspace_root};
+use dex_tests::routes::{Table, events_readme, workspace_root};
 use dex_tests::support::{dex_url, public_url};
 use dex_tests::test_hat::TestHatCluster;
 use serde_json::{Value, json};
 
 /// events/README.md: event file stem -> the documented success status.
 fn documented_statuses() -> BTreeMap<String, u16> {
-    let mut out = BTreeMap::new();
-    for line in read("events/README.md").lines() {
-        let cells: Vec<&str> = line
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
-        if let [file, _, answer] = cells.as_slice()
-            && let Some(stem) = file
-                .strip_prefix('`')
-                .and_then(|f| f.strip_suffix(".json`"))
-            && let Some(status) = answer.split(',').next().and_then(|s| s.trim().parse().ok())
-        {
-            out.insert(stem.to_owned(), status);
-        }
-    }
-    out
+    events_readme()
+        .into_iter()
+        .filter_map(|row| Some((row.function.clone(), row.status()?)))
+        .collect()
 }
 
 #[tokio::test]

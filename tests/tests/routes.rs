@@ -603,23 +603,10 @@ fn every_function_has_a_sample_event_that_routes_to_it() {
 #[test]
 fn the_events_readme_lists_every_event_with_its_route() {
     let table = Table::load();
-    let readme = read("events/README.md");
-    let mut rows = BTreeMap::new();
-    for line in readme.lines() {
-        let cells: Vec<&str> = line
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
-        if let [file, route, ..] = cells.as_slice()
-            && let Some(file) = file
-                .strip_prefix('`')
-                .and_then(|f| f.strip_suffix(".json`"))
-        {
-            rows.insert(file.to_owned(), route.trim_matches('`').to_owned());
-        }
-    }
+    let mut rows: BTreeMap<String, String> = routes::events_readme()
+        .into_iter()
+        .map(|row| (row.function, row.route))
+        .collect();
     let mut problems = Vec::new();
     for function in table.function_names() {
         let Some(route) = rows.remove(&function) else {

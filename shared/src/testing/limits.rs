@@ -201,7 +201,8 @@ pub fn check_batch_get(keys: &[(String, String)]) -> Result<(), DexError> {
 /// The adapter's `batch_get`: these keys read in BatchGetItem calls of at most 100 keys each
 /// (in order), every call within the limits of [`check_batch_get`].
 pub fn check_batch_gets(keys: &[(String, String)]) -> Result<(), DexError> {
-    keys.chunks(MAX_BATCH_GET_KEYS).try_for_each(check_batch_get)
+    keys.chunks(MAX_BATCH_GET_KEYS)
+        .try_for_each(check_batch_get)
 }
 
 /// A BatchWriteItem of these keys: at most 25 puts or deletes, no duplicates.
