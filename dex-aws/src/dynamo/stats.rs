@@ -22,7 +22,7 @@ use dex::stats::ingest::{ChunkPlan, OTHER_FIELDS, field_shard};
 use dex::stats::limits::{FIELD_SHARDS, MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use dex::stats::report::DebitEvent;
 use dex::stats::tree::{DescriptionTarget, FieldCounts};
-use dex::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
+use dex::stats::{ChunkAction, ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use dex::txlog::LogEvent;
 
 /// Markers are kept this long after their hour: far beyond the HATs' resend window (10 × 30 min).
@@ -45,16 +45,13 @@ fn wrap(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> TransactWri
         .build()
 }
 
-/// What each action of a chunk is, to read a cancellation's reasons.
-enum Target {
-    Bucket(String, u8),
-    Endpoint(String, String),
-    Other,
-}
-
 impl DynamoStore {
     /// The transaction actions of one chunk, and what each one is.
-    fn chunk_writes(&self, hat: &str, plan: &ChunkPlan) -> (Vec<TransactWriteItem>, Vec<Target>) {
+    fn chunk_writes(
+        &self,
+        hat: &str,
+        plan: &ChunkPlan,
+    ) -> (Vec<TransactWriteItem>, Vec<ChunkAction>) {
         let now = self.clock.now_millis();
         let mut writes = Vec::new();
         let mut targets = Vec::new();
@@ -87,15 +84,15 @@ impl DynamoStore {
                 u = u.expression_attribute_values(format!(":m{i}"), s(m));
             }
             writes.push(wrap(u));
-            targets.push(Target::Bucket(hour.clone(), *bucket));
+            targets.push(ChunkAction::Bucket(hour.clone(), *bucket));
         }
         if plan.data_in > 0 {
             writes.push(self.counter_add(DATA_IN, plan.data_in));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         if plan.data_out > 0 {
             writes.push(self.counter_add(DATA_OUT, plan.data_out));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         let shard = field_shard(hat);
         for ((namespace, endpoint), fields) in &plan.fields {
@@ -143,7 +140,7 @@ impl DynamoStore {
                 }
             }
             writes.push(wrap(u));
-            targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
+            targets.push(ChunkAction::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
             let mut item = keys::debit(hat, &event.data_debit_key, *time, &event.operation);
@@ -153,7 +150,7 @@ impl DynamoStore {
             );
             item.insert("time".to_owned(), n(time));
             writes.push(self.put(item, None, &[], vec![]));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         (writes, targets)
     }
@@ -163,40 +160,23 @@ impl DynamoStore {
     async fn refusal(
         &self,
         hat: &str,
-        targets: &[Target],
+        targets: &[ChunkAction],
         failed: &[(usize, Option<Item>)],
     ) -> DexResult<Refusal> {
         let mut refusal = Refusal::default();
         for (index, item) in failed {
-            match targets.get(*index) {
-                Some(Target::Bucket(hour, bucket)) => {
-                    let item = match item {
-                        Some(item) => item.clone(),
-                        None => self
-                            .get_item(keys::seen(hat, hour, *bucket), true)
-                            .await?
-                            .unwrap_or_default(),
-                    };
-                    let held = match item.get("h") {
-                        Some(AttributeValue::Ss(set)) => set.as_slice(),
-                        _ => &[],
-                    };
-                    refusal.counted.extend(held.iter().cloned());
-                    refusal
-                        .bucket_sizes
-                        .insert((hour.clone(), *bucket), held.len());
-                }
-                Some(Target::Endpoint(namespace, endpoint)) => {
-                    refusal
-                        .full_endpoints
-                        .insert((namespace.clone(), endpoint.clone()));
-                }
-                Some(Target::Other) | None => {
-                    return Err(DexError::internal(
-                        "an unconditioned write failed its condition in stats ingestion",
-                    ));
-                }
-            }
+            let action = targets.get(*index);
+            let item = match (action, item) {
+                (Some(ChunkAction::Bucket(hour, bucket)), None) => self
+                    .get_item(keys::seen(hat, hour, *bucket), true)
+                    .await?
+                    .unwrap_or_default(),
+                (_, item) => item.clone().unwrap_or_default(),
+            };
+            refusal.record(action, || match item.get("h") {
+                Some(AttributeValue::Ss(set)) => set.clone(),
+                _ => Vec::new(),
+            })?;
         }
         Ok(refusal)
     }

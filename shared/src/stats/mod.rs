@@ -9,7 +9,7 @@ pub mod service;
 pub mod snapshot;
 pub mod tree;
 
-pub use model::{ChunkCommit, DebitState, IngestOutcome, Refusal};
+pub use model::{ChunkAction, ChunkCommit, DebitState, IngestOutcome, Refusal};
 pub use ports::StatsStore;
 pub use snapshot::{PublicStats, SnapshotCache, SnapshotStore};
 

@@ -26,7 +26,7 @@ use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT, OTHER_FIELDS, fie
 use crate::stats::limits::{MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use crate::stats::snapshot::{MAX_SNAPSHOT_BYTES, Snapshot, SnapshotStore};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
-use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
+use crate::stats::{ChunkAction, ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
 use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
 
 /// As the adapter: counters spread over 16 partitions, markers kept 30 days, a log listing
@@ -757,16 +757,14 @@ fn update_request_bytes<'a>(
             .sum::<usize>()
 }
 
-/// What a chunk's write is, to answer a refusal as the adapter does.
-enum Target {
-    Bucket(String, u8),
-    Endpoint(String, String),
-    Other,
-}
-
 impl MemoryStore {
     /// The writes of one chunk, in the adapter's order: the marker buckets first.
-    fn chunk_writes(&self, st: &State, hat: &str, plan: &ChunkPlan) -> (Vec<Write>, Vec<Target>) {
+    fn chunk_writes(
+        &self,
+        st: &State,
+        hat: &str,
+        plan: &ChunkPlan,
+    ) -> (Vec<Write>, Vec<ChunkAction>) {
         let now = self.now();
         let mut writes = Vec::new();
         let mut targets = Vec::new();
@@ -808,7 +806,7 @@ impl MemoryStore {
                 },
                 move |st| st.seen.entry(id2).or_default().extend(apply),
             ));
-            targets.push(Target::Bucket(hour.clone(), *bucket));
+            targets.push(ChunkAction::Bucket(hour.clone(), *bucket));
         }
         if plan.data_in > 0 {
             writes.push(counter_write(
@@ -817,7 +815,7 @@ impl MemoryStore {
                 plan.data_in,
                 now,
             ));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         if plan.data_out > 0 {
             writes.push(counter_write(
@@ -826,7 +824,7 @@ impl MemoryStore {
                 plan.data_out,
                 now,
             ));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         let shard = field_shard(hat);
         for ((namespace, endpoint), fields) in &plan.fields {
@@ -910,7 +908,7 @@ impl MemoryStore {
                     entry.1 = now;
                 },
             ));
-            targets.push(Target::Endpoint(namespace.clone(), endpoint.clone()));
+            targets.push(ChunkAction::Endpoint(namespace.clone(), endpoint.clone()));
         }
         for (time, event) in &plan.debits {
             let sk = format!(
@@ -931,7 +929,7 @@ impl MemoryStore {
                     st.debits.insert(id, state);
                 },
             ));
-            targets.push(Target::Other);
+            targets.push(ChunkAction::Other);
         }
         (writes, targets)
     }
@@ -953,25 +951,17 @@ impl StatsStore for MemoryStore {
                 // What DynamoDB returns with ALL_OLD: the whole set of each refused bucket.
                 let mut refusal = Refusal::default();
                 for index in failed {
-                    match targets.get(index) {
-                        Some(Target::Bucket(hour, bucket)) => {
-                            let held = st.seen.get(&(hat.to_owned(), hour.clone(), *bucket));
-                            refusal.counted.extend(held.into_iter().flatten().cloned());
-                            refusal
-                                .bucket_sizes
-                                .insert((hour.clone(), *bucket), held.map_or(0, BTreeSet::len));
-                        }
-                        Some(Target::Endpoint(namespace, endpoint)) => {
-                            refusal
-                                .full_endpoints
-                                .insert((namespace.clone(), endpoint.clone()));
-                        }
-                        Some(Target::Other) | None => {
-                            return Err(DexError::internal(
-                                "an unconditioned write failed its condition in stats ingestion",
-                            ));
-                        }
-                    }
+                    let action = targets.get(index);
+                    refusal.record(action, || match action {
+                        Some(ChunkAction::Bucket(hour, bucket)) => st
+                            .seen
+                            .get(&(hat.to_owned(), hour.clone(), *bucket))
+                            .into_iter()
+                            .flatten()
+                            .cloned()
+                            .collect(),
+                        _ => Vec::new(),
+                    })?;
                 }
                 Ok(ChunkCommit::Refused(refusal))
             }
