@@ -642,7 +642,7 @@ fn the_events_readme_lists_every_event_with_its_route() {
 const READ_MODEL_ADAPTER: &str = "snapshot.rs";
 
 /// The DynamoDB verbs (IAM action names) the adapter code issues, found in the Rust files of
-/// dex-aws/src (the adapters) that use the SDK. `schema.rs` (table creation) is dexctl's,
+/// shared/dex-aws/src (the adapters) that use the SDK. `schema.rs` (table creation) is dexctl's,
 /// never a function's. `read_model`: only the read models' adapter, else every other file.
 fn verbs_in_code(read_model: bool) -> BTreeSet<String> {
     let calls = [
@@ -661,7 +661,7 @@ fn verbs_in_code(read_model: bool) -> BTreeSet<String> {
         (".batch_write_item()", "BatchWriteItem"),
     ];
     let mut verbs = BTreeSet::new();
-    let mut stack = vec![workspace_root().join("dex-aws/src")];
+    let mut stack = vec![workspace_root().join("shared/dex-aws/src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("readable").flatten() {
             let path = entry.path();
@@ -711,7 +711,7 @@ fn the_table_policies_grant_exactly_the_verbs_the_code_issues() {
     let read_model = verbs_in_code(true);
     assert!(
         code.contains("Query"),
-        "found no DynamoDB calls in dex-aws/src: {code:?}"
+        "found no DynamoDB calls in shared/dex-aws/src: {code:?}"
     );
     let reads: BTreeSet<String> = READ_VERBS.iter().map(|v| v.to_string()).collect();
     let code_reads: BTreeSet<String> = code
