@@ -6,10 +6,13 @@
 //! place taken with a conditional write before any HAT call, given back when the HAT fails)
 //! builds on them.
 
+pub mod claims;
 pub mod model;
+pub mod ports;
 pub mod rules;
 
 pub use model::{
     ClaimView, ClaimsInfo, CredentialsView, Offer, OfferHat, OfferRegistration, OfferStatus,
     OfferTerms, OfferView, credentials_login,
 };
+pub use ports::{Claim, ClaimState, OfferStore, Reservation};

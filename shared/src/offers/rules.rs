@@ -167,9 +167,9 @@ pub fn check_status_change(
     }
 }
 
-/// Whether `offer` takes a new claim at `now` (epoch ms); the place itself is taken
-/// atomically by the store.
-pub fn check_claimable(offer: &Offer, now: i64) -> DexResult<()> {
+/// Whether `offer` is open for claims at `now` (epoch ms): approved, started, not expired.
+/// Whether a place is free is the store's to say, atomically.
+pub fn check_open(offer: &Offer, now: i64) -> DexResult<()> {
     if offer.status != OfferStatus::Approved {
         return Err(DexError::bad_request(format!(
             "the offer is not open for claims (it is {})",
@@ -181,9 +181,6 @@ pub fn check_claimable(offer: &Offer, now: i64) -> DexResult<()> {
     }
     if now >= offer.terms.expires {
         return Err(DexError::bad_request("the offer has expired"));
-    }
-    if offer.places_taken >= offer.terms.required_max_user {
-        return Err(offer_full());
     }
     Ok(())
 }
@@ -327,17 +324,12 @@ mod tests {
     }
 
     #[test]
-    fn only_approved_running_offers_with_room_are_claimable() {
-        let mut o = offer(OfferStatus::Approved);
-        assert!(check_claimable(&o, 1_000).is_ok());
-        assert_eq!(check_claimable(&o, 999).unwrap_err().status(), 400);
-        assert_eq!(check_claimable(&o, 11_000).unwrap_err().status(), 400);
-        o.places_taken = 10;
-        assert_eq!(
-            check_claimable(&o, 5_000).unwrap_err().body().cause,
-            "offer is full"
-        );
-        assert!(check_claimable(&offer(OfferStatus::Satisfied), 5_000).is_err());
+    fn only_approved_running_offers_are_open() {
+        let o = offer(OfferStatus::Approved);
+        assert!(check_open(&o, 1_000).is_ok());
+        assert_eq!(check_open(&o, 999).unwrap_err().status(), 400);
+        assert_eq!(check_open(&o, 11_000).unwrap_err().status(), 400);
+        assert!(check_open(&offer(OfferStatus::Satisfied), 5_000).is_err());
     }
 
     #[test]

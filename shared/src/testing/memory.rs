@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+mod offers;
+
 use super::limits::{self, ItemSize, Shape};
 use crate::accounts::AccountStore;
 use crate::accounts::{Account, AccountGuard, guard_changed, normalise_username};
@@ -58,6 +60,10 @@ struct State {
     debits: BTreeMap<(String, String), DebitState>,
     /// Read model → its snapshot (body, built at, lease until).
     snapshots: BTreeMap<String, Snapshot>,
+    /// Offer id → offer.
+    offers: BTreeMap<String, crate::offers::Offer>,
+    /// (offer id, HAT address) → its claim.
+    claims: BTreeMap<(String, String), crate::offers::Claim>,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its

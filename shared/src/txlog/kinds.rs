@@ -18,10 +18,15 @@ pub enum Kind {
     StatsDescriptionsUpdated,
     SigningKeyCreated,
     SigningKeyRotated,
+    OfferRegistered,
+    OfferStatusChanged,
+    OfferClaimed,
+    OfferClaimConfirmed,
+    OfferClaimUnconfirmed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 17] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -34,6 +39,11 @@ impl Kind {
         Kind::StatsDescriptionsUpdated,
         Kind::SigningKeyCreated,
         Kind::SigningKeyRotated,
+        Kind::OfferRegistered,
+        Kind::OfferStatusChanged,
+        Kind::OfferClaimed,
+        Kind::OfferClaimConfirmed,
+        Kind::OfferClaimUnconfirmed,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -51,6 +61,11 @@ impl Kind {
             Kind::StatsDescriptionsUpdated => "stats.descriptions-updated",
             Kind::SigningKeyCreated => "signing-key.created",
             Kind::SigningKeyRotated => "signing-key.rotated",
+            Kind::OfferRegistered => "offer.registered",
+            Kind::OfferStatusChanged => "offer.status-changed",
+            Kind::OfferClaimed => "offer.claimed",
+            Kind::OfferClaimConfirmed => "offer.claim-confirmed",
+            Kind::OfferClaimUnconfirmed => "offer.claim-unconfirmed",
         }
     }
 }
@@ -76,6 +91,12 @@ impl Subject {
 
     pub fn hat(address: &str) -> Self {
         Self(format!("hat:{address}"))
+    }
+
+    /// An offer's own changes (registered, status); its claims go on the claiming HATs'
+    /// chains (docs/decisions.md §13.7).
+    pub fn offer(offer_id: &str) -> Self {
+        Self(format!("offer:{offer_id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).

@@ -4,6 +4,7 @@
 mod accounts;
 mod clusters;
 mod last_admin;
+mod offers;
 mod registration;
 mod snapshot;
 mod stats;

@@ -1,0 +1,328 @@
+//! `OfferStore` in memory, with the adapter's items: the offer `OFFER#<id>` / `OFFER` (its
+//! counters `placesTaken` and `claimsKept` conditioned in every claim write) and one claim
+//! item per HAT `OFFER#<id>` / `CLAIM#<hat>`.
+
+use super::{Failure, MemoryStore, Write, shape};
+use crate::error::{DexError, DexResult};
+use crate::offers::rules::Confirmation;
+use crate::offers::{Claim, ClaimState, Offer, OfferHat, OfferStore, Reservation};
+use crate::testing::limits::{self, ItemSize};
+use crate::txlog::LogEvent;
+
+fn offer_pk(offer_id: &str) -> String {
+    format!("OFFER#{offer_id}")
+}
+
+fn offer_size(offer: &Offer) -> ItemSize {
+    let t = &offer.terms;
+    ItemSize::default()
+        .s("title", &t.title)
+        .s("description", &t.description)
+        .s("requiredData", &t.required_data.to_string())
+        .s(
+            "dataConditions",
+            &t.data_conditions
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        )
+        .s("provider", &offer.provider)
+        .s("status", offer.status.as_str())
+        .n("starts", t.starts)
+        .n("expires", t.expires)
+        .n("placesTaken", offer.places_taken)
+        .n("claimsKept", offer.claims_kept)
+        .n("version", offer.version)
+}
+
+impl OfferStore for MemoryStore {
+    async fn insert_offer(&self, offer: &Offer, event: LogEvent) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let id = offer.terms.offer_id.clone();
+        let (check_id, stored) = (id.clone(), offer.clone());
+        let write = Write::new(
+            shape(
+                offer_pk(&id),
+                "OFFER",
+                offer_size(offer),
+                Some("attribute_not_exists(pk)"),
+            ),
+            move |st| !st.offers.contains_key(&check_id),
+            move |st| {
+                st.offers.insert(id, stored);
+            },
+        );
+        let mut st = self.lock();
+        match self.commit(&mut st, vec![write], vec![event]) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(format!(
+                "an offer {:?} exists already",
+                offer.terms.offer_id
+            ))),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn get_offer(&self, offer_id: &str) -> DexResult<Option<Offer>> {
+        tokio::task::yield_now().await;
+        limits::check_key(&offer_pk(offer_id), "OFFER")?;
+        Ok(self.lock().offers.get(offer_id).cloned())
+    }
+
+    async fn listed_offers(&self) -> DexResult<Vec<Offer>> {
+        tokio::task::yield_now().await;
+        let mut offers: Vec<Offer> = self
+            .lock()
+            .offers
+            .values()
+            .filter(|o| o.status.is_listed())
+            .cloned()
+            .collect();
+        offers.sort_by(|a, b| (b.created, &b.terms.offer_id).cmp(&(a.created, &a.terms.offer_id)));
+        Ok(offers)
+    }
+
+    async fn update_offer_status(
+        &self,
+        offer: &Offer,
+        expected_version: u64,
+        event: LogEvent,
+    ) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let id = offer.terms.offer_id.clone();
+        let (check_id, status) = (id.clone(), offer.status);
+        let write = Write::new(
+            shape(offer_pk(&id), "OFFER", offer_size(offer), Some("#v = :v")),
+            move |st| {
+                st.offers
+                    .get(&check_id)
+                    .is_some_and(|o| o.version == expected_version)
+            },
+            move |st| {
+                if let Some(o) = st.offers.get_mut(&id) {
+                    o.status = status;
+                    o.version += 1;
+                }
+            },
+        );
+        let mut st = self.lock();
+        match self.commit(&mut st, vec![write], vec![event]) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(
+                "the offer changed meanwhile; read it again and retry".into(),
+            )),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn reserve_place(
+        &self,
+        offer_id: &str,
+        hat: &OfferHat,
+        attempt: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> DexResult<Reservation> {
+        tokio::task::yield_now().await;
+        limits::check_key(&offer_pk(offer_id), &format!("CLAIM#{}", hat.address))?;
+        let mut st = self.lock();
+        let key = (offer_id.to_owned(), hat.address.clone());
+        let reserved = ClaimState::Reserved {
+            attempt: attempt.to_owned(),
+            lease_until,
+        };
+        // The HAT's own claim first: kept, or an unfinished attempt to resume.
+        if let Some(claim) = st.claims.get_mut(&key) {
+            return Ok(match claim.state {
+                ClaimState::Kept { .. } => Reservation::AlreadyClaimed,
+                ClaimState::Reserved { .. } => {
+                    claim.state = reserved;
+                    Reservation::Resumed {
+                        attempt: attempt.to_owned(),
+                    }
+                }
+            });
+        }
+        let Some(offer) = st.offers.get(offer_id) else {
+            return Err(DexError::NotFound(format!("no offer {offer_id}")));
+        };
+        if offer.status != crate::offers::OfferStatus::Approved {
+            return Ok(Reservation::NotOpen);
+        }
+        let full = offer.places_taken >= offer.terms.required_max_user;
+        if full {
+            // A place held past its lease by another HAT's dead attempt is taken over.
+            let expired = st
+                .claims
+                .iter()
+                .find(|((o, _), c)| {
+                    o == offer_id
+                        && matches!(c.state, ClaimState::Reserved { lease_until, .. } if lease_until < now)
+                })
+                .map(|(k, _)| k.clone());
+            let Some(expired) = expired else {
+                return Ok(Reservation::Full);
+            };
+            st.claims.remove(&expired);
+        } else if let Some(offer) = st.offers.get_mut(offer_id) {
+            offer.places_taken += 1;
+        }
+        st.claims.insert(
+            key,
+            Claim {
+                offer_id: offer_id.to_owned(),
+                hat: hat.clone(),
+                state: reserved,
+                created: now,
+                confirmation: Confirmation {
+                    confirmed: false,
+                    at: 0,
+                },
+            },
+        );
+        Ok(Reservation::Taken {
+            attempt: attempt.to_owned(),
+        })
+    }
+
+    async fn keep_claim(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        attempt: &str,
+        event: LogEvent,
+    ) -> DexResult<Claim> {
+        tokio::task::yield_now().await;
+        let key = (offer_id.to_owned(), hat.to_owned());
+        let (offer_key, claim_key, check_key) = (offer_id.to_owned(), key.clone(), key.clone());
+        let attempt = attempt.to_owned();
+        let writes = vec![
+            Write::new(
+                shape(
+                    offer_pk(offer_id),
+                    "OFFER",
+                    ItemSize::default().n("claimsKept", 0),
+                    None,
+                ),
+                |_| true,
+                move |st| {
+                    if let Some(o) = st.offers.get_mut(&offer_key) {
+                        o.claims_kept += 1;
+                    }
+                },
+            ),
+            Write::new(
+                shape(
+                    offer_pk(offer_id),
+                    format!("CLAIM#{hat}"),
+                    ItemSize::default().s("attempt", &attempt),
+                    Some("attempt = :a"),
+                ),
+                move |st| {
+                    st.claims.get(&check_key).is_some_and(|c| {
+                        matches!(&c.state, ClaimState::Reserved { attempt: a, .. } if *a == attempt)
+                    })
+                },
+                move |st| {
+                    let number = st.offers.get(&claim_key.0).map_or(0, |o| o.claims_kept);
+                    if let Some(c) = st.claims.get_mut(&claim_key) {
+                        c.state = ClaimState::Kept {
+                            claimer_number: number,
+                        };
+                    }
+                },
+            ),
+        ];
+        let mut st = self.lock();
+        match self.commit(&mut st, writes, vec![event]) {
+            Ok(_) => st
+                .claims
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| DexError::internal("a kept claim vanished")),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(
+                "the claim's place was given to another HAT meanwhile; claim again".into(),
+            )),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn give_back_place(&self, offer_id: &str, hat: &str, attempt: &str) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let mut st = self.lock();
+        let key = (offer_id.to_owned(), hat.to_owned());
+        let holds = st.claims.get(&key).is_some_and(
+            |c| matches!(&c.state, ClaimState::Reserved { attempt: a, .. } if a == attempt),
+        );
+        if holds {
+            st.claims.remove(&key);
+            if let Some(o) = st.offers.get_mut(offer_id) {
+                o.places_taken = o.places_taken.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_claim(&self, offer_id: &str, hat: &str) -> DexResult<Option<Claim>> {
+        tokio::task::yield_now().await;
+        Ok(self
+            .lock()
+            .claims
+            .get(&(offer_id.to_owned(), hat.to_owned()))
+            .cloned())
+    }
+
+    async fn set_confirmation(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        expected: Confirmation,
+        new: Confirmation,
+        event: LogEvent,
+    ) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let key = (offer_id.to_owned(), hat.to_owned());
+        let check_key = key.clone();
+        let write = Write::new(
+            shape(
+                offer_pk(offer_id),
+                format!("CLAIM#{hat}"),
+                ItemSize::default().b("confirmed").n("confirmedAt", new.at),
+                Some("confirmedAt = :at"),
+            ),
+            move |st| {
+                st.claims.get(&check_key).is_some_and(|c| {
+                    matches!(c.state, ClaimState::Kept { .. }) && c.confirmation == expected
+                })
+            },
+            move |st| {
+                if let Some(c) = st.claims.get_mut(&key) {
+                    c.confirmation = new;
+                }
+            },
+        );
+        let mut st = self.lock();
+        match self.commit(&mut st, vec![write], vec![event]) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(
+                "the claim's confirmation changed meanwhile".into(),
+            )),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn confirmed_claims(&self, offer_id: &str) -> DexResult<Vec<Claim>> {
+        tokio::task::yield_now().await;
+        Ok(self
+            .lock()
+            .claims
+            .iter()
+            .filter(|((o, _), c)| {
+                o == offer_id
+                    && matches!(c.state, ClaimState::Kept { .. })
+                    && c.confirmation.confirmed
+            })
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+}
