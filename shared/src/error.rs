@@ -16,6 +16,9 @@ pub enum DexError {
     Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A known path, a method it does not serve (the edge adds `Allow`).
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("payload too large: {0}")]
@@ -65,6 +68,7 @@ impl DexError {
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
+            Self::MethodNotAllowed(_) => 405,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge(_) => 413,
             Self::Throttled(_) => 429,
@@ -80,6 +84,7 @@ impl DexError {
             Self::Unauthorized(c) => ("Not authenticated", c.clone(), vec![]),
             Self::Forbidden(c) => ("Forbidden", c.clone(), vec![]),
             Self::NotFound(c) => ("Not found", c.clone(), vec![]),
+            Self::MethodNotAllowed(c) => ("Method not allowed", c.clone(), vec![]),
             Self::Conflict(c) => ("Conflict", c.clone(), vec![]),
             Self::PayloadTooLarge(c) => ("Payload too large", c.clone(), vec![]),
             Self::Throttled(c) => ("Too many requests", c.clone(), vec![]),
@@ -121,6 +126,7 @@ mod tests {
             (DexError::Unauthorized("x".into()), 401),
             (DexError::Forbidden("x".into()), 403),
             (DexError::NotFound("x".into()), 404),
+            (DexError::MethodNotAllowed("x".into()), 405),
             (DexError::Conflict("x".into()), 409),
             (DexError::PayloadTooLarge("x".into()), 413),
             (DexError::Throttled("x".into()), 429),

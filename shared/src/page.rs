@@ -60,6 +60,12 @@ impl PageRequest {
                     DexError::bad_request(format!("limit must be 1 to {}", Self::MAX_LIMIT))
                 })?,
         };
+        if let Some(cursor) = cursor {
+            if cursor.is_empty() {
+                return Err(DexError::bad_request("cursor must not be empty"));
+            }
+            crate::limits::check_len("cursor", cursor, crate::limits::MAX_CURSOR)?;
+        }
         Ok(Self {
             limit,
             cursor: cursor.map(Cursor::new),
@@ -84,6 +90,13 @@ mod tests {
         assert!(PageRequest::parse(Some("0"), None).is_err());
         assert!(PageRequest::parse(Some("201"), None).is_err());
         assert!(PageRequest::parse(Some("x"), None).is_err());
+        assert!(PageRequest::parse(None, Some("")).is_err());
+        let long = "c".repeat(crate::limits::MAX_CURSOR + 1);
+        assert_eq!(
+            PageRequest::parse(None, Some(&long)).unwrap_err().status(),
+            400
+        );
+        assert!(PageRequest::parse(None, Some(&long[1..])).is_ok());
     }
 
     #[test]

@@ -1295,16 +1295,17 @@ async fn admin_log_filters() {
         "",
     )
     .await;
-    assert_error(
+    // `from` after `to` is a valid query no entry matches (the schema cannot forbid it).
+    let backwards = expect_json(
         dex.get(
             &format!("/api/admin/log?from={until}&to={started}"),
             Some(&root),
         )
         .await,
-        400,
-        "",
+        200,
     )
     .await;
+    assert_eq!(backwards, json!({"items": [], "cursor": null}));
     assert_error(
         dex.get("/api/admin/log?limit=0", Some(&root)).await,
         400,

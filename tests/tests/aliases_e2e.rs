@@ -1,6 +1,7 @@
 //! Every route answers on its aliases exactly as on its canonical path, over real HTTP
 //! (docs/decisions.md §1): `/x/`, `//x` and `//x/`, served by the default route, which hands them to
-//! the canonical route's function. Anything else answers DEX's 404 `{"message", "cause"}`.
+//! the canonical route's function. A known path with another method answers 405 with `Allow`,
+//! anything else DEX's 404 `{"message", "cause"}`.
 //! The routes come from routes.toml, so a new endpoint is covered without editing this file.
 
 use dex_tests::routes::{Route, Table};
@@ -130,7 +131,7 @@ async fn an_alias_carries_the_token_the_body_and_the_path_parameters() {
 }
 
 #[tokio::test]
-async fn unknown_paths_and_methods_answer_dexs_404() {
+async fn unknown_paths_answer_404_and_unserved_methods_405() {
     let dex = Dex::new();
     for (method, path) in [
         (Method::GET, "/"),
@@ -138,8 +139,6 @@ async fn unknown_paths_and_methods_answer_dexs_404() {
         (Method::GET, "/nope"),
         (Method::GET, "/stats/nope"),
         (Method::POST, "//nope/"),
-        (Method::DELETE, "/stats"),
-        (Method::PUT, "//stats/report/"),
         (Method::GET, "/api/admin/accounts/a/b"),
     ] {
         let response = dex
@@ -149,6 +148,34 @@ async fn unknown_paths_and_methods_answer_dexs_404() {
             .unwrap();
         let body = assert_error(response, 404, "no route for").await;
         assert_eq!(body["message"], "Not found", "{method} {path}: {body}");
+    }
+    // A known path with another method: 405 with the methods it serves.
+    for (method, path, allow) in [
+        (Method::DELETE, "/stats", "GET, HEAD"),
+        (Method::PUT, "//stats/report/", "POST"),
+        (Method::TRACE, "/publickey", "GET, HEAD"),
+        (Method::PATCH, "/api/admin/accounts/x1", "GET, HEAD, PUT"),
+    ] {
+        let response = dex
+            .request(method.clone(), path, None)
+            .send()
+            .await
+            .unwrap();
+        let mut allowed: Vec<String> = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed.join(", "), allow, "{method} {path}");
+        let body = assert_error(response, 405, "not").await;
+        assert_eq!(
+            body["message"], "Method not allowed",
+            "{method} {path}: {body}"
+        );
     }
 }
 

@@ -417,7 +417,7 @@ async fn certification_errors() {
     )
     .await;
 
-    // An unknown provisioner account → 400, nothing certified.
+    // An unknown provisioner account → 404 (an unknown resource), nothing certified.
     let unknown = uuid::Uuid::new_v4().to_string();
     let domain2 = unique_domain();
     let resp = dex
@@ -427,7 +427,7 @@ async fn certification_errors() {
             &cluster_body(&domain2, platform, &[&unknown]),
         )
         .await;
-    let err = assert_error(resp, 400, "").await;
+    let err = assert_error(resp, 404, "").await;
     assert!(
         err.to_string().contains(&unknown),
         "the error does not name the unknown account: {err}"

@@ -4,9 +4,9 @@
 //! configured with a DEX address ending in `/` sends `//stats/report`, others `/stats/`.
 //! This function normalises the path (runs of `/` collapse, a trailing `/` goes), finds the
 //! canonical route and hands the request, rewritten as that route's event, to its function
-//! (Lambda Invoke), so clients that do not follow redirects work too. Anything else answers
-//! DEX's 404 `{"message", "cause"}`. `HEAD` on a `GET` route is served by the `GET` function,
-//! without the body.
+//! (Lambda Invoke), so clients that do not follow redirects work too. A known path with a
+//! method it does not serve answers 405 with `Allow`; anything else DEX's 404 `{"message",
+//! "cause"}`. `HEAD` on a `GET` route is served by the `GET` function, without the body.
 //!
 //! Configuration (read once): `DEX_FUNCTION_PREFIX`, what precedes a function's name in its
 //! deployed name (`<stack>-` on AWS, empty locally); `AWS_ENDPOINT_URL_LAMBDA` points the
@@ -96,6 +96,19 @@ fn rewrite(mut event: Value, path: &str, matched: &Matched) -> Value {
     event
 }
 
+/// The methods the routes of `path` serve (with `HEAD` where `GET` is), for `Allow`.
+fn allowed(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = routes::ROUTES
+        .iter()
+        .filter(|(_, template, _)| params_of(template, path).is_some())
+        .map(|(method, _, _)| *method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
+}
+
 fn error_response(status: u16, body: &impl serde::Serialize, retry_after: bool) -> Value {
     let mut headers = json!({"content-type": "application/json"});
     if retry_after {
@@ -118,6 +131,16 @@ fn not_found(method: &str, raw_path: &str) -> Value {
     error_response(err.status(), &err.body(), false)
 }
 
+fn method_not_allowed(method: &str, raw_path: &str, allow: &[&str]) -> Value {
+    let err = DexError::MethodNotAllowed(format!(
+        "{raw_path} answers {}, not {method}",
+        allow.join(", ")
+    ));
+    let mut response = error_response(err.status(), &err.body(), false);
+    response["headers"]["allow"] = json!(allow.join(", "));
+    response
+}
+
 struct Router {
     lambda: aws_sdk_lambda::Client,
     prefix: String,
@@ -136,6 +159,12 @@ impl Router {
             .to_owned();
         let path = normalise(&raw_path);
         let Some(matched) = find(&method, &path) else {
+            let allow = allowed(&path);
+            // OPTIONS stays a 404 here: CORS preflights are API Gateway's to answer.
+            if !allow.is_empty() && method != "OPTIONS" {
+                tracing::info!(method, path = raw_path, status = 405, "method not allowed");
+                return method_not_allowed(&method, &raw_path, &allow);
+            }
             tracing::info!(method, path = raw_path, status = 404, "no route");
             return not_found(&method, &raw_path);
         };
@@ -266,6 +295,20 @@ mod tests {
         );
         assert_eq!(e["pathParameters"], json!({"accountId": "x1"}));
         assert_eq!(e["rawQueryString"], "a=1");
+    }
+
+    #[test]
+    fn a_known_path_lists_its_methods() {
+        assert_eq!(allowed("/stats"), ["GET", "HEAD"]);
+        assert!(allowed("/nope").is_empty());
+        let mut account = allowed("/api/admin/accounts/x1");
+        account.sort();
+        assert_eq!(account, ["GET", "HEAD", "PUT"]);
+        let r = method_not_allowed("DELETE", "//stats/", &allowed("/stats"));
+        assert_eq!(r["statusCode"], 405);
+        assert_eq!(r["headers"]["allow"], "GET, HEAD");
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["message"], "Method not allowed");
     }
 
     #[test]

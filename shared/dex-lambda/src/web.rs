@@ -89,15 +89,14 @@ impl ApiRequest {
         self.inner.body().as_ref()
     }
 
-    /// The body parsed as JSON; unknown fields are ignored, malformed input is a 400 that says
-    /// where.
+    /// The body parsed as JSON; unknown fields are ignored, malformed or too deeply nested
+    /// input is a 400 that says where (`dex::limits::parse_json`).
     pub fn json<T: DeserializeOwned>(&self) -> DexResult<T> {
         let body = self.body();
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(DexError::bad_request("a JSON body is required"));
         }
-        serde_json::from_slice(body)
-            .map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))
+        dex::limits::parse_json(body, "JSON body")
     }
 }
 

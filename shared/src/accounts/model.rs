@@ -124,11 +124,21 @@ pub fn guard_changed() -> String {
     "an admin account changed meanwhile; read the accounts again and retry".into()
 }
 
+/// Absent fields are left as they are; `null` is not a value of either (a 400).
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountChange {
+    #[serde(default, deserialize_with = "present")]
     pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub disabled: Option<bool>,
+}
+
+/// A field that is there must hold a value (serde would take `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Who is acting, as every service and log entry names it.

@@ -32,7 +32,7 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
         let username = new.username.trim().to_owned();
         let mut details = Vec::new();
         if username.is_empty()
-            || username.len() > MAX_USERNAME_LEN
+            || username.chars().count() > MAX_USERNAME_LEN
             || username.chars().any(char::is_control)
         {
             details.push(format!(
@@ -42,6 +42,7 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
         if let Err(e) = password::check_password_policy(&new.password) {
             details.push(e);
         }
+        crate::limits::push_if_many(&mut details, "roles", &new.roles, crate::limits::MAX_ROLES);
         let roles = match Role::parse_all(&new.roles) {
             Ok(r) => r,
             Err(DexError::BadRequest { details: mut d, .. }) => {
@@ -102,6 +103,13 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
             return Err(DexError::bad_request(
                 "nothing to change: give roles and/or disabled",
             ));
+        }
+        if let Some(roles) = &change.roles {
+            let mut details = Vec::new();
+            crate::limits::push_if_many(&mut details, "roles", roles, crate::limits::MAX_ROLES);
+            if !details.is_empty() {
+                return Err(DexError::invalid("invalid account change", details));
+            }
         }
         let roles = change.roles.as_deref().map(Role::parse_all).transpose()?;
         let current = self.get(account_id).await?;
@@ -222,7 +230,7 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     pub async fn login(&self, username: &str, password: &str) -> DexResult<(String, Account)> {
         let refused = || DexError::Unauthorized("wrong username or password".into());
         // No account has a longer name; refusing it early keeps it out of the key.
-        if username.trim().len() > MAX_USERNAME_LEN {
+        if username.trim().chars().count() > MAX_USERNAME_LEN {
             return Err(DexError::invalid(
                 "invalid username",
                 vec![format!("username: at most {MAX_USERNAME_LEN} characters")],

@@ -152,13 +152,16 @@ fn validate_dns_name(name: &str) -> Result<(), String> {
             return Err(format!("label {label:?} must not start or end with '-'"));
         }
     }
-    // An all-numeric last label makes this an IPv4 literal, never a DNS name.
-    if name
+    // Every top-level domain starts with a letter (`xn--` ones too); an all-numeric last
+    // label would make this an IPv4 literal.
+    if !name
         .rsplit('.')
         .next()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|tld| tld.starts_with(|c: char| c.is_ascii_lowercase()))
     {
-        return Err("must be a DNS name, not an IP address".into());
+        return Err(
+            "must be a DNS name whose last label starts with a letter, not an IP address".into(),
+        );
     }
     Ok(())
 }

@@ -77,6 +77,28 @@ impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'
         if new.platform_password.is_empty() {
             details.push("platformPassword: required".into());
         }
+        use crate::limits::{
+            MAX_PLATFORM_PASSWORD, MAX_PLATFORM_USERNAME, MAX_PROVISIONERS, push_if_long,
+            push_if_many,
+        };
+        push_if_long(
+            &mut details,
+            "platformUsername",
+            &new.platform_username,
+            MAX_PLATFORM_USERNAME,
+        );
+        push_if_long(
+            &mut details,
+            "platformPassword",
+            &new.platform_password,
+            MAX_PLATFORM_PASSWORD,
+        );
+        push_if_many(
+            &mut details,
+            "provisioners",
+            &new.provisioners,
+            MAX_PROVISIONERS,
+        );
         if !details.is_empty() {
             return Err(DexError::invalid("invalid cluster", details));
         }
@@ -104,11 +126,15 @@ impl<S: ClusterStore + AccountStore + HatStore, K: SecretStore> ClusterService<'
                     let version = account.version;
                     accounts.push((account, version));
                 }
-                None => missing.push(format!("provisioners: no account {id}")),
+                None => missing.push(id.as_str()),
             }
         }
+        // Well-formed ids of accounts that do not exist: unknown resources, not bad input.
         if !missing.is_empty() {
-            return Err(DexError::invalid("unknown provisioner account", missing));
+            return Err(DexError::NotFound(format!(
+                "no provisioner account {}",
+                missing.join(", ")
+            )));
         }
         let now = self.clock.now_millis();
         let cluster = Cluster {

@@ -93,8 +93,7 @@ impl<S: StatsStore> StatsService<'_, S> {
     /// Counts a HAT's report exactly once per item; malformed or unknown items are skipped
     /// and listed, the rest still count.
     pub async fn report(&self, hat: &VerifiedHat, body: &[u8]) -> DexResult<ReportResponse> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| DexError::invalid("malformed JSON body", vec![e.to_string()]))?;
+        let value: Value = crate::limits::parse_json(body, "JSON body")?;
         let Value::Array(items) = value else {
             return Err(DexError::bad_request(
                 "the body must be a JSON array of DataStats items",
@@ -198,8 +197,7 @@ impl<S: StatsStore> StatsService<'_, S> {
     /// Merges posted descriptions (creating unknown namespaces, endpoints and fields) and
     /// answers the whole tree.
     pub async fn describe(&self, actor: &Actor, body: &[u8]) -> DexResult<Vec<NamespaceStructure>> {
-        let posted: Vec<NamespaceStructure> = serde_json::from_slice(body)
-            .map_err(|e| DexError::invalid("malformed descriptions", vec![e.to_string()]))?;
+        let posted: Vec<NamespaceStructure> = crate::limits::parse_json(body, "descriptions")?;
         let descriptions = tree::descriptions_of(&posted)
             .map_err(|bad| DexError::invalid("invalid descriptions", bad))?;
         if !descriptions.is_empty() {

@@ -34,8 +34,25 @@ pub struct FieldStructure {
     pub count: Option<i64>,
 }
 
-/// The longest canonical JSON of a `DescriptionTarget` (it is part of a key).
-pub const MAX_TARGET_KEY: usize = 1000;
+/// Request limits of a descriptions request (openapi.yaml states them): a description, a
+/// namespace, endpoint or field name, the items of one list, the descriptions of a request.
+pub const MAX_DESCRIPTION: usize = 2000;
+pub const MAX_NAME: usize = 512;
+pub const MAX_TREE_ITEMS: usize = 200;
+pub const MAX_DESCRIPTIONS: usize = 1000;
+
+/// The longest target JSON kept as the sort key itself (sort keys hold 1024 bytes).
+const MAX_TARGET_KEY: usize = 1000;
+
+/// The sort key of a description: its target's JSON, or `#` and the SHA-256 of that JSON
+/// when it is too long for a key (JSON texts start with `{`, so the two never meet).
+pub fn target_key(target_json: &str) -> String {
+    if target_json.len() <= MAX_TARGET_KEY {
+        return target_json.to_owned();
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, target_json.as_bytes());
+    format!("#{}", hex::encode(digest))
+}
 
 /// Where a description belongs: a namespace, an endpoint, or a field path (dot-separated).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -160,7 +177,19 @@ pub fn descriptions_of(
         out: &mut Vec<(DescriptionTarget, String)>,
         bad: &mut Vec<String>,
     ) {
+        if list.len() > MAX_TREE_ITEMS {
+            bad.push(format!(
+                "{ns}/{ep}: at most {MAX_TREE_ITEMS} fields per level"
+            ));
+            return;
+        }
         for f in list {
+            if f.name.chars().count() > MAX_NAME {
+                bad.push(format!(
+                    "{ns}/{ep}: field names have at most {MAX_NAME} characters"
+                ));
+                continue;
+            }
             if f.name.is_empty() || f.name.contains('.') {
                 bad.push(format!(
                     "{ns}/{ep}: field name {:?} must be non-empty and without '.'",
@@ -188,7 +217,18 @@ pub fn descriptions_of(
             }
         }
     }
+    if tree.len() > MAX_TREE_ITEMS {
+        return Err(vec![format!(
+            "at most {MAX_TREE_ITEMS} namespaces per request"
+        )]);
+    }
     for ns in tree {
+        if ns.namespace.chars().count() > MAX_NAME || ns.endpoints.len() > MAX_TREE_ITEMS {
+            bad.push(format!(
+                "namespaces have at most {MAX_NAME} characters and {MAX_TREE_ITEMS} endpoints"
+            ));
+            continue;
+        }
         if ns.namespace.is_empty() || ns.namespace.contains('/') {
             bad.push(format!(
                 "namespace {:?} must be non-empty and without '/'",
@@ -207,6 +247,13 @@ pub fn descriptions_of(
             ));
         }
         for ep in &ns.endpoints {
+            if ep.endpoint.chars().count() > MAX_NAME {
+                bad.push(format!(
+                    "{}: endpoint names have at most {MAX_NAME} characters",
+                    ns.namespace
+                ));
+                continue;
+            }
             if ep.endpoint.is_empty() {
                 bad.push(format!(
                     "{}: endpoint names must be non-empty",
@@ -234,20 +281,15 @@ pub fn descriptions_of(
             );
         }
     }
-    if out.iter().any(|(_, d)| d.len() > 2000) {
-        bad.push("descriptions are limited to 2000 characters".into());
+    if out.iter().any(|(_, d)| d.chars().count() > MAX_DESCRIPTION) {
+        bad.push(format!(
+            "descriptions are limited to {MAX_DESCRIPTION} characters"
+        ));
     }
-    // A target's canonical JSON is the sort key of its description (at most 1024 bytes).
-    for (target, _) in &out {
-        let key = serde_json::to_string(target).expect("serialisable");
-        if key.len() > MAX_TARGET_KEY {
-            bad.push(format!(
-                "{}: namespace, endpoint and field names are too long together ({} bytes as \
-                 stored, at most {MAX_TARGET_KEY})",
-                target.namespace.chars().take(64).collect::<String>(),
-                key.len()
-            ));
-        }
+    if out.len() > MAX_DESCRIPTIONS {
+        bad.push(format!(
+            "at most {MAX_DESCRIPTIONS} descriptions per request"
+        ));
     }
     if bad.is_empty() { Ok(out) } else { Err(bad) }
 }
@@ -335,17 +377,51 @@ mod tests {
     }
 
     #[test]
-    fn description_targets_fit_a_sort_key() {
-        let posted = |namespace: &str| -> Vec<NamespaceStructure> {
+    fn description_targets_of_any_allowed_names_fit_a_sort_key() {
+        let posted = |namespace: &str, endpoint: &str| -> Vec<NamespaceStructure> {
             serde_json::from_value(
-                serde_json::json!([{"namespace": namespace, "description": "D"}]),
+                serde_json::json!([{"namespace": namespace, "description": "D",
+                "endpoints": [{"endpoint": endpoint, "description": "E",
+                    "fields": [{"name": "f".repeat(MAX_NAME), "description": "F"}]}]}]),
             )
             .unwrap()
         };
-        assert!(descriptions_of(&posted(&"n".repeat(900))).is_ok());
-        let bad = descriptions_of(&posted(&"n".repeat(2000))).unwrap_err();
-        assert!(bad[0].contains("too long"), "{bad:?}");
-        // Escaping counts: 500 quotes are 1000 bytes as JSON, plus the rest of the target.
-        assert!(descriptions_of(&posted(&"\"".repeat(500))).is_err());
+        // The longest names, escaped (quotes) and wide (4-byte characters), are accepted.
+        let flat = descriptions_of(&posted(&"\"".repeat(MAX_NAME), &"𝄞".repeat(MAX_NAME))).unwrap();
+        assert_eq!(flat.len(), 3);
+        let keys: Vec<String> = flat
+            .iter()
+            .map(|(target, _)| target_key(&serde_json::to_string(target).unwrap()))
+            .collect();
+        assert!(
+            keys.iter().all(|k| k.len() <= 1024 && k.starts_with('#')),
+            "{keys:?}"
+        );
+        assert_ne!(keys[1], keys[2]);
+        // Short targets keep their JSON as the key.
+        let short =
+            serde_json::to_string(&descriptions_of(&posted("dex", "ep")).unwrap()[0].0).unwrap();
+        assert_eq!(target_key(&short), short);
+        // Past the limits: refused, naming the limit.
+        let bad = descriptions_of(&posted(&"n".repeat(MAX_NAME + 1), "ep")).unwrap_err();
+        assert!(bad[0].contains("512 characters"), "{bad:?}");
+        let many: Vec<NamespaceStructure> = (0..=MAX_TREE_ITEMS)
+            .map(|i| NamespaceStructure {
+                namespace: format!("n{i}"),
+                endpoints: vec![],
+                description: Some("d".into()),
+            })
+            .collect();
+        assert!(descriptions_of(&many).unwrap_err()[0].contains("at most 200 namespaces"));
+        let long: Vec<NamespaceStructure> = serde_json::from_value(
+            serde_json::json!([{"namespace": "n", "description": "é".repeat(MAX_DESCRIPTION + 1)}]),
+        )
+        .unwrap();
+        assert!(descriptions_of(&long).is_err());
+        let fits: Vec<NamespaceStructure> = serde_json::from_value(
+            serde_json::json!([{"namespace": "n", "description": "é".repeat(MAX_DESCRIPTION)}]),
+        )
+        .unwrap();
+        assert!(descriptions_of(&fits).is_ok());
     }
 }

@@ -140,6 +140,40 @@ pub struct LogFilter {
 }
 
 impl LogFilter {
+    /// The query parameters of `GET /api/admin/log`: over-long values or unreadable times
+    /// are a 400.
+    pub fn parse(
+        subject: Option<String>,
+        actor: Option<String>,
+        kind: Option<String>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> crate::error::DexResult<Self> {
+        use crate::limits::{MAX_TIME_PARAM, check_len};
+        let time = |name, value: Option<&str>| {
+            value
+                .map(|v| {
+                    check_len(name, v, MAX_TIME_PARAM)?;
+                    crate::time::parse_instant_param(v)
+                })
+                .transpose()
+        };
+        let filter = Self {
+            subject,
+            actor,
+            kind,
+            from: time("from", from)?,
+            to: time("to", to)?,
+        };
+        filter.check()?;
+        Ok(filter)
+    }
+
+    /// `from` after `to`: no entry can match (answered as an empty page, never asked).
+    pub fn is_empty_range(&self) -> bool {
+        matches!((self.from, self.to), (Some(from), Some(to)) if from > to)
+    }
+
     /// Each filter becomes part of a key: bounded before any query.
     pub fn check(&self) -> crate::error::DexResult<()> {
         use crate::limits::{MAX_KEY_PART, check_len};
@@ -159,6 +193,32 @@ impl LogFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_filters_are_bounded_and_read_leniently() {
+        let filter = LogFilter::parse(
+            Some("hat:a.hubat.net".into()),
+            None,
+            None,
+            Some("2025-01-01T00:00:00Z"),
+            Some("1767225600000"),
+        )
+        .unwrap();
+        assert_eq!(filter.from, Some(1_735_689_600_000));
+        assert!(!filter.is_empty_range());
+        let backwards = LogFilter::parse(None, None, None, Some("2000"), Some("1000")).unwrap();
+        assert!(backwards.is_empty_range());
+        let long_time = "1".repeat(crate::limits::MAX_TIME_PARAM + 1);
+        assert!(LogFilter::parse(None, None, None, Some(&long_time), None).is_err());
+        assert!(LogFilter::parse(None, None, None, None, Some("yesterday")).is_err());
+        let long = "k".repeat(crate::limits::MAX_KEY_PART + 1);
+        assert_eq!(
+            LogFilter::parse(None, None, Some(long), None, None)
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
 
     fn history() -> Vec<LogEntry> {
         let mut prev = GENESIS_HASH.to_owned();

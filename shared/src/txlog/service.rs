@@ -12,6 +12,12 @@ impl<L: LogStore> LogService<'_, L> {
     /// Newest first.
     pub async fn query(&self, filter: &LogFilter, page: PageRequest) -> DexResult<Page<LogEntry>> {
         filter.check()?;
+        if filter.is_empty_range() {
+            return Ok(Page {
+                items: Vec::new(),
+                cursor: None,
+            });
+        }
         self.store.query_log(filter, page).await
     }
 

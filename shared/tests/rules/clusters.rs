@@ -78,6 +78,7 @@ async fn certification_grants_the_role_and_stores_the_secret_in_one_logged_chang
 
 #[tokio::test]
 async fn certification_refuses_bad_input_and_unknown_provisioners() {
+    // Bad input is a 400; an unknown provisioner account, an unknown resource, a 404.
     let w = World::new().await;
     let bad = NewCluster {
         domain: "Not A Domain".into(),
@@ -96,7 +97,7 @@ async fn certification_refuses_bad_input_and_unknown_provisioners() {
                 new_cluster("hubat.net", vec!["ghost".into()]),
             )
             .await,
-        400,
+        404,
     );
     assert!(w.store.list_clusters().await.unwrap().is_empty());
     assert!(

@@ -14,7 +14,7 @@
 //! | duplicate markers | `SEEN#<hat>#<hour YYYYMMDDHH>` | `<bucket 0..8>` | (TTL) |
 //! | counter shard | `COUNTER#<name>#<shard:02>` | `COUNTER` | |
 //! | field counts | `FIELDS#<shard:02>` | `<namespace>/<endpoint>` | |
-//! | description | `DESC` | `<json [namespace, endpoint?, field?]>` | |
+//! | description | `DESC` | `<json [namespace, endpoint?, field?]>`, or `#<sha256 of it>` over 1000 bytes | |
 //! | read model snapshot | `SNAPSHOT#<model>` | `PART#<i>` | |
 
 use std::collections::HashMap;
@@ -150,9 +150,12 @@ pub(crate) fn fields(shard: u64, namespace: &str, endpoint: &str) -> Item {
     key(fields_partition(shard), format!("{namespace}/{endpoint}"))
 }
 
-/// `target` is the description target's JSON text.
+/// `target` is the description target's JSON text (hashed when too long for a sort key).
 pub(crate) fn description(target: &str) -> Item {
-    key(DESCRIPTIONS.to_owned(), target)
+    key(
+        DESCRIPTIONS.to_owned(),
+        dex::stats::tree::target_key(target),
+    )
 }
 
 /// One part of a public read model's snapshot (`stats::snapshot`).

@@ -173,6 +173,12 @@ impl DynamoStore {
         let to_day = day_of(to.min(now));
         let from_day =
             day_of(from.max(to.min(now) - Duration::days(MAX_DAYS_WALKED).num_milliseconds()));
+        // Every cursor of this walk names its day: one without is another listing's.
+        if start.as_ref().is_some_and(|c| c.partition.is_none()) {
+            return Err(DexError::bad_request(
+                "cursor is not one this listing returned",
+            ));
+        }
         let mut day = match start.as_ref().and_then(|c| c.partition.as_deref()) {
             Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
                 .map_err(|_| DexError::bad_request("bad cursor"))?,

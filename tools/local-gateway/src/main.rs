@@ -1,0 +1,226 @@
+//! `local-gateway LISTEN_PORT UPSTREAM_PORT`: the local stack's HTTP edge, in front of
+//! `cargo lambda watch` (scripts/run-local.sh and scripts/test.sh start it on DEX_PORT).
+//! It forwards every request unchanged except where the emulator (cargo-lambda 1.9.2) and
+//! API Gateway differ, so that local clients see what a deployment answers:
+//!
+//! - A body that is not UTF-8 under a text content type (or none): API Gateway hands it to
+//!   the function base64-encoded, and DEX answers its own 400. The emulator fails to build the
+//!   event and answers 500 with an http-api-problem document without calling the function.
+//!   The gateway forwards such a body as `application/octet-stream`, which the emulator
+//!   base64-encodes, so the function gets the same bytes as on AWS.
+//! - The emulator's Runtime API answers the function before it has read the posted response
+//!   and sometimes loses a large one (500, the same problem document; the function logged its
+//!   answer). API Gateway never does. The gateway sends a GET, HEAD, PUT or DELETE again when
+//!   exactly that document comes back (they are idempotent); other methods get it as is.
+//! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
+//!   `$default` route; the emulator answers 404 with a document listing the workspace's
+//!   binaries. The gateway sends it to the default-route function instead (the emulator's
+//!   `/lambda-url/default-route/...`), which answers DEX's 405 or 404.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+/// Sends of one idempotent request when the emulator keeps losing its answer.
+const ATTEMPTS: usize = 5;
+
+/// Headers that belong to one hop, never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<u16> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap_or(0))
+        .collect();
+    let [listen, upstream] = args[..] else {
+        eprintln!("usage: local-gateway LISTEN_PORT UPSTREAM_PORT");
+        std::process::exit(2);
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], listen)))
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("local-gateway: cannot listen on 127.0.0.1:{listen}: {e}");
+            std::process::exit(1);
+        });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    let upstream = format!("http://127.0.0.1:{upstream}");
+    eprintln!("local-gateway: 127.0.0.1:{listen} -> {upstream}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (client, upstream) = (client.clone(), upstream.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let (client, upstream) = (client.clone(), upstream.clone());
+                async move { Ok::<_, Infallible>(forward(&client, &upstream, request).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{upstream}{path}");
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::GET);
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && name != "host" {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if needs_binary_passing(&headers, &body)
+        && let Ok(value) = "application/octet-stream".parse()
+    {
+        headers.insert("content-type", value);
+    }
+    let idempotent = matches!(
+        method,
+        reqwest::Method::GET
+            | reqwest::Method::HEAD
+            | reqwest::Method::PUT
+            | reqwest::Method::DELETE
+    );
+    let mut attempt = 0;
+    let mut url = url;
+    loop {
+        attempt += 1;
+        let sent = client
+            .request(method.clone(), &url)
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("the emulator: {e}")),
+        };
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        if idempotent && attempt < ATTEMPTS && status == 500 && is_lost_answer(&bytes) {
+            eprintln!(
+                "local-gateway: the emulator lost the answer to {method} {path}; sending it again"
+            );
+            continue;
+        }
+        if status == 404 && is_no_route(&bytes) && !url.contains("/lambda-url/") {
+            url = format!("{upstream}/lambda-url/default-route{path}");
+            continue;
+        }
+        let mut out = Response::new(Full::new(bytes));
+        *out.status_mut() =
+            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        for (name, value) in &response_headers {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                out.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        return out;
+    }
+}
+
+/// A non-empty body the emulator would refuse to put in an event as text.
+fn needs_binary_passing(headers: &reqwest::header::HeaderMap, body: &[u8]) -> bool {
+    let text_type = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default())
+        .is_none_or(|c| c.starts_with("text/") || c.starts_with("application/json"));
+    !body.is_empty() && text_type && std::str::from_utf8(body).is_err()
+}
+
+/// The http-api-problem document the emulator answers when it lost the function's answer
+/// (DEX's own errors are `{"message", "cause"}`).
+fn is_lost_answer(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v["type"] == "https://httpstatuses.com/500"
+            && v["status"] == 500
+            && v.get("message").is_none()
+    })
+}
+
+/// The emulator's answer for a request no router entry matches (it names the default function).
+fn is_no_route(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v.get("message").is_none()
+            && v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("default function route is disabled"))
+    })
+}
+
+fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
+    let mut out = Response::new(Full::new(Bytes::from(text)));
+    *out.status_mut() = status;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_utf8_text_bodies_are_passed_as_binary() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert!(needs_binary_passing(&headers, b"\xff\xfe"));
+        assert!(!needs_binary_passing(&headers, b"[]"));
+        assert!(!needs_binary_passing(&headers, b""));
+        headers.insert("content-type", "application/json".parse().unwrap());
+        assert!(needs_binary_passing(&headers, b"[\xc3]"));
+        headers.insert("content-type", "image/png".parse().unwrap());
+        assert!(!needs_binary_passing(&headers, b"\xff"));
+    }
+
+    #[test]
+    fn only_the_emulators_problem_document_is_a_lost_answer() {
+        let lost = br#"{"type":"https://httpstatuses.com/500","status":500,"title":"Internal Server Error"}"#;
+        assert!(is_lost_answer(lost));
+        assert!(!is_lost_answer(
+            br#"{"message":"Internal server error","cause":"x"}"#
+        ));
+        assert!(!is_lost_answer(b"Internal Server Error"));
+    }
+
+    #[test]
+    fn the_emulators_no_route_document_is_recognised() {
+        let no_route = br#"{"title":"Default function disabled","detail":"the default function route is disabled, use /lambda-url/:function_name to trigger a function call. Available functions: {}"}"#;
+        assert!(is_no_route(no_route));
+        assert!(!is_no_route(
+            br#"{"message":"Not found","cause":"no route for QUERY /x"}"#
+        ));
+    }
+}
