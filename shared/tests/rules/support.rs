@@ -3,7 +3,7 @@
 use std::sync::{Arc, LazyLock};
 
 use dex::accounts::{Account, AccountService, Actor, NewAccount};
-use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
+use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::Config;
@@ -47,28 +47,29 @@ impl World {
 
     /// A world whose HAT key cache keeps entries `cache_secs`.
     pub async fn with_cache(cache_secs: u64) -> Self {
+        let world = Self::fresh_with_cache(cache_secs);
+        world
+            .key_admin()
+            .ensure(&Actor::Operator)
+            .await
+            .expect("signing key");
+        world
+    }
+
+    /// A new deployment: no signing key, no account.
+    pub fn fresh() -> Self {
+        Self::fresh_with_cache(60)
+    }
+
+    fn fresh_with_cache(cache_secs: u64) -> Self {
         // Tokens are checked by jsonwebtoken against the system clock: start there.
         let clock = Arc::new(SettableClock::now_ish());
         let random = Arc::new(SeededRandom::new(42));
         let store = MemoryStore::new(clock.clone(), random.clone());
         let secrets = MemorySecrets::new();
         let config = config(cache_secs);
-        SigningKeyAdmin {
-            secrets: &secrets,
-            log: &store,
-            secret_name: config.signing_key_secret(),
-            clock: &*clock,
-            random: &*random,
-        }
-        .ensure(&Actor::Operator)
-        .await
-        .expect("signing key");
         Self {
-            tokens: TokenIssuer::new(
-                SigningKeys::new(secrets.clone(), config.signing_key_secret()),
-                DEX_URL,
-                config.token_lifetime,
-            ),
+            tokens: issuer(&secrets, &config, DEX_URL, &clock, &random),
             verifier: HatVerifier::new(DEX_URL, false, std::time::Duration::from_secs(cache_secs)),
             clock,
             random,
@@ -76,6 +77,17 @@ impl World {
             secrets,
             hats: FakeHats::new(),
             config,
+        }
+    }
+
+    pub fn key_admin(&self) -> SigningKeyAdmin<'_, MemorySecrets, MemoryStore> {
+        SigningKeyAdmin {
+            secrets: &self.secrets,
+            log: &self.store,
+            private_name: self.config.signing_key_secret(),
+            public_name: self.config.public_keys_secret(),
+            clock: &*self.clock,
+            random: &*self.random,
         }
     }
 
@@ -172,6 +184,28 @@ impl World {
             .map(|e| e.kind)
             .collect()
     }
+}
+
+/// A token issuer over `secrets` as `App` wires one, for `issuer_url`.
+pub fn issuer(
+    secrets: &MemorySecrets,
+    config: &Config,
+    issuer_url: &str,
+    clock: &Arc<SettableClock>,
+    random: &Arc<SeededRandom>,
+) -> TokenIssuer<MemorySecrets> {
+    TokenIssuer::new(
+        PublicKeys::new(secrets.clone(), config.public_keys_secret()),
+        SigningKeys::new(
+            secrets.clone(),
+            config.signing_key_secret(),
+            config.public_keys_secret(),
+            clock.clone(),
+            random.clone(),
+        ),
+        issuer_url,
+        config.token_lifetime,
+    )
 }
 
 /// RSA-2048 key pairs for fake HATs, generated once per test binary.
