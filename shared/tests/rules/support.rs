@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use dex::accounts::{Account, AccountService, Actor, NewAccount};
+use dex::accounts::{Account, AccountService, Actor, FirstAdmin, LoginService, NewAccount};
 use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
 use dex::auth::tokens::TokenIssuer;
@@ -11,6 +11,7 @@ use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
 use dex::hats::verify::HatVerifier;
 use dex::page::PageRequest;
+use dex::ports::SecretStore;
 use dex::roles::Role;
 use dex::stats::service::StatsService;
 use dex::testing::{FakeHats, MemorySecrets, MemoryStore, SeededRandom, SettableClock};
@@ -97,6 +98,18 @@ impl World {
             tokens: &self.tokens,
             clock: &*self.clock,
             random: &*self.random,
+        }
+    }
+
+    /// Logins with `first_admin` configured.
+    pub fn logins<'a>(
+        &'a self,
+        first_admin: &'a FirstAdmin,
+    ) -> LoginService<'a, MemoryStore, MemorySecrets> {
+        LoginService {
+            accounts: self.accounts(),
+            secrets: &self.secrets,
+            first_admin,
         }
     }
 
@@ -187,13 +200,13 @@ impl World {
 }
 
 /// A token issuer over `secrets` as `App` wires one, for `issuer_url`.
-pub fn issuer(
-    secrets: &MemorySecrets,
+pub fn issuer<K: SecretStore + Clone>(
+    secrets: &K,
     config: &Config,
     issuer_url: &str,
     clock: &Arc<SettableClock>,
     random: &Arc<SeededRandom>,
-) -> TokenIssuer<MemorySecrets> {
+) -> TokenIssuer<K> {
     TokenIssuer::new(
         PublicKeys::new(secrets.clone(), config.public_keys_secret()),
         SigningKeys::new(
@@ -228,5 +241,41 @@ pub fn status<T: std::fmt::Debug>(result: dex::DexResult<T>, want: u16) -> dex::
     match result {
         Err(e) if e.status() == want => e,
         other => panic!("wanted a {want}, got {other:?}"),
+    }
+}
+
+/// Secrets that give way to other tasks after every read and before every write, so that
+/// concurrent callers on one thread really interleave (every container reads the secret
+/// empty before any of them writes it).
+#[derive(Clone, Default)]
+pub struct YieldingSecrets(pub MemorySecrets);
+
+impl SecretStore for YieldingSecrets {
+    async fn get_json<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> dex::DexResult<Option<T>> {
+        let value = self.0.get_json(name).await;
+        tokio::task::yield_now().await;
+        value
+    }
+
+    async fn put_json<T: serde::Serialize + Sync>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> dex::DexResult<()> {
+        tokio::task::yield_now().await;
+        self.0.put_json(name, value).await
+    }
+
+    async fn put_version<T: serde::Serialize + Sync>(
+        &self,
+        name: &str,
+        version: &str,
+        value: &T,
+    ) -> dex::DexResult<bool> {
+        tokio::task::yield_now().await;
+        self.0.put_version(name, version, value).await
     }
 }
