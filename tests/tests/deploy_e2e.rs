@@ -14,6 +14,7 @@ use dex::accounts::AccountStore;
 use dex::auth::keys::{PublicKeySet, StoredKeySet};
 use dex::auth::sealing::ensure_encryption_key;
 use dex::ports::{Random, SecretStore, SystemClock, SystemRandom};
+use dex::txlog::LogStore;
 use dex_aws::dynamo::schema::ensure_table;
 use dex_aws::secrets_manager::SecretsManager;
 use dex_lambda::App;
@@ -171,11 +172,11 @@ async fn first_logins_make_one_key_and_one_admin(empty_key_secrets: bool) {
     );
 
     // The log: the account created once by the bootstrap, the key created once.
-    let log = verifier.log();
     let entries = |subject: String| {
-        let log = &log;
+        let store = &store;
         async move {
-            log.subject_history(&subject, dex::page::PageRequest::first(50))
+            store
+                .subject_history(&subject, dex::page::PageRequest::first(50))
                 .await
                 .expect("history")
                 .items
