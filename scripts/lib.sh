@@ -161,13 +161,18 @@ ensure_arm64_target() {
     fi
 }
 
-# `make deploy`: the two SAM commands, the first deploy guided (it saves samconfig.toml).
+# `make deploy`: the two SAM commands, guided until samconfig.toml holds the deployment's
+# parameters (the guided run saves them there).
 deploy() {
     ensure_python_tools
     ensure_arm64_target
     cd "$DEX_ROOT"
     sam build
-    if [[ -f samconfig.toml ]]; then sam deploy; else sam deploy --guided; fi
+    if grep -q '^\[default\.deploy\.parameters\]' samconfig.toml; then
+        sam deploy
+    else
+        sam deploy --guided
+    fi
 }
 
 # Run a command with the Python tools (cargo-lambda, sam, cfn-lint) installed and on PATH.
