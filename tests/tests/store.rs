@@ -100,6 +100,7 @@ fn account(username: &str, roles: Vec<Role>) -> Account {
         created_at: now,
         updated_at: now,
         version: 1,
+        password_version: 0,
     }
 }
 

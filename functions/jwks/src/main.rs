@@ -5,11 +5,17 @@ use dex_lambda::App;
 use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 
 async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
-    let mut response = web::json(StatusCode::OK, &app.tokens().jwks().await?);
-    response.headers_mut().insert(
-        "cache-control",
-        "public, max-age=300".parse().expect("static header"),
-    );
+    let ring = app.tokens().published().await?;
+    let mut response = web::json(StatusCode::OK, &ring.jwks());
+    // A new deployment publishes no key until its first login: caches must not keep that.
+    let cache = if ring.keys.is_empty() {
+        "no-store"
+    } else {
+        "public, max-age=300"
+    };
+    response
+        .headers_mut()
+        .insert("cache-control", cache.parse().expect("static header"));
     Ok(response)
 }
 

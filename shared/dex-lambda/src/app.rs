@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use dex::accounts::{Account, AccountService, AccountStore};
-use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
+use dex::accounts::{Account, AccountService, AccountStore, FirstAdmin, LoginService};
+use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::{Config, ConfigError};
 use dex::error::{DexError, DexResult};
@@ -31,6 +31,7 @@ pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
     store: S,
     secrets: K,
     tokens: TokenIssuer<K>,
+    first_admin: FirstAdmin,
     verifier: HatVerifier,
     /// This container's copies of the public read models' snapshots.
     stats_cache: SnapshotCache,
@@ -97,9 +98,27 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Self {
-        let keys = SigningKeys::new(secrets.clone(), config.signing_key_secret());
+        // Verifiers read only the public keys; the private ones are read (and on a new
+        // deployment created) by the first token signed.
+        let public = PublicKeys::new(secrets.clone(), config.public_keys_secret());
+        let signing = SigningKeys::new(
+            secrets.clone(),
+            config.signing_key_secret(),
+            config.public_keys_secret(),
+            clock.clone(),
+            random.clone(),
+        );
         Self {
-            tokens: TokenIssuer::new(keys, config.public_url.clone(), config.token_lifetime),
+            tokens: TokenIssuer::new(
+                public,
+                signing,
+                config.public_url.clone(),
+                config.token_lifetime,
+            ),
+            first_admin: FirstAdmin {
+                username: config.first_admin.clone(),
+                secret_name: config.first_admin_secret(),
+            },
             verifier: HatVerifier::new(
                 config.public_url.clone(),
                 config.hat_resolve.is_some(),
@@ -129,6 +148,15 @@ where
             tokens: &self.tokens,
             clock: &*self.clock,
             random: &*self.random,
+        }
+    }
+
+    /// Username/password login (with the deployment's first admin).
+    pub fn logins(&self) -> LoginService<'_, S, K> {
+        LoginService {
+            accounts: self.accounts(),
+            secrets: &self.secrets,
+            first_admin: &self.first_admin,
         }
     }
 
@@ -186,7 +214,8 @@ where
         SigningKeyAdmin {
             secrets: &self.secrets,
             log: &self.store,
-            secret_name: self.config.signing_key_secret(),
+            private_name: self.config.signing_key_secret(),
+            public_name: self.config.public_keys_secret(),
             clock: &*self.clock,
             random: &*self.random,
         }

@@ -18,6 +18,9 @@ pub struct Account {
     pub updated_at: i64,
     /// Optimistic-concurrency counter.
     pub version: u64,
+    /// Incremented by every password change; tokens carry the value they were issued with
+    /// (`pwv`), so a change ends every earlier token of the account.
+    pub password_version: u64,
 }
 
 impl std::fmt::Debug for Account {
@@ -124,6 +127,22 @@ pub fn guard_changed() -> String {
     "an admin account changed meanwhile; read the accounts again and retry".into()
 }
 
+/// A password change: by the account itself (`currentPassword` required) or by an admin.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordChange {
+    #[serde(default)]
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    // Never a password, even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChange").finish_non_exhaustive()
+    }
+}
+
 /// Absent fields are left as they are; `null` is not a value of either (a 400).
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -152,16 +171,21 @@ pub enum Actor {
     Operator,
     /// An unauthenticated caller (e.g. a HAT registering itself).
     Anonymous,
+    /// The deployment itself: its first admin, created at that admin's first login, and its
+    /// first signing key.
+    Bootstrap,
 }
 
 impl Actor {
-    /// The actor as the log stores it: `account:<id>`, `hat:<address>`, `dexctl`, `anonymous`.
+    /// The actor as the log stores it: `account:<id>`, `hat:<address>`, `dexctl`, `anonymous`,
+    /// `bootstrap`.
     pub fn id(&self) -> String {
         match self {
             Actor::Account(a) => a.subject().into(),
             Actor::Hat(address) => Subject::hat(address).into(),
             Actor::Operator => "dexctl".into(),
             Actor::Anonymous => "anonymous".into(),
+            Actor::Bootstrap => "bootstrap".into(),
         }
     }
 }

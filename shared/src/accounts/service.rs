@@ -3,11 +3,11 @@
 
 use super::model::{
     Account, AccountChange, AccountGuard, AccountView, Actor, MAX_USERNAME_LEN, NewAccount,
-    check_account_id,
+    PasswordChange, check_account_id,
 };
 use super::ports::AccountStore;
 use crate::auth::password;
-use crate::auth::tokens::TokenIssuer;
+use crate::auth::tokens::{Grant, TokenIssuer};
 use crate::error::{DexError, DexResult};
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Clock, Random, SecretStore};
@@ -64,6 +64,7 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
             created_at: now,
             updated_at: now,
             version: 1,
+            password_version: 0,
         };
         let event = LogEvent::new(
             account.subject(),
@@ -180,6 +181,45 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
         Ok(next)
     }
 
+    /// Sets a new password (the rules of account creation). The account itself must give its
+    /// current password (also through the admin path); an admin changing another account's
+    /// need not. Every token issued before the change stops working (its `pwv` no longer
+    /// matches), the caller's own included.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        change: PasswordChange,
+    ) -> DexResult<Account> {
+        password::check_password_policy(&change.new_password)
+            .map_err(|e| DexError::invalid("invalid password", vec![e]))?;
+        let current = self.get(account_id).await?;
+        let by_self = matches!(actor, Actor::Account(me) if me.account_id == current.account_id);
+        if by_self {
+            let given = change.current_password.as_deref().ok_or_else(|| {
+                DexError::bad_request("currentPassword is required to change your own password")
+            })?;
+            if !password::verify_password(given, &current.password_hash) {
+                return Err(DexError::Forbidden("the current password is wrong".into()));
+            }
+        }
+        let mut next = current.clone();
+        next.password_hash = password::hash_password(&change.new_password, self.random)?;
+        next.password_version = current.password_version + 1;
+        next.version = current.version + 1;
+        next.updated_at = self.clock.now_millis();
+        let event = LogEvent::new(
+            current.subject(),
+            Kind::AccountPasswordChanged,
+            actor,
+            serde_json::json!({ "by": if by_self { "self" } else { "admin" } }),
+        );
+        self.store
+            .update_account(&next, current.version, vec![event])
+            .await?;
+        Ok(next)
+    }
+
     /// An enabled admin other than `except`, as read now (consistently): the acting admin
     /// when it is one, else the first one listed.
     async fn other_enabled_admin(&self, actor: &Actor, except: &str) -> DexResult<AccountGuard> {
@@ -250,7 +290,10 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
             .tokens
             .issue(
                 &account.account_id,
-                account.roles.iter().map(Role::to_string).collect(),
+                Grant {
+                    roles: account.roles.iter().map(Role::to_string).collect(),
+                    password_version: account.password_version,
+                },
                 self.clock.now().timestamp(),
                 self.random.hex(16),
             )
@@ -271,6 +314,11 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
             })?;
         if account.disabled {
             return Err(DexError::Unauthorized("this account is disabled".into()));
+        }
+        if claims.pwv != account.password_version {
+            return Err(DexError::Unauthorized(
+                "the account's password changed after this token was issued: log in again".into(),
+            ));
         }
         Ok(account)
     }

@@ -3,7 +3,7 @@
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::KeyRing;
+use super::keys::{KeyRing, VerifyingKeys};
 use crate::error::DexError;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -14,6 +14,10 @@ pub struct DexClaims {
     pub exp: i64,
     pub jti: String,
     pub roles: Vec<String>,
+    /// The account's password version when the token was issued: a password change makes
+    /// every earlier token of the account invalid. Absent (0) in tokens from before it.
+    #[serde(default)]
+    pub pwv: u64,
 }
 
 pub fn sign(ring: &KeyRing, claims: &DexClaims) -> Result<String, DexError> {
@@ -32,7 +36,11 @@ pub enum TokenRejection {
 }
 
 /// Verifies signature (current or previous key), algorithm, expiry and issuer.
-pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<DexClaims, TokenRejection> {
+pub fn verify(
+    ring: &impl VerifyingKeys,
+    issuer: &str,
+    token: &str,
+) -> Result<DexClaims, TokenRejection> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| TokenRejection::Invalid("malformed token"))?;
     if header.alg != Algorithm::RS256 {
@@ -41,13 +49,13 @@ pub fn verify(ring: &KeyRing, issuer: &str, token: &str) -> Result<DexClaims, To
     let kid = header
         .kid
         .ok_or(TokenRejection::Invalid("token without key id"))?;
-    let key = ring.by_kid(&kid).ok_or(TokenRejection::UnknownKey)?;
+    let key = ring.decoding_key(&kid).ok_or(TokenRejection::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     validation.leeway = 30;
     validation.validate_aud = false;
-    jsonwebtoken::decode::<DexClaims>(token, &key.decoding, &validation)
+    jsonwebtoken::decode::<DexClaims>(token, key, &validation)
         .map(|data| data.claims)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -91,6 +99,7 @@ mod tests {
             exp,
             jti: "j".into(),
             roles: vec!["admin".into()],
+            pwv: 2,
         }
     }
 

@@ -1,6 +1,7 @@
 //! DEX's own signing keys (docs/decisions.md §3). The key set lives in one Secrets Manager secret as
 //! JSON; the first key signs, the others (previous keys) still verify until every token they
-//! signed has expired.
+//! signed has expired. Its public halves live in a second secret ([`PublicKeySet`]), the only
+//! one that functions which verify or publish tokens may read.
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -67,6 +68,41 @@ impl StoredKeySet {
     }
 }
 
+/// The JSON stored in the public-key secret: the public halves of [`StoredKeySet`], in the
+/// same order (the first is the key that signs).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeySet {
+    pub keys: Vec<PublicKeyEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyEntry {
+    pub kid: String,
+    /// RSA modulus and exponent, base64url without padding (as in a JWK).
+    pub n: String,
+    pub e: String,
+    /// SPKI PEM, as `/publickey` serves it.
+    pub public_key_pem: String,
+}
+
+impl PublicKeySet {
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.kid.as_str())
+    }
+
+    /// Whether every key of `ring` is published here (so tokens it signs can be verified).
+    pub fn covers(&self, ring: &KeyRing) -> bool {
+        ring.keys.iter().all(|k| self.kids().any(|p| p == k.kid))
+    }
+}
+
+/// What token verification needs: a public key by id.
+pub trait VerifyingKeys {
+    fn decoding_key(&self, kid: &str) -> Option<&DecodingKey>;
+}
+
 /// One usable key: what signs and what verifies, with its public forms.
 pub struct LoadedKey {
     pub kid: String,
@@ -74,6 +110,66 @@ pub struct LoadedKey {
     pub decoding: DecodingKey,
     pub public_pem: String,
     pub jwk: serde_json::Value,
+    public: PublicKeyEntry,
+}
+
+/// One published key, loaded from the public-key secret.
+pub struct PublicKey {
+    pub kid: String,
+    pub decoding: DecodingKey,
+    pub public_pem: String,
+    pub jwk: serde_json::Value,
+}
+
+/// The loaded public keys: `keys[0]` is the one that signs. Empty until the deployment's
+/// first key is made (at its first login).
+pub struct PublicKeyRing {
+    pub keys: Vec<PublicKey>,
+}
+
+impl PublicKeyRing {
+    pub fn load(set: &PublicKeySet) -> Result<Self, DexError> {
+        let keys = set
+            .keys
+            .iter()
+            .map(|k| {
+                let decoding = DecodingKey::from_rsa_components(&k.n, &k.e).map_err(|_| {
+                    DexError::internal(format!("published key {}: not an RSA key", k.kid))
+                })?;
+                Ok(PublicKey {
+                    kid: k.kid.clone(),
+                    decoding,
+                    public_pem: k.public_key_pem.clone(),
+                    jwk: jwk(&k.kid, &k.n, &k.e),
+                })
+            })
+            .collect::<Result<Vec<_>, DexError>>()?;
+        Ok(Self { keys })
+    }
+
+    pub fn current(&self) -> Option<&PublicKey> {
+        self.keys.first()
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+}
+
+impl VerifyingKeys for PublicKeyRing {
+    fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.keys.iter().find(|k| k.kid == kid).map(|k| &k.decoding)
+    }
+}
+
+impl VerifyingKeys for KeyRing {
+    fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.by_kid(kid).map(|k| &k.decoding)
+    }
+}
+
+fn jwk(kid: &str, n: &str, e: &str) -> serde_json::Value {
+    serde_json::json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e })
 }
 
 /// The loaded key set: `keys[0]` signs.
@@ -84,9 +180,7 @@ pub struct KeyRing {
 impl KeyRing {
     pub fn load(set: &StoredKeySet) -> Result<Self, DexError> {
         if set.keys.is_empty() {
-            return Err(DexError::internal(
-                "the signing-key secret holds no key: run `dexctl init` for this deployment",
-            ));
+            return Err(DexError::internal("the signing-key secret holds no key"));
         }
         let keys = set
             .keys
@@ -107,6 +201,13 @@ impl KeyRing {
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
+
+    /// The public halves, in the same order: what the public-key secret holds.
+    pub fn public_set(&self) -> PublicKeySet {
+        PublicKeySet {
+            keys: self.keys.iter().map(|k| k.public.clone()).collect(),
+        }
+    }
 }
 
 fn load_key(stored: &StoredKey) -> Result<LoadedKey, DexError> {
@@ -121,15 +222,18 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, DexError> {
     let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|_| bad("public key"))?;
     let encoding = EncodingKey::from_rsa_pem(stored.private_key_pem.as_bytes())
         .map_err(|_| bad("private key"))?;
-    let jwk = serde_json::json!({
-        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": stored.kid, "n": n, "e": e,
-    });
     Ok(LoadedKey {
         kid: stored.kid.clone(),
         encoding,
         decoding,
+        jwk: jwk(&stored.kid, &n, &e),
+        public: PublicKeyEntry {
+            kid: stored.kid.clone(),
+            n,
+            e,
+            public_key_pem: public_pem.clone(),
+        },
         public_pem,
-        jwk,
     })
 }
 
@@ -195,6 +299,42 @@ mod tests {
     }
 
     #[test]
+    fn the_public_set_verifies_what_the_private_set_signs() {
+        let mut set = StoredKeySet {
+            keys: vec![StoredKey::generate("k1".into(), 0).unwrap()],
+        };
+        set.rotate(StoredKey::generate("k2".into(), 1).unwrap(), 1, 10);
+        let ring = KeyRing::load(&set).unwrap();
+        let public = ring.public_set();
+        assert_eq!(public.kids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert!(public.covers(&ring));
+        let text = serde_json::to_string(&public).unwrap();
+        assert!(
+            !text.contains("PRIVATE"),
+            "the public set holds private material"
+        );
+        let published = PublicKeyRing::load(&public).unwrap();
+        assert_eq!(published.jwks(), ring.jwks());
+        assert_eq!(
+            published.current().unwrap().public_pem,
+            ring.current().public_pem
+        );
+        assert!(published.decoding_key("k1").is_some());
+        assert!(published.decoding_key("k3").is_none());
+        // A set that lacks a key of the ring does not cover it.
+        let older = PublicKeySet {
+            keys: public.keys[1..].to_vec(),
+        };
+        assert!(!older.covers(&ring));
+        assert!(
+            PublicKeyRing::load(&PublicKeySet::default())
+                .unwrap()
+                .current()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn debug_never_shows_key_material() {
         let key = StoredKey::generate("k1".into(), 0).unwrap();
         assert!(!format!("{key:?}").contains("PRIVATE"));
@@ -203,6 +343,6 @@ mod tests {
     #[test]
     fn empty_set_is_a_clear_error() {
         let err = KeyRing::load(&StoredKeySet::default()).err().unwrap();
-        assert!(err.to_string().contains("dexctl init"));
+        assert!(err.to_string().contains("no key"));
     }
 }

@@ -4,4 +4,5 @@ pub mod dex_token;
 pub mod keyring;
 pub mod keys;
 pub mod password;
+pub mod sealing;
 pub mod tokens;

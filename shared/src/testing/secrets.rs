@@ -12,6 +12,8 @@ use crate::ports::SecretStore;
 #[derive(Clone, Default)]
 pub struct MemorySecrets {
     values: Arc<Mutex<HashMap<String, String>>>,
+    /// `(secret, version name) -> value`, as Secrets Manager keeps every version's value.
+    versions: Arc<Mutex<HashMap<(String, String), String>>>,
 }
 
 impl MemorySecrets {
@@ -51,5 +53,23 @@ impl SecretStore for MemorySecrets {
         let text = serde_json::to_string(value).map_err(DexError::internal)?;
         self.put_raw(name, &text);
         Ok(())
+    }
+
+    async fn put_version<T: Serialize + Sync>(
+        &self,
+        name: &str,
+        version: &str,
+        value: &T,
+    ) -> DexResult<bool> {
+        let text = serde_json::to_string(value).map_err(DexError::internal)?;
+        // One lock over the check and the write: the atomicity ClientRequestToken gives.
+        let mut versions = self.versions.lock().expect("secrets");
+        let key = (name.to_owned(), version.to_owned());
+        if let Some(stored) = versions.get(&key) {
+            return Ok(*stored == text);
+        }
+        versions.insert(key, text.clone());
+        self.put_raw(name, &text);
+        Ok(true)
     }
 }

@@ -10,6 +10,7 @@ pub enum Kind {
     AccountRolesChanged,
     AccountDisabled,
     AccountEnabled,
+    AccountPasswordChanged,
     ClusterCertified,
     ClusterDecertified,
     HatRegistered,
@@ -26,11 +27,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
         Kind::AccountEnabled,
+        Kind::AccountPasswordChanged,
         Kind::ClusterCertified,
         Kind::ClusterDecertified,
         Kind::HatRegistered,
@@ -53,6 +55,7 @@ impl Kind {
             Kind::AccountRolesChanged => "account.roles-changed",
             Kind::AccountDisabled => "account.disabled",
             Kind::AccountEnabled => "account.enabled",
+            Kind::AccountPasswordChanged => "account.password-changed",
             Kind::ClusterCertified => "cluster.certified",
             Kind::ClusterDecertified => "cluster.decertified",
             Kind::HatRegistered => "hat.registered",

@@ -2,11 +2,9 @@
 
 use dex::accounts::{AccountChange, AccountService, AccountStore, Actor, NewAccount};
 use dex::auth::dex_token::DexClaims;
-use dex::auth::keyring::SigningKeys;
-use dex::auth::tokens::TokenIssuer;
 use dex::roles::Role;
 
-use crate::support::{DEX_URL, PASSWORD, World, status};
+use crate::support::{DEX_URL, PASSWORD, World, issuer, status};
 
 fn claims(token: &str) -> DexClaims {
     let payload = token.split('.').nth(1).expect("a JWT");
@@ -249,10 +247,12 @@ async fn authorize_uses_the_account_as_it_is_now() {
     status(w.accounts().authorize(None, &Role::Admin).await, 401);
     status(w.authorize("not.a.token", &Role::Admin).await, 401);
     // The same keys, another issuer: refused.
-    let other_issuer = TokenIssuer::new(
-        SigningKeys::new(w.secrets.clone(), w.config.signing_key_secret()),
+    let other_issuer = issuer(
+        &w.secrets,
+        &w.config,
         "https://other.test",
-        w.config.token_lifetime,
+        &w.clock,
+        &w.random,
     );
     let other_accounts = AccountService {
         store: &w.store,

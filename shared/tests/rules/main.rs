@@ -3,6 +3,7 @@
 
 mod accounts;
 mod clusters;
+mod first_use;
 mod last_admin;
 mod offers;
 mod registration;

@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use dex::accounts::{Account, AccountService, Actor, NewAccount};
-use dex::auth::keyring::{SigningKeyAdmin, SigningKeys};
+use dex::accounts::{Account, AccountService, Actor, FirstAdmin, LoginService, NewAccount};
+use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::keys::{KeyRing, LoadedKey, StoredKey, StoredKeySet};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::Config;
@@ -11,6 +11,7 @@ use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
 use dex::hats::verify::HatVerifier;
 use dex::page::PageRequest;
+use dex::ports::SecretStore;
 use dex::roles::Role;
 use dex::stats::service::StatsService;
 use dex::testing::{FakeHats, MemorySecrets, MemoryStore, SeededRandom, SettableClock};
@@ -47,28 +48,29 @@ impl World {
 
     /// A world whose HAT key cache keeps entries `cache_secs`.
     pub async fn with_cache(cache_secs: u64) -> Self {
+        let world = Self::fresh_with_cache(cache_secs);
+        world
+            .key_admin()
+            .ensure(&Actor::Operator)
+            .await
+            .expect("signing key");
+        world
+    }
+
+    /// A new deployment: no signing key, no account.
+    pub fn fresh() -> Self {
+        Self::fresh_with_cache(60)
+    }
+
+    fn fresh_with_cache(cache_secs: u64) -> Self {
         // Tokens are checked by jsonwebtoken against the system clock: start there.
         let clock = Arc::new(SettableClock::now_ish());
         let random = Arc::new(SeededRandom::new(42));
         let store = MemoryStore::new(clock.clone(), random.clone());
         let secrets = MemorySecrets::new();
         let config = config(cache_secs);
-        SigningKeyAdmin {
-            secrets: &secrets,
-            log: &store,
-            secret_name: config.signing_key_secret(),
-            clock: &*clock,
-            random: &*random,
-        }
-        .ensure(&Actor::Operator)
-        .await
-        .expect("signing key");
         Self {
-            tokens: TokenIssuer::new(
-                SigningKeys::new(secrets.clone(), config.signing_key_secret()),
-                DEX_URL,
-                config.token_lifetime,
-            ),
+            tokens: issuer(&secrets, &config, DEX_URL, &clock, &random),
             verifier: HatVerifier::new(DEX_URL, false, std::time::Duration::from_secs(cache_secs)),
             clock,
             random,
@@ -79,12 +81,35 @@ impl World {
         }
     }
 
+    pub fn key_admin(&self) -> SigningKeyAdmin<'_, MemorySecrets, MemoryStore> {
+        SigningKeyAdmin {
+            secrets: &self.secrets,
+            log: &self.store,
+            private_name: self.config.signing_key_secret(),
+            public_name: self.config.public_keys_secret(),
+            clock: &*self.clock,
+            random: &*self.random,
+        }
+    }
+
     pub fn accounts(&self) -> AccountService<'_, MemoryStore, MemorySecrets> {
         AccountService {
             store: &self.store,
             tokens: &self.tokens,
             clock: &*self.clock,
             random: &*self.random,
+        }
+    }
+
+    /// Logins with `first_admin` configured.
+    pub fn logins<'a>(
+        &'a self,
+        first_admin: &'a FirstAdmin,
+    ) -> LoginService<'a, MemoryStore, MemorySecrets> {
+        LoginService {
+            accounts: self.accounts(),
+            secrets: &self.secrets,
+            first_admin,
         }
     }
 
@@ -174,6 +199,28 @@ impl World {
     }
 }
 
+/// A token issuer over `secrets` as `App` wires one, for `issuer_url`.
+pub fn issuer<K: SecretStore + Clone>(
+    secrets: &K,
+    config: &Config,
+    issuer_url: &str,
+    clock: &Arc<SettableClock>,
+    random: &Arc<SeededRandom>,
+) -> TokenIssuer<K> {
+    TokenIssuer::new(
+        PublicKeys::new(secrets.clone(), config.public_keys_secret()),
+        SigningKeys::new(
+            secrets.clone(),
+            config.signing_key_secret(),
+            config.public_keys_secret(),
+            clock.clone(),
+            random.clone(),
+        ),
+        issuer_url,
+        config.token_lifetime,
+    )
+}
+
 /// RSA-2048 key pairs for fake HATs, generated once per test binary.
 static HAT_KEYS: LazyLock<Vec<LoadedKey>> = LazyLock::new(|| {
     let set = StoredKeySet {
@@ -194,5 +241,41 @@ pub fn status<T: std::fmt::Debug>(result: dex::DexResult<T>, want: u16) -> dex::
     match result {
         Err(e) if e.status() == want => e,
         other => panic!("wanted a {want}, got {other:?}"),
+    }
+}
+
+/// Secrets that give way to other tasks after every read and before every write, so that
+/// concurrent callers on one thread really interleave (every container reads the secret
+/// empty before any of them writes it).
+#[derive(Clone, Default)]
+pub struct YieldingSecrets(pub MemorySecrets);
+
+impl SecretStore for YieldingSecrets {
+    async fn get_json<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        name: &str,
+    ) -> dex::DexResult<Option<T>> {
+        let value = self.0.get_json(name).await;
+        tokio::task::yield_now().await;
+        value
+    }
+
+    async fn put_json<T: serde::Serialize + Sync>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> dex::DexResult<()> {
+        tokio::task::yield_now().await;
+        self.0.put_json(name, value).await
+    }
+
+    async fn put_version<T: serde::Serialize + Sync>(
+        &self,
+        name: &str,
+        version: &str,
+        value: &T,
+    ) -> dex::DexResult<bool> {
+        tokio::task::yield_now().await;
+        self.0.put_version(name, version, value).await
     }
 }

@@ -7,7 +7,7 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use dex::accounts::{AccountChange, AccountView, Actor, NewAccount};
+use dex::accounts::{AccountChange, AccountView, Actor, NewAccount, PasswordChange};
 use dex::config::Config;
 use dex::hats::clusters::NewCluster;
 use dex::hats::{ClusterView, HatView};
@@ -19,7 +19,9 @@ use dex_lambda::App;
 const USAGE: &str = "\
 dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like the functions)
 
-  dexctl init                         create the table and the first signing key if missing
+  dexctl init                         create the table and the first signing key if missing,
+                                      and publish its public half if that is missing (a
+                                      deployment makes both at its first login by itself)
   dexctl ensure-admin [--enable]      create the admin account named by
                                       DEX_LOCAL_ADMIN_USERNAME / DEX_LOCAL_ADMIN_PASSWORD (both
                                       required, no defaults), or give it the admin role back;
@@ -29,6 +31,8 @@ dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like
   dexctl accounts create --username U [--role R]... (--password-env VAR | --password-stdin)
   dexctl accounts list [--limit N] [--cursor C]
   dexctl accounts update ACCOUNT_ID [--role R]... [--no-roles] [--disable | --enable]
+  dexctl accounts password ACCOUNT_ID (--password-env VAR | --password-stdin)
+                                      set a new password; the account's tokens stop working
   dexctl clusters certify --domain D --platform-username U --platform-password-env VAR
                           [--provisioner ACCOUNT_ID]...
   dexctl clusters list
@@ -134,13 +138,14 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
                 if created { "created" } else { "exists" }
             );
             let name = app.config().signing_key_secret();
+            let public = app.config().public_keys_secret();
             let created = app
                 .signing_key_admin()
                 .ensure(&Actor::Operator)
                 .await
                 .map_err(fail)?;
             println!(
-                "signing key secret {name}: {}",
+                "signing key secret {name}: {} (public keys in {public})",
                 if created { "created" } else { "exists" }
             );
         }
@@ -258,6 +263,23 @@ async fn accounts(app: &App, argv: Vec<String>) -> Result<(), String> {
             let account = app
                 .accounts()
                 .update(&Actor::Operator, id, AccountChange { roles, disabled })
+                .await
+                .map_err(fail)?;
+            print_json(&AccountView::from(&account));
+        }
+        "password" => {
+            let new_password = read_password(&mut args)?;
+            let rest = args.finish()?;
+            let [id] = rest.as_slice() else {
+                return Err("give exactly one ACCOUNT_ID".into());
+            };
+            let change = PasswordChange {
+                current_password: None,
+                new_password,
+            };
+            let account = app
+                .accounts()
+                .change_password(&Actor::Operator, id, change)
                 .await
                 .map_err(fail)?;
             print_json(&AccountView::from(&account));

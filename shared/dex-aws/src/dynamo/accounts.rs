@@ -27,6 +27,7 @@ impl Codec for Account {
             ("createdAt".to_owned(), n(a.created_at)),
             ("updatedAt".to_owned(), n(a.updated_at)),
             ("version".to_owned(), n(a.version)),
+            ("passwordVersion".to_owned(), n(a.password_version)),
         ]);
         item.extend(gsi("gsi1", keys::ACCOUNTS, normalise_username(&a.username)));
         item
@@ -46,6 +47,12 @@ impl Codec for Account {
             created_at: get_n(item, "createdAt")?,
             updated_at: get_n(item, "updatedAt")?,
             version: get_n(item, "version")?,
+            // Accounts written before password changes existed have none.
+            password_version: if item.contains_key("passwordVersion") {
+                get_n(item, "passwordVersion")?
+            } else {
+                0
+            },
         })
     }
 }

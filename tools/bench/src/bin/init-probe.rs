@@ -9,7 +9,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dex::auth::keys::{KeyRing, StoredKeySet};
+use dex::auth::keys::{PublicKeyRing, PublicKeySet};
 use dex::config::Config;
 use dex_aws::hat_http::HatClient;
 use dex_lambda::App;
@@ -148,7 +148,7 @@ async fn probe(mut stamps: Stamps) {
 
     let stamps = tokio::sync::Mutex::new(stamps);
     let first_done = std::sync::atomic::AtomicBool::new(false);
-    let secret = config.signing_key_secret();
+    let secret = config.public_keys_secret();
     let table = config.table.clone();
     let result = web::serve(web::DEFAULT_BODY_LIMIT, |_request| {
         let (app, stamps, first_done) = (&app, &stamps, &first_done);
@@ -177,7 +177,7 @@ async fn probe(mut stamps: Stamps) {
     }
 }
 
-/// What the first event of `jwks` does (`SigningKeys::ring`: a GetSecretValue, then parsing
+/// What the first event of `jwks` does (`PublicKeys::ring`: a GetSecretValue, then parsing
 /// the key set), and the same parts again on warm connections, plus a first DynamoDB request.
 async fn first_request(
     app: &App,
@@ -188,21 +188,21 @@ async fn first_request(
     stamps: &mut Stamps,
 ) {
     stamps.mark("first", "start");
-    let _ = app.tokens().keys().ring().await;
+    let _ = app.tokens().published().await;
     stamps.mark(
         "first",
-        "SigningKeys::ring, first (SDK connector + TLS roots, connect, GetSecretValue, parse)",
+        "PublicKeys::ring, first (SDK connector + TLS roots, connect, GetSecretValue, parse)",
     );
     let value = secrets.get_secret_value().secret_id(secret).send().await;
     stamps.mark("first", "GetSecretValue again (warm connection)");
     if let Some(set) = value
         .ok()
         .and_then(|v| v.secret_string().map(str::to_owned))
-        .and_then(|t| serde_json::from_str::<StoredKeySet>(&t).ok())
+        .and_then(|t| serde_json::from_str::<PublicKeySet>(&t).ok())
     {
         stamps.mark("first", "start parse");
-        let _ = KeyRing::load(&set);
-        stamps.mark("first", "KeyRing::load (parse the key set)");
+        let _ = PublicKeyRing::load(&set);
+        stamps.mark("first", "PublicKeyRing::load (parse the key set)");
     }
     let key = aws_sdk_dynamodb::types::AttributeValue::S("probe".into());
     let get = || {
