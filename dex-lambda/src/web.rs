@@ -336,6 +336,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_dependency_is_a_503_with_retry_after_and_dex_body() {
+        let response = error_response(&DexError::Unavailable(
+            "DynamoDB cannot be reached right now; retry shortly".into(),
+        ));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], RETRY_AFTER_SECS);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["message"], "Service unavailable");
+        assert_eq!(
+            body["cause"],
+            "DynamoDB cannot be reached right now; retry shortly"
+        );
+        // Other errors carry no Retry-After.
+        let other = error_response(&DexError::Throttled("busy".into()));
+        assert!(other.headers().get("retry-after").is_none());
+    }
+
+    #[test]
     fn no_level_enables_the_runtime_raw_event_or_sdk_dumps() {
         for level in [
             "trace",
