@@ -29,6 +29,10 @@ pub enum DexError {
     BadGateway(String),
     #[error("gateway timeout: {0}")]
     GatewayTimeout(String),
+    /// A dependency of DEX (DynamoDB, Secrets Manager) cannot be reached or did not answer
+    /// in time; the client may retry (503 with `Retry-After`).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A genuine bug or an unexpected dependency failure. The text is for the logs only.
     #[error("internal: {0}")]
     Internal(String),
@@ -74,6 +78,7 @@ impl DexError {
             Self::Throttled(_) => 429,
             Self::BadGateway(_) => 502,
             Self::GatewayTimeout(_) => 504,
+            Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -90,6 +95,7 @@ impl DexError {
             Self::Throttled(c) => ("Too many requests", c.clone(), vec![]),
             Self::BadGateway(c) => ("Bad gateway", c.clone(), vec![]),
             Self::GatewayTimeout(c) => ("Gateway timeout", c.clone(), vec![]),
+            Self::Unavailable(c) => ("Service unavailable", c.clone(), vec![]),
             Self::Internal(_) => (
                 "Internal server error",
                 "an unexpected error occurred; it has been logged".to_owned(),
@@ -132,6 +138,7 @@ mod tests {
             (DexError::Throttled("x".into()), 429),
             (DexError::BadGateway("x".into()), 502),
             (DexError::GatewayTimeout("x".into()), 504),
+            (DexError::Unavailable("x".into()), 503),
         ];
         for (err, status) in cases {
             assert_eq!(err.status(), status, "{err}");

@@ -13,4 +13,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::CREATED, &AccountView::from(&account)))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: TABLE | SIGNING_KEYS);

@@ -12,4 +12,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::page(StatusCode::OK, &page, AccountView::from))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: TABLE | SIGNING_KEYS);

@@ -19,4 +19,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &page))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: TABLE | SIGNING_KEYS);

@@ -233,7 +233,8 @@ fn internal(detail: &str) -> Value {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dex_lambda::web::init_logging();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Region and credentials from the environment, no provider chains (dex_aws::sdk_config).
+    let config = dex_aws::sdk_config().await;
     let router = Router {
         lambda: aws_sdk_lambda::Client::new(&config),
         prefix: std::env::var("DEX_FUNCTION_PREFIX").unwrap_or_default(),

@@ -19,4 +19,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(response)
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: SIGNING_KEYS);

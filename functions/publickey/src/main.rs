@@ -9,4 +9,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::text(StatusCode::OK, "text/plain; charset=utf-8", pem))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: SIGNING_KEYS);

@@ -18,4 +18,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: TABLE | SIGNING_KEYS | HATS);

@@ -13,4 +13,4 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     Ok(web::json(StatusCode::OK, &response))
 }
 
-dex_lambda::lambda_main!(handle, REPORT_BODY_LIMIT);
+dex_lambda::lambda_main!(handle, needs: TABLE, body_limit: REPORT_BODY_LIMIT);

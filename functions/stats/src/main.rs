@@ -11,4 +11,4 @@ async fn handle(app: &App, _request: ApiRequest) -> DexResult<HttpResponse> {
     ))
 }
 
-dex_lambda::lambda_main!(handle);
+dex_lambda::lambda_main!(handle, needs: TABLE);

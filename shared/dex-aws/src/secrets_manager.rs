@@ -2,6 +2,7 @@
 //! formats a value.
 
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,11 +21,15 @@ impl SecretsManager {
     }
 }
 
-fn secrets_error<E, R>(err: SdkError<E, R>) -> DexError
+/// Secrets Manager unreachable or failing is a 503; anything else (access denied, ...) an
+/// internal error.
+fn secrets_error<E>(err: SdkError<E, HttpResponse>) -> DexError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let Some(down) = crate::unavailable("Secrets Manager", &err) {
+        return down;
+    }
     DexError::internal(format!("secrets manager: {}", DisplayErrorContext(err)))
 }
 

@@ -42,6 +42,47 @@ pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
     random: Arc<dyn Random>,
 }
 
+/// What a function's first request will need from outside, started at init without
+/// waiting for it (`App::warm`). Each function declares its own in `lambda_main!`
+/// (tests/tests/warm.rs checks them against routes.toml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The DynamoDB connection.
+    pub table: bool,
+    /// DEX's signing keys (Secrets Manager: the connection and the key set).
+    pub signing_keys: bool,
+    /// The HAT HTTP client (its TLS roots and resolver).
+    pub hats: bool,
+}
+
+impl Needs {
+    pub const NOTHING: Self = Self {
+        table: false,
+        signing_keys: false,
+        hats: false,
+    };
+    pub const TABLE: Self = Self {
+        table: true,
+        ..Self::NOTHING
+    };
+    pub const SIGNING_KEYS: Self = Self {
+        signing_keys: true,
+        ..Self::NOTHING
+    };
+    pub const HATS: Self = Self {
+        hats: true,
+        ..Self::NOTHING
+    };
+
+    pub const fn and(self, other: Self) -> Self {
+        Self {
+            table: self.table || other.table,
+            signing_keys: self.signing_keys || other.signing_keys,
+            hats: self.hats || other.hats,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]
@@ -50,7 +91,8 @@ pub enum InitError {
 
 impl App {
     /// Reads the configuration and creates the AWS clients (region, credentials and
-    /// `AWS_ENDPOINT_URL_*` overrides come from the standard environment).
+    /// `AWS_ENDPOINT_URL_*` overrides come from the standard environment; nothing is
+    /// connected yet, see `warm`).
     pub async fn init() -> Result<Self, InitError> {
         let config = Config::from_env()?;
         for setting in config.local_overrides() {
@@ -61,6 +103,38 @@ impl App {
         }
         let (dynamodb, secrets) = dex_aws::aws_clients().await;
         Ok(Self::with_clients(config, dynamodb, secrets))
+    }
+
+    /// Starts what the first request will need (`needs`) in background tasks and returns at
+    /// once: the first poll of the Runtime API never waits on a network round trip, and a
+    /// dependency that is down fails nothing here. The first request then awaits what is
+    /// still in flight (the signing keys' load holds their lock) or tries again itself,
+    /// answering 503 if it cannot be had.
+    pub fn warm(&'static self, needs: Needs) {
+        if needs.signing_keys {
+            tokio::spawn(async move {
+                // The published (public) keys: every token-checking function reads them; the
+                // signer loads its private key on its first login.
+                if let Err(e) = self.tokens.published().await {
+                    tracing::warn!(error = %e, "warm-up: DEX's keys not loaded; the first request retries");
+                }
+            });
+        }
+        if needs.table {
+            tokio::spawn(async move {
+                if let Err(e) = self.store.warm_up().await {
+                    tracing::warn!(error = %e, "warm-up: DynamoDB not reached; the first request retries");
+                }
+            });
+        }
+        if needs.hats {
+            // CPU only (reading and parsing the system roots): off the async workers.
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = self.hat_http() {
+                    tracing::warn!(error = %e, "warm-up: HAT client not built");
+                }
+            });
+        }
     }
 
     /// The AWS wiring: DynamoDB store, Secrets Manager, the reqwest HAT client.
@@ -169,13 +243,17 @@ where
         }
     }
 
-    /// HAT registration; builds the HAT client on first use.
-    pub fn registration(&self) -> DexResult<Registration<'_, S, H, K>> {
-        let hats = self
-            .hat_http
+    /// The HAT client, built on first use (or by the warm-up).
+    fn hat_http(&self) -> DexResult<&H> {
+        self.hat_http
             .get_or_init(|| (self.make_hat_http)(&self.config).map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| DexError::internal(format!("cannot build the HAT client: {e}")))?;
+            .map_err(|e| DexError::internal(format!("cannot build the HAT client: {e}")))
+    }
+
+    /// HAT registration; builds the HAT client on first use.
+    pub fn registration(&self) -> DexResult<Registration<'_, S, H, K>> {
+        let hats = self.hat_http()?;
         Ok(Registration {
             store: &self.store,
             hats,

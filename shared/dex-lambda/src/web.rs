@@ -153,8 +153,19 @@ pub fn error_response(err: &DexError) -> HttpResponse {
         tracing::error!(error = %detail, "internal error");
     }
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &err.body())
+    let mut response = json(status, &err.body());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // docs/decisions.md §2: a dependency is down; most outages of one call are short.
+        response.headers_mut().insert(
+            "retry-after",
+            lambda_http::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    response
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECS: &str = "2";
 
 /// The log filter for a level name (`AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`): DEX's own logs at
 /// that level, every dependency at most at info. Below info, `lambda_runtime` logs each raw
@@ -235,11 +246,16 @@ where
 }
 
 /// Builds the `App` or stops the container with the reason (configuration is checked at
-/// init, never per request).
-pub async fn init_app() -> crate::App {
+/// init, never per request), then starts warming what the function `needs` without waiting
+/// for it (`App::warm`). The `App` lives as long as the process.
+pub async fn init_app(needs: crate::app::Needs) -> &'static crate::App {
     init_logging();
     match crate::App::init().await {
-        Ok(app) => app,
+        Ok(app) => {
+            let app: &'static crate::App = Box::leak(Box::new(app));
+            app.warm(needs);
+            app
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             eprintln!("cannot start: {e}");
@@ -257,19 +273,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-/// The `main` of a function binary: build the `App` at init, then serve `handle` (an
-/// `async fn(&App, ApiRequest) -> DexResult<HttpResponse>`) with the default body limit or
-/// the one given.
+/// The `main` of a function binary: build the `App` at init, start warming what the
+/// function's first request needs (`Needs` constants joined by `|`: `TABLE`, `SIGNING_KEYS`,
+/// `HATS`, or `NOTHING`), then serve `handle` (an `async fn(&App, ApiRequest) ->
+/// DexResult<HttpResponse>`) with the default body limit or the one given:
+/// `lambda_main!(handle, needs: TABLE | SIGNING_KEYS)`,
+/// `lambda_main!(handle, needs: TABLE, body_limit: LIMIT)`.
 #[macro_export]
 macro_rules! lambda_main {
-    ($handle:path) => {
-        $crate::lambda_main!($handle, $crate::web::DEFAULT_BODY_LIMIT);
+    ($handle:path, needs: $($need:ident)|+) => {
+        $crate::lambda_main!($handle, needs: $($need)|+, body_limit: $crate::web::DEFAULT_BODY_LIMIT);
     };
-    ($handle:path, $body_limit:expr) => {
+    ($handle:path, needs: $($need:ident)|+, body_limit: $body_limit:expr) => {
         fn main() -> Result<(), $crate::web::Error> {
             $crate::web::runtime().block_on(async {
-                let app = $crate::web::init_app().await;
-                $crate::web::serve($body_limit, |request| $handle(&app, request)).await
+                let needs = $crate::app::Needs::NOTHING $(.and($crate::app::Needs::$need))+;
+                let app = $crate::web::init_app(needs).await;
+                $crate::web::serve($body_limit, |request| $handle(app, request)).await
             })
         }
     };
@@ -312,6 +332,24 @@ mod tests {
             tracing::info!(target: "dex::accounts", "dex-info");
         });
         String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn an_unreachable_dependency_is_a_503_with_retry_after_and_dex_body() {
+        let response = error_response(&DexError::Unavailable(
+            "DynamoDB cannot be reached right now; retry shortly".into(),
+        ));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], RETRY_AFTER_SECS);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["message"], "Service unavailable");
+        assert_eq!(
+            body["cause"],
+            "DynamoDB cannot be reached right now; retry shortly"
+        );
+        // Other errors carry no Retry-After.
+        let other = error_response(&DexError::Throttled("busy".into()));
+        assert!(other.headers().get("retry-after").is_none());
     }
 
     #[test]

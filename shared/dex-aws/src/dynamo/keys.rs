@@ -16,6 +16,7 @@
 //! | field counts | `FIELDS#<shard:02>` | `<namespace>/<endpoint>` | |
 //! | description | `DESC` | `<json [namespace, endpoint?, field?]>`, or `#<sha256 of it>` over 1000 bytes | |
 //! | read model snapshot | `SNAPSHOT#<model>` | `PART#<i>` | |
+//! | warm-up (never written) | `SNAPSHOT#warm-up` | `WARM-UP` | |
 
 use std::collections::HashMap;
 
@@ -161,6 +162,12 @@ pub(crate) fn description(target: &str) -> Item {
 /// One part of a public read model's snapshot (`stats::snapshot`).
 pub(crate) fn snapshot_part(model: &str, part: usize) -> Item {
     key(format!("SNAPSHOT#{model}"), format!("PART#{part}"))
+}
+
+/// The key a function reads at init to open its DynamoDB connection (`DynamoStore::warm_up`).
+/// Never written; under `SNAPSHOT#`, which even the public readers' policies may read.
+pub(crate) fn warm_up() -> Item {
+    key("SNAPSHOT#warm-up".to_owned(), "WARM-UP")
 }
 
 #[cfg(test)]

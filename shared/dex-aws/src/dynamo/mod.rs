@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 pub(crate) use aws_sdk_dynamodb::types::AttributeValue;
@@ -290,6 +291,13 @@ impl DynamoStore {
         Ok(heads)
     }
 
+    /// Does what the first request would otherwise pay for (the SDK's connector and TLS
+    /// roots, the credentials, the connection to DynamoDB) with one eventually consistent
+    /// GetItem of a key nothing writes (`keys::warm_up`). Started at init, never awaited there.
+    pub async fn warm_up(&self) -> DexResult<()> {
+        self.get_item(keys::warm_up(), false).await.map(|_| ())
+    }
+
     /// One item by key.
     pub(crate) async fn get_item(&self, key: Item, consistent: bool) -> DexResult<Option<Item>> {
         let out = self
@@ -509,13 +517,15 @@ fn classify_reasons(
     Cancellation::Retry
 }
 
-/// Maps an SDK failure: throttling is a 429, everything else an internal error (logged,
-/// never shown).
-pub(crate) fn sdk_error<E, R>(err: SdkError<E, R>) -> DexError
+/// Maps an SDK failure: DynamoDB unreachable or failing is a 503, throttling a 429,
+/// everything else an internal error (logged, never shown).
+pub(crate) fn sdk_error<E>(err: SdkError<E, HttpResponse>) -> DexError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let Some(down) = crate::unavailable("DynamoDB", &err) {
+        return down;
+    }
     let code = err
         .as_service_error()
         .and_then(|e| e.code())

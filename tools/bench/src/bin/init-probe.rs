@@ -13,6 +13,7 @@ use dex::auth::keys::{PublicKeyRing, PublicKeySet};
 use dex::config::Config;
 use dex_aws::hat_http::HatClient;
 use dex_lambda::App;
+use dex_lambda::app::Needs;
 use dex_lambda::web;
 
 fn now_ns() -> u128 {
@@ -90,7 +91,8 @@ fn main() {
 }
 
 async fn probe(mut stamps: Stamps) {
-    // web::init_app = init_logging + App::init = Config::from_env + aws_clients + with_clients.
+    // web::init_app = init_logging + App::init (Config::from_env + aws_clients +
+    // with_clients) + App::warm, as an admin function runs it (TABLE | SIGNING_KEYS).
     web::init_logging();
     stamps.mark(
         "init",
@@ -98,37 +100,33 @@ async fn probe(mut stamps: Stamps) {
     );
     let config = Config::from_env().expect("configuration");
     stamps.mark("init", "Config::from_env");
-    // DEX_BENCH_PROBE_SDK=explicit: the region and the credentials given, so that
-    // aws-config builds none of its provider chains (what an init could do instead).
-    let sdk = if std::env::var("DEX_BENCH_PROBE_SDK").is_ok_and(|v| v == "explicit") {
-        let env = |name: &str| std::env::var(name).unwrap_or_default();
-        let credentials = aws_sdk_dynamodb::config::Credentials::new(
-            env("AWS_ACCESS_KEY_ID"),
-            env("AWS_SECRET_ACCESS_KEY"),
-            std::env::var("AWS_SESSION_TOKEN").ok(),
-            None,
-            "environment",
-        );
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(env("AWS_REGION")))
-            .credentials_provider(credentials)
-            .load()
-            .await
-    } else {
-        aws_config::load_from_env().await
-    };
-    stamps.mark("init", "aws_config::load_from_env");
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    stamps.mark("init", "aws_sdk_dynamodb::Client::new");
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    stamps.mark("init", "aws_sdk_secretsmanager::Client::new");
-    let app = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone());
+    let sdk = dex_aws::sdk_config().await;
     stamps.mark(
         "init",
-        "App::with_clients (store, signing keys, HatClient, verifier)",
+        "dex_aws::sdk_config (region and credentials from the environment, no chains)",
     );
+    let (dynamodb, secrets) = dex_aws::aws_clients().await;
+    stamps.mark(
+        "init",
+        "dex_aws::aws_clients (the same again, and both clients)",
+    );
+    let app: &'static App = Box::leak(Box::new(App::with_clients(
+        config.clone(),
+        dynamodb.clone(),
+        secrets.clone(),
+    )));
+    stamps.mark(
+        "init",
+        "App::with_clients (store, signing keys, verifier; HAT client lazy)",
+    );
+    app.warm(Needs::TABLE.and(Needs::SIGNING_KEYS));
+    stamps.mark(
+        "init",
+        "App::warm (spawns the DynamoDB and signing-key warm-ups, awaits neither)",
+    );
+    drop(sdk);
 
-    // Not part of init: what App::with_clients is made of.
+    // Not part of init: what it no longer does, and what the warm-ups are made of.
     stamps.mark("extra", "start");
     let _ = HatClient::new(&config).expect("HatClient::new");
     stamps.mark(
@@ -140,10 +138,11 @@ async fn probe(mut stamps: Stamps) {
         "extra",
         "rustls_native_certs::load_native_certs (read + PEM-decode the system roots)",
     );
-    let _ = App::with_clients(config.clone(), dynamodb.clone(), secrets.clone());
-    stamps.mark("extra", "App::with_clients again");
     let _ = aws_config::load_from_env().await;
-    stamps.mark("extra", "aws_config::load_from_env again");
+    stamps.mark(
+        "extra",
+        "aws_config::load_from_env (the provider chains init used to build)",
+    );
     stamps.write();
 
     let stamps = tokio::sync::Mutex::new(stamps);
@@ -151,7 +150,7 @@ async fn probe(mut stamps: Stamps) {
     let secret = config.public_keys_secret();
     let table = config.table.clone();
     let result = web::serve(web::DEFAULT_BODY_LIMIT, |_request| {
-        let (app, stamps, first_done) = (&app, &stamps, &first_done);
+        let (stamps, first_done) = (&stamps, &first_done);
         let (secrets, dynamodb, secret, table) = (&secrets, &dynamodb, &secret, &table);
         async move {
             if !first_done.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -191,7 +190,7 @@ async fn first_request(
     let _ = app.tokens().published().await;
     stamps.mark(
         "first",
-        "PublicKeys::ring, first (SDK connector + TLS roots, connect, GetSecretValue, parse)",
+        "PublicKeys::ring, first (awaits the warm-up's GetSecretValue if still in flight)",
     );
     let value = secrets.get_secret_value().secret_id(secret).send().await;
     stamps.mark("first", "GetSecretValue again (warm connection)");
@@ -215,7 +214,10 @@ async fn first_request(
     };
     stamps.mark("first", "start DynamoDB");
     let _ = get().await;
-    stamps.mark("first", "GetItem, first (connect to DynamoDB, request)");
+    stamps.mark(
+        "first",
+        "GetItem, first (on the connection the warm-up opened)",
+    );
     let _ = get().await;
     stamps.mark("first", "GetItem again (warm connection)");
     stamps.write();
