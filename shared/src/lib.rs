@@ -9,6 +9,7 @@ pub mod error;
 pub mod hats;
 pub mod limits;
 pub mod page;
+pub mod plugs;
 pub mod ports;
 pub mod roles;
 pub mod stats;

@@ -18,10 +18,15 @@ pub enum Kind {
     StatsDescriptionsUpdated,
     SigningKeyCreated,
     SigningKeyRotated,
+    PlugRegistered,
+    PlugUpdated,
+    PlugApproved,
+    PlugUnapproved,
+    PlugConnected,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 17] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -34,6 +39,11 @@ impl Kind {
         Kind::StatsDescriptionsUpdated,
         Kind::SigningKeyCreated,
         Kind::SigningKeyRotated,
+        Kind::PlugRegistered,
+        Kind::PlugUpdated,
+        Kind::PlugApproved,
+        Kind::PlugUnapproved,
+        Kind::PlugConnected,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -51,6 +61,11 @@ impl Kind {
             Kind::StatsDescriptionsUpdated => "stats.descriptions-updated",
             Kind::SigningKeyCreated => "signing-key.created",
             Kind::SigningKeyRotated => "signing-key.rotated",
+            Kind::PlugRegistered => "plug.registered",
+            Kind::PlugUpdated => "plug.updated",
+            Kind::PlugApproved => "plug.approved",
+            Kind::PlugUnapproved => "plug.unapproved",
+            Kind::PlugConnected => "plug.connected",
         }
     }
 }
@@ -76,6 +91,12 @@ impl Subject {
 
     pub fn hat(address: &str) -> Self {
         Self(format!("hat:{address}"))
+    }
+
+    /// A data plug's own changes (registered, changed, approved); its connections go on the
+    /// HATs' chains.
+    pub fn plug(id: &str) -> Self {
+        Self(format!("plug:{id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).

@@ -3,7 +3,9 @@
 
 mod accounts;
 mod clusters;
+mod hat_calls;
 mod last_admin;
+mod plugs;
 mod registration;
 mod snapshot;
 mod stats;
