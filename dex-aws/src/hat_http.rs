@@ -189,7 +189,11 @@ impl dex::hats::HatHttp for HatClient {
         HatClient::fetch_public_key(self, hat).await
     }
 
-    async fn send(&self, hat: &HatAddress, request: &HatRequest) -> Result<HatResponse, HatTransport> {
+    async fn send(
+        &self,
+        hat: &HatAddress,
+        request: &HatRequest,
+    ) -> Result<HatResponse, HatTransport> {
         HatClient::send(self, hat, request).await
     }
 }
@@ -232,12 +236,15 @@ impl HatClient {
         };
         let response = builder.send().await.map_err(|e| classify(&e))?;
         let status = response.status().as_u16();
-        let body = match tokio::time::timeout(request.timeout, read_limited(response, request.body_limit)).await {
-            Err(_) => return Err(HatTransport::Timeout),
-            Ok(Err(LimitedRead::TooLarge)) => return Err(HatTransport::TooLarge),
-            Ok(Err(LimitedRead::Transport(e))) => return Err(classify(&e)),
-            Ok(Ok(body)) => body,
-        };
+        let body =
+            match tokio::time::timeout(request.timeout, read_limited(response, request.body_limit))
+                .await
+            {
+                Err(_) => return Err(HatTransport::Timeout),
+                Ok(Err(LimitedRead::TooLarge)) => return Err(HatTransport::TooLarge),
+                Ok(Err(LimitedRead::Transport(e))) => return Err(classify(&e)),
+                Ok(Ok(body)) => body,
+            };
         Ok(HatResponse { status, body })
     }
 }

@@ -16,6 +16,9 @@
 //! | field counts | `FIELDS#<shard:02>` | `<namespace>/<endpoint>` | |
 //! | description | `DESC` | `<json [namespace, endpoint?, field?]>` | |
 //! | read model snapshot | `SNAPSHOT#<model>` | `PART#<i>` | |
+//! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
+//! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
+//! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
 
 use std::collections::HashMap;
 
@@ -160,6 +163,27 @@ pub(crate) fn snapshot_part(model: &str, part: usize) -> Item {
     key(format!("SNAPSHOT#{model}"), format!("PART#{part}"))
 }
 
+// Data plugs.
+pub(crate) const ALL_PLUGS: &str = "PLUGS";
+pub(crate) const APPROVED_PLUGS: &str = "PLUGS#APPROVED";
+
+pub(crate) fn plug(id: &str) -> Item {
+    key(format!("PLUG#{id}"), "PLUG")
+}
+
+pub(crate) fn plug_name(name: &str) -> Item {
+    key(format!("PLUGNAME#{}", name.to_lowercase()), "PLUGNAME")
+}
+
+/// The sort key of the plug listings: oldest first.
+pub(crate) fn plug_sort(created: i64, id: &str) -> String {
+    format!("{created:013}#{id}")
+}
+
+pub(crate) fn plug_connection(hat: &str, plug_id: &str) -> Item {
+    key(hat_partition(hat), format!("PLUG#{plug_id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +239,16 @@ mod tests {
         assert_eq!(
             pk_sk(&snapshot_part("stats", 1)),
             ("SNAPSHOT#stats".into(), "PART#1".into())
+        );
+        assert_eq!(pk_sk(&plug("p1")), ("PLUG#p1".into(), "PLUG".into()));
+        assert_eq!(
+            pk_sk(&plug_name("MyPlug")),
+            ("PLUGNAME#myplug".into(), "PLUGNAME".into())
+        );
+        assert_eq!(plug_sort(5, "p1"), "0000000000005#p1");
+        assert_eq!(
+            pk_sk(&plug_connection("a.hubat.net", "p1")),
+            ("HAT#a.hubat.net".into(), "PLUG#p1".into())
         );
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),

@@ -509,7 +509,10 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
                 serde_json::from_slice(&response.body).unwrap_or(Value::Null),
             )),
             400 => Ok(DebitCreated::Refused(
-                String::from_utf8_lossy(&response.body).chars().take(200).collect(),
+                String::from_utf8_lossy(&response.body)
+                    .chars()
+                    .take(200)
+                    .collect(),
             )),
             _ => Err(self.unexpected(step::CREATE_DATA_DEBIT, &response)),
         }
@@ -558,7 +561,10 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
 fn token_expiry(token: &str) -> Option<i64> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_i64()
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! A data plug as DEX keeps it and as the API shows it (`dex-api.md` §6.4, with the hash
+//! A data plug as DEX keeps it and as the API shows it (docs/wire-contract.md §6.4, with the hash
 //! always empty: docs/decisions.md §13 "Data plugs").
 
 use serde::Serialize;

@@ -54,7 +54,9 @@ pub struct PlugService<'a, S> {
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(|c| c.is_ascii_alphanumeric())
     {
-        return Err(format!("name: 1 to {MAX_NAME} letters or digits ([A-Za-z0-9]+)"));
+        return Err(format!(
+            "name: 1 to {MAX_NAME} letters or digits ([A-Za-z0-9]+)"
+        ));
     }
     Ok(())
 }
@@ -70,7 +72,9 @@ fn check_text(field: &str, value: &str, max: usize, details: &mut Vec<String>) {
 
 fn check_password(password: &str, details: &mut Vec<String>) {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        details.push(format!("password: at least {MIN_PASSWORD_CHARS} characters"));
+        details.push(format!(
+            "password: at least {MIN_PASSWORD_CHARS} characters"
+        ));
     }
     if password.len() > bcrypt_hash::MAX_PASSWORD_BYTES {
         details.push(format!(
@@ -124,8 +128,7 @@ impl<S: PlugStore + AccountStore + HatStore> PlugService<'_, S> {
                 vec![format!("providerId: no account {provider_id:?}")],
             )
         })?;
-        let password_hash =
-            bcrypt_hash::hash(&new.password.unwrap_or_default(), self.random)?;
+        let password_hash = bcrypt_hash::hash(&new.password.unwrap_or_default(), self.random)?;
         let now = self.clock.now_millis();
         let plug = DataPlug {
             id: self.random.uuid().to_string(),
@@ -270,9 +273,12 @@ impl<S: PlugStore + AccountStore + HatStore> PlugService<'_, S> {
                 plug.name
             )));
         }
-        let hat = hat.map(str::trim).filter(|h| !h.is_empty()).ok_or_else(|| {
-            DexError::invalid("hat is required", vec!["hat: the HAT address".into()])
-        })?;
+        let hat = hat
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                DexError::invalid("hat is required", vec!["hat: the HAT address".into()])
+            })?;
         crate::limits::check_len("hat", hat, crate::limits::MAX_DOMAIN_LEN + 6)?;
         let address = HatAddress::parse(hat, self.allow_ports)
             .map_err(|e| DexError::invalid("invalid hat", vec![format!("hat: {e}")]))?;
@@ -287,9 +293,7 @@ impl<S: PlugStore + AccountStore + HatStore> PlugService<'_, S> {
             .iter()
             .find(|c| c.domain == registered.cluster && c.certified)
             .ok_or_else(|| {
-                DexError::bad_request(format!(
-                    "HAT {address} is not under a certified cluster"
-                ))
+                DexError::bad_request(format!("HAT {address} is not under a certified cluster"))
             })?;
 
         let user = HatUser {

@@ -149,8 +149,11 @@ impl FakeHats {
 
     /// Makes `address` a HAT whose platform user is `username`/`password`.
     pub fn add_hat(&self, address: &str, username: &str, password: &str) {
-        self.lock().hats.entry(address.to_owned()).or_default().platform =
-            Some((username.to_owned(), password.to_owned()));
+        self.lock()
+            .hats
+            .entry(address.to_owned())
+            .or_default()
+            .platform = Some((username.to_owned(), password.to_owned()));
     }
 
     /// Fails requests to `address` whose `"METHOD /path"` starts with `route`, `times` times
@@ -241,7 +244,10 @@ impl FakeHats {
         let mut st = self.lock();
         let exp = st.token_exp;
         let Some(h) = st.hats.get_mut(hat) else {
-            return answer(404, json!({"error": "Not Found", "message": "HAT unavailable"}));
+            return answer(
+                404,
+                json!({"error": "Not Found", "message": "HAT unavailable"}),
+            );
         };
         let header = |name: &str| {
             request
@@ -276,11 +282,15 @@ impl FakeHats {
             (HatMethod::Post, ["users", "user"]) => {
                 let user = request.body.clone().unwrap_or(Value::Null);
                 let email = user["email"].as_str().unwrap_or_default().to_lowercase();
-                let exists = h.users.iter().any(|u| {
-                    u["email"].as_str().unwrap_or_default().to_lowercase() == email
-                });
+                let exists = h
+                    .users
+                    .iter()
+                    .any(|u| u["email"].as_str().unwrap_or_default().to_lowercase() == email);
                 if exists || email.is_empty() {
-                    return answer(400, json!({"error": "Bad Request", "message": "User exists"}));
+                    return answer(
+                        400,
+                        json!({"error": "Bad Request", "message": "User exists"}),
+                    );
                 }
                 let id = user["userId"].as_str().unwrap_or_default().to_owned();
                 h.enabled.insert(id, true);

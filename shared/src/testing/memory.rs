@@ -22,12 +22,12 @@ use crate::page::{Page, PageRequest};
 use crate::plugs::{DataPlug, PlugConnection, PlugStore};
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::roles::Role;
-use crate::stats::{DATA_PLUGS, HATS_COUNTER};
 use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT, OTHER_FIELDS, field_shard};
 use crate::stats::limits::{MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use crate::stats::snapshot::{MAX_SNAPSHOT_BYTES, Snapshot, SnapshotStore};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
 use crate::stats::{ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
+use crate::stats::{DATA_PLUGS, HATS_COUNTER};
 use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
 
 /// As the adapter: counters spread over 16 partitions, markers kept 30 days, a log listing

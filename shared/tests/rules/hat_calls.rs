@@ -108,7 +108,11 @@ async fn an_expiring_token_is_replaced_by_a_new_login() {
     assert_eq!(rig.hats.logins(HAT), 1, "still a minute before exp");
     rig.clock.advance(Duration::from_secs(20));
     session.find_user("x").await.unwrap();
-    assert_eq!(rig.hats.logins(HAT), 2, "in its last minute the token is not used");
+    assert_eq!(
+        rig.hats.logins(HAT),
+        2,
+        "in its last minute the token is not used"
+    );
 }
 
 #[tokio::test]
@@ -131,10 +135,14 @@ async fn a_401_costs_exactly_one_new_login() {
         ]
     );
     // A HAT that keeps answering 401 gets one more login, then DEX gives up: 502.
-    rig.hats.fail(HAT, "GET /users/user", Fail::Status(401), None);
+    rig.hats
+        .fail(HAT, "GET /users/user", Fail::Status(401), None);
     let err = session.find_user("x").await.unwrap_err();
     assert_eq!(err.status(), 502);
-    assert!(err.to_string().contains(HAT) && err.to_string().contains("find user"), "{err}");
+    assert!(
+        err.to_string().contains(HAT) && err.to_string().contains("find user"),
+        "{err}"
+    );
     assert_eq!(rig.hats.logins(HAT), 3);
 }
 
@@ -148,8 +156,15 @@ async fn refused_platform_credentials_name_the_login_step() {
     assert_eq!(err.status(), 502);
     let text = err.to_string();
     assert!(text.contains("login") && text.contains(HAT), "{text}");
-    assert!(!text.contains("platform + secret"), "the password leaked: {text}");
-    assert_eq!(rig.routes(), ["GET /users/access_token"], "a refusal is not retried");
+    assert!(
+        !text.contains("platform + secret"),
+        "the password leaked: {text}"
+    );
+    assert_eq!(
+        rig.routes(),
+        ["GET /users/access_token"],
+        "a refusal is not retried"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -157,8 +172,10 @@ async fn transport_errors_are_retried_with_backoff_and_bounded() {
     let rig = Rig::new().await;
     let calls = rig.calls(20);
     let session = calls.session(&rig.address, SECRET, calls.deadline());
-    rig.hats.fail(HAT, "POST /users/user", Fail::Unreachable, Some(1));
-    rig.hats.fail(HAT, "POST /users/user", Fail::Dropped, Some(1));
+    rig.hats
+        .fail(HAT, "POST /users/user", Fail::Unreachable, Some(1));
+    rig.hats
+        .fail(HAT, "POST /users/user", Fail::Dropped, Some(1));
     let started = tokio::time::Instant::now();
     assert_eq!(
         session.ensure_user(&plug_user("plug")).await.unwrap(),
@@ -166,14 +183,26 @@ async fn transport_errors_are_retried_with_backoff_and_bounded() {
     );
     // 100 ms, then 200 ms of backoff.
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let creates = rig.routes().iter().filter(|r| *r == "POST /users/user").count();
+    let creates = rig
+        .routes()
+        .iter()
+        .filter(|r| *r == "POST /users/user")
+        .count();
     assert_eq!(creates, 3);
 
-    rig.hats.fail(HAT, "PUT /users/user", Fail::Unreachable, None);
+    rig.hats
+        .fail(HAT, "PUT /users/user", Fail::Unreachable, None);
     let err = session.ensure_user(&plug_user("plug")).await.unwrap_err();
     assert_eq!(err.status(), 502);
-    assert!(err.to_string().contains("enable user") && err.to_string().contains("could not be reached"), "{err}");
-    let enables = rig.routes().iter().filter(|r| r.starts_with("PUT ")).count();
+    assert!(
+        err.to_string().contains("enable user") && err.to_string().contains("could not be reached"),
+        "{err}"
+    );
+    let enables = rig
+        .routes()
+        .iter()
+        .filter(|r| r.starts_with("PUT "))
+        .count();
     assert_eq!(enables, MAX_ATTEMPTS as usize);
 }
 
@@ -182,18 +211,35 @@ async fn answers_and_timeouts_are_not_retried() {
     let rig = Rig::new().await;
     let calls = rig.calls(20);
     let session = calls.session(&rig.address, SECRET, calls.deadline());
-    rig.hats.fail(HAT, "POST /users/user", Fail::Status(500), Some(1));
+    rig.hats
+        .fail(HAT, "POST /users/user", Fail::Status(500), Some(1));
     let err = session.create_user(&plug_user("plug")).await.unwrap_err();
     assert_eq!(err.status(), 502);
-    assert!(err.to_string().contains("create user: answered 500"), "{err}");
+    assert!(
+        err.to_string().contains("create user: answered 500"),
+        "{err}"
+    );
 
-    rig.hats.fail(HAT, "POST /users/user", Fail::Slow(Duration::from_secs(30)), Some(1));
+    rig.hats.fail(
+        HAT,
+        "POST /users/user",
+        Fail::Slow(Duration::from_secs(30)),
+        Some(1),
+    );
     let started = tokio::time::Instant::now();
     let err = session.create_user(&plug_user("plug")).await.unwrap_err();
     assert_eq!(err.status(), 504);
     assert!(err.to_string().contains("create user"), "{err}");
-    assert_eq!(started.elapsed(), Duration::from_secs(5), "one attempt, its timeout");
-    let creates = rig.routes().iter().filter(|r| *r == "POST /users/user").count();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(5),
+        "one attempt, its timeout"
+    );
+    let creates = rig
+        .routes()
+        .iter()
+        .filter(|r| *r == "POST /users/user")
+        .count();
     assert_eq!(creates, 2);
     assert!(rig.hats.users(HAT).is_empty());
 }
@@ -201,7 +247,8 @@ async fn answers_and_timeouts_are_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn one_deadline_covers_all_the_calls_of_a_request() {
     let rig = Rig::new().await;
-    rig.hats.fail(HAT, "", Fail::Slow(Duration::from_secs(4)), None);
+    rig.hats
+        .fail(HAT, "", Fail::Slow(Duration::from_secs(4)), None);
     let calls = rig.calls(10);
     let started = tokio::time::Instant::now();
     let session = calls.session(&rig.address, SECRET, calls.deadline());
@@ -237,7 +284,10 @@ async fn ensuring_a_user_twice_creates_one_and_re_enables_it() {
         session.ensure_user(&plug_user("plug")).await.unwrap(),
         EnsuredUser::Created
     );
-    let id = rig.hats.users(HAT)[0].0["userId"].as_str().unwrap().to_owned();
+    let id = rig.hats.users(HAT)[0].0["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rig.hats.set_user_enabled(HAT, &id, false);
     let mut again = plug_user("Plug");
     again.user_id = "another-id".into();
@@ -289,7 +339,10 @@ async fn data_debits_and_applications_go_through_the_same_session() {
         session.create_data_debit("offer-1", &debit).await.unwrap(),
         dex::hats::calls::DebitCreated::Refused(_)
     ));
-    assert_eq!(session.get_data_debit("offer-1").await.unwrap(), Some(debit));
+    assert_eq!(
+        session.get_data_debit("offer-1").await.unwrap(),
+        Some(debit)
+    );
     assert_eq!(session.get_data_debit("other").await.unwrap(), None);
     session
         .update_application(&serde_json::json!({"name": "app"}))

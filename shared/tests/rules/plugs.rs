@@ -101,12 +101,22 @@ async fn a_plug_registers_unapproved_with_only_a_2a_bcrypt_hash() {
         .unwrap();
     assert!(!plug.approved);
     assert_eq!(plug.provider_id, owner.account_id);
-    assert!(plug.password_hash.starts_with("$2a$10$"), "{}", plug.password_hash);
+    assert!(
+        plug.password_hash.starts_with("$2a$10$"),
+        "{}",
+        plug.password_hash
+    );
     assert!(bcrypt::verify(PLUG_PASSWORD, &plug.password_hash).unwrap());
-    assert_eq!(w.store.get_plug(&plug.id).await.unwrap(), Some(plug.clone()));
+    assert_eq!(
+        w.store.get_plug(&plug.id).await.unwrap(),
+        Some(plug.clone())
+    );
     assert_eq!(w.kinds(plug.subject()).await, ["plug.registered"]);
     let logged = w.history(plug.subject()).await[0].details.to_string();
-    assert!(!logged.contains("$2a$") && !logged.contains(PLUG_PASSWORD), "{logged}");
+    assert!(
+        !logged.contains("$2a$") && !logged.contains(PLUG_PASSWORD),
+        "{logged}"
+    );
     assert_eq!(plugs_counted(&w).await, 0);
     assert!(plugs(&w).approved().await.unwrap().is_empty());
 
@@ -129,7 +139,12 @@ async fn invalid_registrations_are_refused_with_every_reason() {
     bad.url = None;
     let err = status(plugs(&w).register(&Actor::Operator, bad).await, 400);
     let details = err.body().details.join(" | ");
-    assert!(details.contains("name:") && details.contains("password:") && details.contains("url: required"), "{details}");
+    assert!(
+        details.contains("name:")
+            && details.contains("password:")
+            && details.contains("url: required"),
+        "{details}"
+    );
     let mut long = new_plug("calendar", &owner);
     long.password = Some("x".repeat(72));
     status(plugs(&w).register(&Actor::Operator, long).await, 400);
@@ -144,10 +159,20 @@ async fn invalid_registrations_are_refused_with_every_reason() {
 async fn approval_moves_the_data_plugs_figure_exactly() {
     let (w, owner, plug) = connected_world().await;
     assert_eq!(plugs_counted(&w).await, 1);
-    assert_eq!(w.kinds(plug.subject()).await, ["plug.registered", "plug.approved"]);
+    assert_eq!(
+        w.kinds(plug.subject()).await,
+        ["plug.registered", "plug.approved"]
+    );
     // Approving again changes nothing and logs nothing.
     let same = plugs(&w)
-        .update(&Actor::Operator, &plug.id, PlugChange { approved: Some(true), ..PlugChange::default() })
+        .update(
+            &Actor::Operator,
+            &plug.id,
+            PlugChange {
+                approved: Some(true),
+                ..PlugChange::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(same.version, plug.version);
@@ -158,7 +183,14 @@ async fn approval_moves_the_data_plugs_figure_exactly() {
         .unwrap();
     assert_eq!(plugs_counted(&w).await, 1, "unapproved plugs do not count");
     plugs(&w)
-        .update(&Actor::Operator, &plug.id, PlugChange { approved: Some(false), ..PlugChange::default() })
+        .update(
+            &Actor::Operator,
+            &plug.id,
+            PlugChange {
+                approved: Some(false),
+                ..PlugChange::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(plugs_counted(&w).await, 0);
@@ -166,17 +198,36 @@ async fn approval_moves_the_data_plugs_figure_exactly() {
     assert_eq!(plugs(&w).all().await.unwrap().len(), 2);
     // A new password: a new hash, the log says only that it changed.
     let changed = plugs(&w)
-        .update(&Actor::Operator, &other.id, PlugChange { password: Some("a brand new password".into()), ..PlugChange::default() })
+        .update(
+            &Actor::Operator,
+            &other.id,
+            PlugChange {
+                password: Some("a brand new password".into()),
+                ..PlugChange::default()
+            },
+        )
         .await
         .unwrap();
     assert!(bcrypt::verify("a brand new password", &changed.password_hash).unwrap());
     let entry = w.history(other.subject()).await.pop().unwrap();
     assert_eq!(entry.kind, "plug.updated");
     assert_eq!(entry.details["password"], "changed");
-    status(plugs(&w).update(&Actor::Operator, &other.id, PlugChange::default()).await, 400);
     status(
         plugs(&w)
-            .update(&Actor::Operator, "unknown", PlugChange { approved: Some(true), ..PlugChange::default() })
+            .update(&Actor::Operator, &other.id, PlugChange::default())
+            .await,
+        400,
+    );
+    status(
+        plugs(&w)
+            .update(
+                &Actor::Operator,
+                "unknown",
+                PlugChange {
+                    approved: Some(true),
+                    ..PlugChange::default()
+                },
+            )
             .await,
         404,
     );
@@ -185,7 +236,13 @@ async fn approval_moves_the_data_plugs_figure_exactly() {
 #[tokio::test]
 async fn the_listing_shows_approved_plugs_and_no_hash() {
     let (w, owner, plug) = connected_world().await;
-    let listing: Vec<PlugListing> = plugs(&w).approved().await.unwrap().iter().map(PlugListing::from).collect();
+    let listing: Vec<PlugListing> = plugs(&w)
+        .approved()
+        .await
+        .unwrap()
+        .iter()
+        .map(PlugListing::from)
+        .collect();
     let json = serde_json::to_value(&listing).unwrap();
     assert_eq!(json[0]["plug"]["uuid"], plug.id.as_str());
     assert_eq!(json[0]["plug"]["passwordHash"], "");
@@ -212,10 +269,20 @@ async fn connect_makes_the_user_on_the_hat_then_records_it_on_the_hats_chain() {
     assert_eq!(user["pass"], plug.password_hash.as_str());
     assert_eq!(user["role"], "datacredit");
     assert_eq!(user["roles"][0]["detail"], "calendar");
-    assert!(w.store.get_connection(&plug.id, HAT).await.unwrap().is_some());
+    assert!(
+        w.store
+            .get_connection(&plug.id, HAT)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let hat_kinds = w.kinds(format!("hat:{HAT}")).await;
     assert_eq!(hat_kinds, ["hat.registered", "plug.connected"]);
-    assert!(!w.kinds(plug.subject()).await.contains(&"plug.connected".to_owned()));
+    assert!(
+        !w.kinds(plug.subject())
+            .await
+            .contains(&"plug.connected".to_owned())
+    );
 
     // Again (the owner disabled the user meanwhile): re-enabled, nothing new anywhere.
     let id = user["userId"].as_str().unwrap().to_owned();
@@ -227,7 +294,10 @@ async fn connect_makes_the_user_on_the_hat_then_records_it_on_the_hats_chain() {
     let users = w.hats.users(HAT);
     assert_eq!(users.len(), 1);
     assert!(users[0].1);
-    assert_eq!(w.kinds(format!("hat:{HAT}")).await, ["hat.registered", "plug.connected"]);
+    assert_eq!(
+        w.kinds(format!("hat:{HAT}")).await,
+        ["hat.registered", "plug.connected"]
+    );
 }
 
 #[tokio::test]
@@ -237,19 +307,43 @@ async fn connect_refusals_follow_the_contract() {
     let c = calls(&w, &sessions);
     let stranger = w.account("someone@else.example", &[]).await;
     let admin = w.account("admin@dex.example", &["admin"]).await;
-    status(plugs(&w).connect(&c, &stranger, &plug.id, Some(HAT)).await, 403);
-    status(plugs(&w).connect(&c, &owner, "unknown", Some(HAT)).await, 404);
+    status(
+        plugs(&w).connect(&c, &stranger, &plug.id, Some(HAT)).await,
+        403,
+    );
+    status(
+        plugs(&w).connect(&c, &owner, "unknown", Some(HAT)).await,
+        404,
+    );
     status(plugs(&w).connect(&c, &owner, &plug.id, None).await, 400);
-    status(plugs(&w).connect(&c, &owner, &plug.id, Some("bob.hubat.net")).await, 400);
-    status(plugs(&w).connect(&c, &owner, &plug.id, Some("Not A Hat")).await, 400);
+    status(
+        plugs(&w)
+            .connect(&c, &owner, &plug.id, Some("bob.hubat.net"))
+            .await,
+        400,
+    );
+    status(
+        plugs(&w)
+            .connect(&c, &owner, &plug.id, Some("Not A Hat"))
+            .await,
+        400,
+    );
     let unapproved = plugs(&w)
         .register(&Actor::Operator, new_plug("photos", &owner))
         .await
         .unwrap();
-    status(plugs(&w).connect(&c, &owner, &unapproved.id, Some(HAT)).await, 403);
+    status(
+        plugs(&w)
+            .connect(&c, &owner, &unapproved.id, Some(HAT))
+            .await,
+        403,
+    );
     assert!(w.hats.api_calls().is_empty(), "no refusal calls the HAT");
     // An admin may connect any plug.
-    plugs(&w).connect(&c, &admin, &plug.id, Some(HAT)).await.unwrap();
+    plugs(&w)
+        .connect(&c, &admin, &plug.id, Some(HAT))
+        .await
+        .unwrap();
     assert!(w.store.get_hat(HAT).await.unwrap().is_some());
 }
 
@@ -265,26 +359,43 @@ async fn a_failing_hat_leaves_nothing_recorded() {
         w.hats.fail(HAT, route, fail, None);
         let sessions = HatSessions::new();
         let err = status(
-            plugs(&w).connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT)).await,
+            plugs(&w)
+                .connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT))
+                .await,
             want,
         );
         assert!(err.to_string().contains(HAT), "{err}");
-        assert!(w.store.get_connection(&plug.id, HAT).await.unwrap().is_none());
+        assert!(
+            w.store
+                .get_connection(&plug.id, HAT)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(w.kinds(format!("hat:{HAT}")).await, ["hat.registered"]);
     }
     // The user exists (an earlier attempt), but finding or enabling it fails.
     w.hats.clear_failures();
     let sessions = HatSessions::new();
-    plugs(&w).connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT)).await.unwrap();
+    plugs(&w)
+        .connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT))
+        .await
+        .unwrap();
     let recorded = w.kinds(format!("hat:{HAT}")).await;
     for route in ["GET /users/user", "PUT /users/user"] {
         w.hats.clear_failures();
         w.hats.fail(HAT, route, Fail::Status(503), None);
         let err = status(
-            plugs(&w).connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT)).await,
+            plugs(&w)
+                .connect(&calls(&w, &sessions), &owner, &plug.id, Some(HAT))
+                .await,
             502,
         );
-        let step = if route.starts_with("GET") { "find user" } else { "enable user" };
+        let step = if route.starts_with("GET") {
+            "find user"
+        } else {
+            "enable user"
+        };
         assert!(err.to_string().contains(step), "{err}");
         assert_eq!(w.kinds(format!("hat:{HAT}")).await, recorded);
     }
