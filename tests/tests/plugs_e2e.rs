@@ -590,7 +590,7 @@ async fn data_plugs_figure() -> i64 {
 /// suites may approve plugs meanwhile; the figure lags at most 2 x DEX_STATS_CACHE_SECS).
 async fn assert_figure_counts_the_listing() {
     let lag = dex_tests::support::config().stats_cache * 2 + Duration::from_millis(500);
-    for _ in 0..5 {
+    for _ in 0..20 {
         let before = listing().await.len();
         tokio::time::sleep(lag).await;
         let figure = data_plugs_figure().await;

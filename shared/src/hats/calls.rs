@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -48,6 +48,14 @@ pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 pub const LIST_BODY_LIMIT: usize = 1024 * 1024;
 /// A warm container forgets its HAT tokens past this many HATs (memory stays bounded).
 const MAX_CACHED_TOKENS: usize = 10_000;
+
+/// What is escaped in a path segment (a user id, a debit key): everything but RFC 3986's
+/// unreserved characters, so a UUID or `offer-1` goes as it is.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The steps DEX names in its errors.
 pub mod step {
@@ -448,7 +456,7 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         } else {
             (step::DISABLE_USER, "disable")
         };
-        let id = utf8_percent_encode(user_id, NON_ALPHANUMERIC);
+        let id = utf8_percent_encode(user_id, SEGMENT);
         self.call_ok(
             step,
             HatMethod::Put,
@@ -491,10 +499,7 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
 
     /// `POST /api/v2.6/data-debit/{key}` with `body`.
     pub async fn create_data_debit(&self, key: &str, body: &Value) -> DexResult<DebitCreated> {
-        let path = format!(
-            "/api/v2.6/data-debit/{}",
-            utf8_percent_encode(key, NON_ALPHANUMERIC)
-        );
+        let path = format!("/api/v2.6/data-debit/{}", utf8_percent_encode(key, SEGMENT));
         let response = self
             .call(
                 step::CREATE_DATA_DEBIT,
@@ -520,10 +525,7 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
 
     /// `GET /api/v2.6/data-debit/{key}`: the debit, `None` on 404.
     pub async fn get_data_debit(&self, key: &str) -> DexResult<Option<Value>> {
-        let path = format!(
-            "/api/v2.6/data-debit/{}",
-            utf8_percent_encode(key, NON_ALPHANUMERIC)
-        );
+        let path = format!("/api/v2.6/data-debit/{}", utf8_percent_encode(key, SEGMENT));
         let response = self
             .call(
                 step::GET_DATA_DEBIT,

@@ -293,7 +293,14 @@ async fn ensuring_a_user_twice_creates_one_and_re_enables_it() {
     again.user_id = "another-id".into();
     assert_eq!(
         session.ensure_user(&again).await.unwrap(),
-        EnsuredUser::Enabled(id)
+        EnsuredUser::Enabled(id.clone())
+    );
+    // A UUID goes into the path as it is (HATs match the segment).
+    assert!(
+        rig.routes()
+            .contains(&format!("PUT /users/user/{id}/enable")),
+        "{:?}",
+        rig.routes()
     );
     let users = rig.hats.users(HAT);
     assert_eq!(users.len(), 1);

@@ -114,7 +114,17 @@ pub(crate) fn serve(
     path: &str,
     body: &[u8],
 ) -> Option<Outcome> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Path segments are percent-decoded, as Play's router does.
+    let decoded: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let known = matches!(
         (method, segments.as_slice()),
         ("POST" | "GET", ["users", "user"])
