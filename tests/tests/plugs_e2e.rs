@@ -425,16 +425,15 @@ async fn owner_stranger(admin: &str) -> String {
 }
 
 /// One failure switch on one route: the answer, and DEX unchanged.
+/// `switch`: the route, the failure, the status DEX answers, the step its cause names.
 async fn assert_switch_leaves_nothing(
     admin: &str,
     owner: &Owner,
     plug_id: &str,
     hat: &TestHat,
-    route: &str,
-    fail: RouteFail,
-    status: u16,
-    step: &str,
+    switch: (&str, RouteFail, u16, &str),
 ) {
+    let (route, fail, status, step) = switch;
     let kinds = hat_kinds(admin, hat).await;
     hat.fail_route(route, fail.clone(), None);
     let err = assert_error(
@@ -480,10 +479,7 @@ async fn every_failure_switch_at_every_step_leaves_dex_unchanged() {
                 &owner,
                 id,
                 &hat,
-                route,
-                fail.clone(),
-                *status,
-                step,
+                (route, fail.clone(), *status, step),
             )
             .await;
             assert!(hat.users().is_empty(), "{route} {fail:?}");
@@ -510,10 +506,7 @@ async fn every_failure_switch_at_every_step_leaves_dex_unchanged() {
                 &owner,
                 id,
                 &hat,
-                route,
-                fail.clone(),
-                *status,
-                step,
+                (route, fail.clone(), *status, step),
             )
             .await;
         }
