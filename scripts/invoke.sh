@@ -8,6 +8,7 @@
 #   {{ACCOUNT_ID}}      a marketplace account created for this invocation
 #   {{ACCOUNT_TOKEN}}   a token of that account (password "a long invoke password")
 #   {{CLUSTER_DOMAIN}}  a cluster certified for this invocation (admin-cluster-delete)
+#   {{PLUG_ID}}         a data plug registered for this invocation (approved for dataplug-connect)
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
 #                       .dex/dev-hat.json), its HAT-signed token for DEX, its cluster; the
@@ -64,7 +65,7 @@ export ADMIN_TOKEN UNIQUE
 needs() { grep -q "{{$1}}" "$EVENT"; }
 
 ACCOUNT_ID="" ACCOUNT_TOKEN=""
-if needs ACCOUNT_ID || needs ACCOUNT_TOKEN; then
+if needs ACCOUNT_ID || needs ACCOUNT_TOKEN || needs PLUG_ID; then
     ACCOUNT_ID="$(api POST /api/admin/accounts \
         "{\"username\": \"invoke-$UNIQUE@example.com\", \"password\": \"a long invoke password\", \"roles\": [\"marketplace\"]}" |
         json_field accountId)"
@@ -72,6 +73,15 @@ if needs ACCOUNT_ID || needs ACCOUNT_TOKEN; then
         ACCOUNT_TOKEN="$(curl -sf "$DEX/api/users/access_token" -H "username: invoke-$UNIQUE@example.com" \
             -H 'password: a long invoke password' | json_field accessToken)" ||
             die "the account created for the invocation cannot log in"
+    fi
+fi
+PLUG_ID=""
+if needs PLUG_ID; then
+    PLUG_ID="$(api POST /api/admin/dataplugs \
+        "{\"name\": \"plug$UNIQUE\", \"description\": \"for make invoke\", \"url\": \"https://plug.example.com\", \"illustrationUrl\": \"https://plug.example.com/logo.png\", \"providerId\": \"$ACCOUNT_ID\", \"password\": \"an invoke plug password\"}" |
+        json_field uuid)"
+    if [[ $FN == dataplug-connect ]]; then
+        api PUT "/api/admin/dataplugs/$PLUG_ID" '{"approved": true}' >/dev/null
     fi
 fi
 CLUSTER_DOMAIN=""
@@ -94,14 +104,14 @@ print(json.dumps({"domain": hat["cluster"], "platformUsername": hat["platformUse
         api POST /api/users/registerHat "{\"hatAddress\": \"$HAT_ADDRESS\"}" >/dev/null
     fi
 fi
-export ACCOUNT_ID ACCOUNT_TOKEN CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
+export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
 
 def fill(value):
     if isinstance(value, str):

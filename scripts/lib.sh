@@ -455,7 +455,7 @@ print_stack_env() {
     local var
     for var in AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_LAMBDA AWS_REGION DEX_TABLE \
         DEX_SECRETS_PREFIX DEX_PUBLIC_URL DEX_LOCAL_STACK DEX_HAT_SCHEME DEX_HAT_RESOLVE DEX_HAT_TIMEOUT_SECS \
-        DEX_HAT_KEY_CACHE_SECS; do
+        DEX_HAT_KEY_CACHE_SECS DEX_HAT_BUDGET_SECS; do
         [[ -n ${!var:-} ]] && printf '    %s=%s\n' "$var" "${!var}" >&2
     done
     return 0

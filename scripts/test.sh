@@ -61,6 +61,8 @@ start_stack() {
     export DEX_HAT_TIMEOUT_SECS=2
     export DEX_HAT_KEY_CACHE_SECS=1
     export DEX_STATS_CACHE_SECS=1
+    # One deadline for a request's HAT calls (docs/decisions.md §6), short for the same reason.
+    export DEX_HAT_BUDGET_SECS=6
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env

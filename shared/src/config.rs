@@ -23,6 +23,9 @@ pub struct Config {
     pub hat_key_cache: Duration,
     /// Timeout of one call to a HAT.
     pub hat_timeout: Duration,
+    /// The deadline of all the HAT calls of one request (`dex::hats::calls`), well before
+    /// the functions' 29 s timeout so DEX still has time to record and answer.
+    pub hat_budget: Duration,
     /// `DEX_LOCAL_STACK=1`: this is a local stack (the scripts set it), the only place where
     /// `DEX_HAT_SCHEME=http` and `DEX_HAT_RESOLVE` are accepted.
     pub local_stack: bool,
@@ -33,6 +36,10 @@ pub struct Config {
     /// function is given it.
     pub first_admin: Option<String>,
 }
+
+/// The longest deadline of a request's HAT calls: the functions time out after 29 s, and
+/// DEX needs the rest to record the outcome and answer.
+pub const MAX_HAT_BUDGET_SECS: u64 = 24;
 
 /// The variable that allows the local-only HAT settings.
 pub const LOCAL_STACK_VAR: &str = "DEX_LOCAL_STACK";
@@ -112,6 +119,15 @@ impl Config {
             hat_resolve,
             hat_key_cache: seconds("DEX_HAT_KEY_CACHE_SECS", 60)?,
             hat_timeout: seconds("DEX_HAT_TIMEOUT_SECS", 5)?,
+            hat_budget: {
+                let budget = seconds("DEX_HAT_BUDGET_SECS", 20)?;
+                if budget.is_zero() || budget > Duration::from_secs(MAX_HAT_BUDGET_SECS) {
+                    return Err(ConfigError(format!(
+                        "DEX_HAT_BUDGET_SECS must be 1 to {MAX_HAT_BUDGET_SECS} (the functions time out after 29 s)"
+                    )));
+                }
+                budget
+            },
             local_stack,
             stats_cache: seconds("DEX_STATS_CACHE_SECS", 2)?,
             first_admin: get("DEX_FIRST_ADMIN_USERNAME"),
@@ -197,6 +213,10 @@ mod tests {
         assert!(err.to_string().contains("DEX_TOKEN_LIFETIME_SECS"));
         let err = config(&[base, ("DEX_HAT_SCHEME", "ftp")]).unwrap_err();
         assert!(err.to_string().contains("DEX_HAT_SCHEME"));
+        let err = config(&[base, ("DEX_HAT_BUDGET_SECS", "28")]).unwrap_err();
+        assert!(err.to_string().contains("DEX_HAT_BUDGET_SECS"));
+        let c = config(&[base, ("DEX_HAT_BUDGET_SECS", "3")]).unwrap();
+        assert_eq!(c.hat_budget, Duration::from_secs(3));
         let err = config(&[base, ("DEX_LOCAL_STACK", "yes")]).unwrap_err();
         assert!(err.to_string().contains("DEX_LOCAL_STACK"));
     }

@@ -10,6 +10,7 @@ pub mod hats;
 pub mod limits;
 pub mod offers;
 pub mod page;
+pub mod plugs;
 pub mod ports;
 pub mod roles;
 pub mod stats;

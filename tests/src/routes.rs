@@ -59,6 +59,9 @@ pub struct Function {
     pub env_parameters: BTreeMap<String, String>,
     #[serde(default)]
     pub writes_cluster_credentials: bool,
+    /// Reads "<stack>/clusters/<domain>" (the platform credentials of DEX calling HATs).
+    #[serde(default)]
+    pub reads_cluster_credentials: bool,
     pub memory: Option<u32>,
     pub memory_note: Option<String>,
     pub routes: Vec<String>,
@@ -471,6 +474,13 @@ fn policies(f: &Function) -> String {
             let id = secret_logical_id(secret).expect("checked at load");
             let _ = writeln!(out, "                - !Ref {id}");
         }
+    }
+    if f.reads_cluster_credentials {
+        out.push_str("        - Statement:\n");
+        out.push_str("            # DEX calls HATs as their cluster's platform user (docs/decisions.md §6).\n");
+        out.push_str("            - Sid: ClusterCredentialsRead\n              Effect: Allow\n");
+        out.push_str("              Action: secretsmanager:GetSecretValue\n");
+        out.push_str("              Resource: !Sub \"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/clusters/*\"\n");
     }
     for secret in &f.secrets {
         let id = secret_logical_id(secret).expect("checked at load");

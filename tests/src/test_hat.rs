@@ -25,11 +25,13 @@
 //!
 //! The wire formats follow `docs/hats.md` §1-§2 ("Fake-HAT checklist").
 
+mod api;
 mod cluster;
 mod keys;
 mod server;
 mod token;
 
+pub use api::{HatUserRecord, RouteFail};
 pub use cluster::{Behaviour, DEFAULT_PLATFORM_USERNAME, RecordedRequest, TestHat, TestHatCluster};
 pub use keys::{
     RSA1024_PUBLIC_KEY_PEM, fresh_ec_p256_public_key_pem, fresh_rsa2048_public_key_pem, pem_encode,

@@ -218,6 +218,25 @@ fn openapi_routes() -> BTreeSet<Route> {
 
 // ---- the tests ------------------------------------------------------------------------
 
+/// Every function may answer 503 (a dependency it cannot reach, docs/decisions.md §2), so
+/// every operation documents it: the fuzzing refuses undocumented statuses.
+#[test]
+fn every_operation_documents_the_unavailable_answer() {
+    let doc: Yaml = serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML");
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_mapping().expect("openapi.yaml has paths") {
+        for (method, operation) in item.as_mapping().into_iter().flatten() {
+            let Some(method) = method.as_str().filter(|m| HTTP_METHODS.contains(m)) else {
+                continue;
+            };
+            if operation["responses"].get("503").is_none() {
+                missing.push(format!("{method} {}", path.as_str().unwrap_or_default()));
+            }
+        }
+    }
+    fail_if_any("openapi.yaml operations without a 503 answer", missing);
+}
+
 #[test]
 fn the_generated_files_are_fresh() {
     let table = Table::load();
@@ -929,6 +948,9 @@ fn the_secret_policies_are_exactly_the_declared_ones_and_verifiers_read_only_pub
             for verb in ["CreateSecret", "PutSecretValue", "TagResource"] {
                 wanted.insert((verb.to_owned(), "clusters/*".to_owned()));
             }
+        }
+        if f.reads_cluster_credentials {
+            wanted.insert(("GetSecretValue".to_owned(), "clusters/*".to_owned()));
         }
         let granted = secret_grants(&doc, name);
         if granted != wanted {

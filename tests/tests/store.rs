@@ -13,6 +13,7 @@ use dex::accounts::Account;
 use dex::accounts::AccountStore;
 use dex::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use dex::page::PageRequest;
+use dex::plugs::{DataPlug, PlugConnection, PlugStore};
 use dex::roles::Role;
 use dex::stats::ingest::{ChunkPlan, MAX_MARKERS_PER_ACTION, accepted_event, marker, plan_chunks};
 use dex::stats::report::{StatsItem, parse_item};
@@ -24,12 +25,22 @@ use serde_json::json;
 
 /// Everything a contract test may use of a store.
 pub trait Store:
-    AccountStore + LogStore + ClusterStore + HatStore + StatsStore + Clone + Send + Sync + 'static
+    AccountStore
+    + LogStore
+    + ClusterStore
+    + HatStore
+    + StatsStore
+    + PlugStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
     T: AccountStore
+        + PlugStore
         + LogStore
         + ClusterStore
         + HatStore
@@ -76,6 +87,8 @@ contract!(
     hats_register_once_and_rekey_at_their_version,
     stats_chunks_count_once_and_say_what_was_counted,
     a_chunk_over_the_operator_limit_is_refused_alike,
+    plugs_have_unique_names_and_versions_and_a_sparse_approved_listing,
+    a_connection_is_recorded_once_with_its_event,
 );
 
 fn unique(prefix: &str) -> String {
@@ -1061,4 +1074,165 @@ async fn a_chunk_over_the_operator_limit_is_refused_alike<S: Store>(store: S) {
             .unwrap(),
         ChunkCommit::Committed
     );
+}
+
+fn plug(name: &str) -> DataPlug {
+    let now = now_millis();
+    DataPlug {
+        id: uuid::Uuid::new_v4().to_string(),
+        provider_id: uuid::Uuid::new_v4().to_string(),
+        provider_username: "owner@example.com".into(),
+        provider_created: now,
+        name: name.to_owned(),
+        description: "d".into(),
+        url: "https://p.example.com".into(),
+        illustration_url: "https://p.example.com/l.png".into(),
+        password_hash: "$2a$10$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012".into(),
+        approved: false,
+        created: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+async fn plugs_have_unique_names_and_versions_and_a_sparse_approved_listing<S: Store>(store: S) {
+    let name = unique("plug").replace('-', "");
+    let p = plug(&name);
+    store
+        .insert_plug(&p, event(p.subject(), "plug.registered", "test", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(store.get_plug(&p.id).await.unwrap(), Some(p.clone()));
+    // The same name in another case is taken.
+    let twin = plug(&name.to_uppercase());
+    let err = store
+        .insert_plug(
+            &twin,
+            event(twin.subject(), "plug.registered", "test", json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DexError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get_plug(&twin.id).await.unwrap(), None);
+    assert!(
+        store
+            .subject_history(&twin.subject(), PageRequest::first(5))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let ids = |plugs: Vec<DataPlug>| -> Vec<String> { plugs.into_iter().map(|p| p.id).collect() };
+    assert!(ids(store.list_plugs(false).await.unwrap()).contains(&p.id));
+    assert!(!ids(store.list_plugs(true).await.unwrap()).contains(&p.id));
+    let mut approved = p.clone();
+    approved.approved = true;
+    approved.version = 2;
+    store
+        .update_plug(
+            &approved,
+            1,
+            1,
+            event(p.subject(), "plug.approved", "test", json!({})),
+        )
+        .await
+        .unwrap();
+    let listed = store.list_plugs(true).await.unwrap();
+    assert_eq!(listed.iter().find(|x| x.id == p.id), Some(&approved));
+    // A stale version changes nothing.
+    let mut stale = p.clone();
+    stale.description = "stale".into();
+    stale.version = 2;
+    let err = store
+        .update_plug(
+            &stale,
+            1,
+            0,
+            event(p.subject(), "plug.updated", "test", json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DexError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get_plug(&p.id).await.unwrap(), Some(approved.clone()));
+    // Unapproved again: out of the approved listing (the index entry goes with the flag).
+    let mut back = approved.clone();
+    back.approved = false;
+    back.version = 3;
+    store
+        .update_plug(
+            &back,
+            2,
+            -1,
+            event(p.subject(), "plug.unapproved", "test", json!({})),
+        )
+        .await
+        .unwrap();
+    assert!(!ids(store.list_plugs(true).await.unwrap()).contains(&p.id));
+    let kinds: Vec<String> = store
+        .subject_history(&p.subject(), PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["plug.registered", "plug.approved", "plug.unapproved"]
+    );
+}
+
+async fn a_connection_is_recorded_once_with_its_event<S: Store>(store: S) {
+    let hat = format!("{}.hubat.net", unique("h"));
+    let connection = PlugConnection {
+        plug_id: uuid::Uuid::new_v4().to_string(),
+        hat: hat.clone(),
+        connected_at: now_millis(),
+        by: "someone".into(),
+    };
+    let subject = format!("hat:{hat}");
+    let connected = || {
+        event(
+            &subject,
+            "plug.connected",
+            "test",
+            json!({"plugId": connection.plug_id}),
+        )
+    };
+    assert_eq!(
+        store
+            .get_connection(&connection.plug_id, &hat)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .record_connection(&connection, connected())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_connection(&connection, connected())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_connection(&connection.plug_id, &hat)
+            .await
+            .unwrap(),
+        Some(connection.clone())
+    );
+    let history = store
+        .subject_history(&subject, PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(history.len(), 1, "the second connect wrote nothing");
+    assert_eq!(history[0].kind, "plug.connected");
+    // The HAT's registration item in the same partition is untouched by connections.
+    assert_eq!(store.get_hat(&hat).await.unwrap(), None);
 }

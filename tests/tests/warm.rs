@@ -1,6 +1,6 @@
 //! Each function warms at init exactly what its entry in routes.toml lets it use (issue 8 §2):
 //! `TABLE` when it has table access, `SIGNING_KEYS` when it reads or writes DEX's keys, and only
-//! `register-hat` (the one function that calls HATs) `HATS`. Fast, no stack needed.
+//! the functions that call HATs (`register-hat`, and those that read the clusters' platform credentials) `HATS`. Fast, no stack needed.
 
 use dex_tests::routes::{Table, TableAccess, read};
 
@@ -43,7 +43,7 @@ fn every_function_warms_what_its_route_entry_lets_it_use() {
         if !matches!(function.table, TableAccess::None) {
             expected.push("TABLE".to_owned());
         }
-        if name == "register-hat" {
+        if name == "register-hat" || function.reads_cluster_credentials {
             expected.push("HATS".to_owned());
         }
         expected.sort();

@@ -11,6 +11,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use dex::config::Config;
 use dex::error::DexError;
 use dex::hats::address::HatAddress;
+use dex::hats::{HatMethod, HatRequest, HatResponse, HatTransport};
 
 /// A HAT's public key is about 450 bytes; anything much larger is not one.
 pub const PUBLIC_KEY_BODY_LIMIT: usize = 16 * 1024;
@@ -186,6 +187,65 @@ impl HatClient {
 impl dex::hats::HatHttp for HatClient {
     async fn fetch_public_key(&self, hat: &HatAddress) -> Result<String, DexError> {
         HatClient::fetch_public_key(self, hat).await
+    }
+
+    async fn send(
+        &self,
+        hat: &HatAddress,
+        request: &HatRequest,
+    ) -> Result<HatResponse, HatTransport> {
+        HatClient::send(self, hat, request).await
+    }
+}
+
+impl HatClient {
+    /// One attempt of a HAT API call (`dex::hats::calls` retries and keeps the deadline):
+    /// the request's own timeout, no redirect followed, the body read up to its limit.
+    pub async fn send(
+        &self,
+        hat: &HatAddress,
+        request: &HatRequest,
+    ) -> Result<HatResponse, HatTransport> {
+        let url = self.url(hat, &request.path);
+        let method = match request.method {
+            HatMethod::Get => reqwest::Method::GET,
+            HatMethod::Post => reqwest::Method::POST,
+            HatMethod::Put => reqwest::Method::PUT,
+        };
+        let mut builder = self
+            .http
+            .request(method, &url)
+            .timeout(request.timeout)
+            .header("accept", "application/json");
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let classify = |e: &reqwest::Error| {
+            if is_forbidden(e) {
+                HatTransport::Forbidden
+            } else if e.is_timeout() {
+                HatTransport::Timeout
+            } else if e.is_connect() {
+                HatTransport::Unreachable
+            } else {
+                HatTransport::Dropped
+            }
+        };
+        let response = builder.send().await.map_err(|e| classify(&e))?;
+        let status = response.status().as_u16();
+        let body =
+            match tokio::time::timeout(request.timeout, read_limited(response, request.body_limit))
+                .await
+            {
+                Err(_) => return Err(HatTransport::Timeout),
+                Ok(Err(LimitedRead::TooLarge)) => return Err(HatTransport::TooLarge),
+                Ok(Err(LimitedRead::Transport(e))) => return Err(classify(&e)),
+                Ok(Ok(body)) => body,
+            };
+        Ok(HatResponse { status, body })
     }
 }
 

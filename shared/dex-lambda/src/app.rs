@@ -10,10 +10,13 @@ use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::{Config, ConfigError};
 use dex::error::{DexError, DexResult};
+use dex::hats::calls::{HatCalls, HatSessions};
 use dex::hats::clusters::ClusterService;
 use dex::hats::register::Registration;
 use dex::hats::verify::{HatVerifier, VerifiedHat};
 use dex::hats::{ClusterStore, HatHttp, HatStore};
+use dex::plugs::PlugStore;
+use dex::plugs::service::PlugService;
 use dex::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
 use dex::roles::Role;
 use dex::stats::service::StatsService;
@@ -38,6 +41,8 @@ pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
     /// Only the functions that call HATs build the HTTP client (its TLS setup and resolver).
     hat_http: OnceLock<Result<H, String>>,
     make_hat_http: HatHttpFactory<H>,
+    /// Platform credentials and HAT tokens kept between requests (dex::hats::calls).
+    hat_sessions: HatSessions,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 }
@@ -201,6 +206,7 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
             stats_cache: SnapshotCache::new(config.stats_cache),
             hat_http: OnceLock::new(),
             make_hat_http,
+            hat_sessions: HatSessions::new(),
             config,
             store,
             secrets,
@@ -212,7 +218,7 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
 
 impl<S, K, H> App<S, K, H>
 where
-    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore + SnapshotStore,
+    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore + SnapshotStore + PlugStore,
     K: SecretStore,
     H: HatHttp,
 {
@@ -249,6 +255,28 @@ where
             .get_or_init(|| (self.make_hat_http)(&self.config).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| DexError::internal(format!("cannot build the HAT client: {e}")))
+    }
+
+    /// DEX calling HATs as their clusters' platform user (docs/decisions.md §6).
+    pub fn hat_calls(&self) -> DexResult<HatCalls<'_, H, K>> {
+        Ok(HatCalls {
+            http: self.hat_http()?,
+            secrets: &self.secrets,
+            sessions: &self.hat_sessions,
+            clock: &*self.clock,
+            timeout: self.config.hat_timeout,
+            budget: self.config.hat_budget,
+        })
+    }
+
+    /// Data plugs: registration, approval, the listing, connect (with `hat_calls`).
+    pub fn plugs(&self) -> PlugService<'_, S> {
+        PlugService {
+            store: &self.store,
+            clock: &*self.clock,
+            random: &*self.random,
+            allow_ports: self.config.hat_resolve.is_some(),
+        }
     }
 
     /// HAT registration; builds the HAT client on first use.

@@ -2,6 +2,7 @@
 //! requests.
 
 pub mod address;
+pub mod calls;
 pub mod clusters;
 pub mod key;
 pub mod model;
@@ -10,4 +11,6 @@ pub mod register;
 pub mod verify;
 
 pub use model::{Cluster, ClusterView, HatView, RegisteredHat, hat_subject};
-pub use ports::{ClusterStore, HatHttp, HatStore};
+pub use ports::{
+    ClusterStore, HatHttp, HatMethod, HatRequest, HatResponse, HatStore, HatTransport,
+};

@@ -65,4 +65,67 @@ pub trait HatHttp: Send + Sync {
     /// `GET <scheme>://<hat>/publickey`: the body as text, or a 502/504 naming the HAT and
     /// the step (400 when its name points where DEX must not go).
     fn fetch_public_key(&self, hat: &HatAddress) -> impl Future<Output = DexResult<String>> + Send;
+
+    /// One attempt of a call to the HAT's API, as `calls::HatCalls` builds it: no retry, no
+    /// redirect followed (a 3xx is an answer), the body read up to the request's limit, the
+    /// private-address guard of registration.
+    fn send(
+        &self,
+        hat: &HatAddress,
+        request: &HatRequest,
+    ) -> impl Future<Output = Result<HatResponse, HatTransport>> + Send;
+}
+
+/// One HTTP request to a HAT's API, as `HatCalls` builds it.
+#[derive(Debug, Clone)]
+pub struct HatRequest {
+    pub method: HatMethod,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Extra headers (credentials, the HAT token); their values are never logged.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<serde_json::Value>,
+    /// How long this one attempt may take, connection included.
+    pub timeout: std::time::Duration,
+    /// The largest answer body read; a larger one is a failure of the HAT.
+    pub body_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HatMethod {
+    Get,
+    Post,
+    Put,
+}
+
+impl HatMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+        }
+    }
+}
+
+/// A HAT's answer, whatever its status (redirects are answers too: never followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HatResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why an attempt got no (complete) answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HatTransport {
+    /// No answer within the attempt's timeout.
+    Timeout,
+    /// No connection could be made (refused, DNS failure).
+    Unreachable,
+    /// The connection broke before a complete answer.
+    Dropped,
+    /// The answer's body is larger than the request's `body_limit`.
+    TooLarge,
+    /// The HAT's name resolves only to addresses DEX must not call (the private-address guard).
+    Forbidden,
 }

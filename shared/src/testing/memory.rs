@@ -21,14 +21,15 @@ use crate::accounts::{Account, AccountGuard, guard_changed, normalise_username};
 use crate::error::{DexError, DexResult};
 use crate::hats::{Cluster, ClusterStore, HatStore, RegisteredHat};
 use crate::page::{Page, PageRequest};
+use crate::plugs::{DataPlug, PlugConnection, PlugStore};
 use crate::ports::{Clock, Random, SystemClock, SystemRandom};
 use crate::roles::Role;
-use crate::stats::HATS_COUNTER;
 use crate::stats::ingest::{ChunkPlan, DESCRIPTIONS_PER_COMMIT, OTHER_FIELDS, field_shard};
 use crate::stats::limits::{MAX_FIELDS_PER_SHARD_ITEM, MAX_MARKERS_PER_BUCKET};
 use crate::stats::snapshot::{MAX_SNAPSHOT_BYTES, Snapshot, SnapshotStore};
 use crate::stats::tree::{DescriptionTarget, FieldCounts};
 use crate::stats::{ChunkAction, ChunkCommit, DATA_IN, DATA_OUT, DebitState, Refusal, StatsStore};
+use crate::stats::{DATA_PLUGS, HATS_COUNTER};
 use crate::txlog::{LogEntry, LogEvent, LogFilter, LogStore, chain_events};
 
 /// As the adapter: counters spread over 16 partitions, markers kept 30 days, a log listing
@@ -64,6 +65,11 @@ struct State {
     offers: BTreeMap<String, crate::offers::Offer>,
     /// (offer id, HAT address) → its claim.
     claims: BTreeMap<(String, String), crate::offers::Claim>,
+    plugs: BTreeMap<String, DataPlug>,
+    /// Lowercased plug name → plug id.
+    plug_names: BTreeMap<String, String>,
+    /// (plug id, HAT) → connection.
+    connections: BTreeMap<(String, String), PlugConnection>,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its
@@ -1095,5 +1101,178 @@ impl SnapshotStore for MemoryStore {
             },
         );
         Ok(true)
+    }
+}
+
+fn plug_size(p: &DataPlug) -> ItemSize {
+    let size = ItemSize::default()
+        .s("plugId", &p.id)
+        .s("providerId", &p.provider_id)
+        .s("providerUsername", &p.provider_username)
+        .n("providerCreated", p.provider_created)
+        .s("name", &p.name)
+        .s("description", &p.description)
+        .s("url", &p.url)
+        .s("illustrationUrl", &p.illustration_url)
+        .s("passwordHash", &p.password_hash)
+        .b("approved")
+        .n("created", p.created)
+        .n("updatedAt", p.updated_at)
+        .n("version", p.version)
+        .s("gsi1pk", "PLUGS")
+        .s("gsi1sk", &format!("{:013}#{}", p.created, p.id));
+    if p.approved {
+        size.s("gsi2pk", "PLUGS#APPROVED")
+            .s("gsi2sk", &format!("{:013}#{}", p.created, p.id))
+    } else {
+        size
+    }
+}
+
+impl PlugStore for MemoryStore {
+    async fn insert_plug(&self, plug: &DataPlug, event: LogEvent) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let name = plug.name.to_lowercase();
+        let (n1, n2, id) = (name.clone(), name.clone(), plug.id.clone());
+        let (p, pid) = (plug.clone(), plug.id.clone());
+        let writes = vec![
+            Write::new(
+                shape(
+                    format!("PLUGNAME#{name}"),
+                    "PLUGNAME",
+                    ItemSize::default().s("plugId", &id),
+                    Some("attribute_not_exists(pk)"),
+                ),
+                move |st| !st.plug_names.contains_key(&n1),
+                move |st| {
+                    st.plug_names.insert(n2, id);
+                },
+            ),
+            Write::new(
+                shape(
+                    format!("PLUG#{pid}"),
+                    "PLUG",
+                    plug_size(plug),
+                    Some("attribute_not_exists(pk)"),
+                ),
+                move |st| !st.plugs.contains_key(&pid),
+                move |st| {
+                    st.plugs.insert(p.id.clone(), p);
+                },
+            ),
+        ];
+        let mut st = self.lock();
+        match self.commit(&mut st, writes, vec![event]) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(failed)) if failed.first() == Some(&0) => Err(
+                DexError::Conflict(format!("a data plug named {:?} exists", plug.name)),
+            ),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict("data plug id collision".into())),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn get_plug(&self, id: &str) -> DexResult<Option<DataPlug>> {
+        tokio::task::yield_now().await;
+        limits::check_key(&format!("PLUG#{id}"), "PLUG")?;
+        Ok(self.lock().plugs.get(id).cloned())
+    }
+
+    async fn update_plug(
+        &self,
+        plug: &DataPlug,
+        expected_version: u64,
+        approved_delta: i64,
+        event: LogEvent,
+    ) -> DexResult<()> {
+        tokio::task::yield_now().await;
+        let (p, id) = (plug.clone(), plug.id.clone());
+        let mut writes = vec![Write::new(
+            shape(
+                format!("PLUG#{id}"),
+                "PLUG",
+                plug_size(plug),
+                Some("attribute_exists(pk) AND #v = :v"),
+            ),
+            move |st| {
+                st.plugs
+                    .get(&id)
+                    .is_some_and(|p| p.version == expected_version)
+            },
+            move |st| {
+                st.plugs.insert(p.id.clone(), p);
+            },
+        )];
+        if approved_delta != 0 {
+            writes.push(counter_write(
+                &*self.inner.random,
+                DATA_PLUGS,
+                approved_delta,
+                self.now(),
+            ));
+        }
+        let mut st = self.lock();
+        match self.commit(&mut st, writes, vec![event]) {
+            Ok(_) => Ok(()),
+            Err(Failure::Condition(_)) => Err(DexError::Conflict(
+                "the data plug changed meanwhile; read it again and retry".into(),
+            )),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn list_plugs(&self, approved_only: bool) -> DexResult<Vec<DataPlug>> {
+        tokio::task::yield_now().await;
+        let mut plugs: Vec<DataPlug> = self
+            .lock()
+            .plugs
+            .values()
+            .filter(|p| !approved_only || p.approved)
+            .cloned()
+            .collect();
+        plugs.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(plugs)
+    }
+
+    async fn record_connection(
+        &self,
+        connection: &PlugConnection,
+        event: LogEvent,
+    ) -> DexResult<bool> {
+        tokio::task::yield_now().await;
+        let key = (connection.plug_id.clone(), connection.hat.clone());
+        let (k1, c) = (key.clone(), connection.clone());
+        let write = Write::new(
+            shape(
+                format!("HAT#{}", connection.hat),
+                format!("PLUG#{}", connection.plug_id),
+                ItemSize::default()
+                    .s("plugId", &connection.plug_id)
+                    .s("hat", &connection.hat)
+                    .n("connectedAt", connection.connected_at)
+                    .s("by", &connection.by),
+                Some("attribute_not_exists(pk)"),
+            ),
+            move |st| !st.connections.contains_key(&k1),
+            move |st| {
+                st.connections.insert(key, c);
+            },
+        );
+        let mut st = self.lock();
+        match self.commit(&mut st, vec![write], vec![event]) {
+            Ok(_) => Ok(true),
+            Err(Failure::Condition(_)) => Ok(false),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn get_connection(&self, plug_id: &str, hat: &str) -> DexResult<Option<PlugConnection>> {
+        tokio::task::yield_now().await;
+        limits::check_key(&format!("HAT#{hat}"), &format!("PLUG#{plug_id}"))?;
+        Ok(self
+            .lock()
+            .connections
+            .get(&(plug_id.to_owned(), hat.to_owned()))
+            .cloned())
     }
 }

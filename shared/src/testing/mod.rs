@@ -10,6 +10,6 @@ mod memory;
 mod secrets;
 
 pub use clock::{SeededRandom, SettableClock};
-pub use hats::{FakeHats, HatReply};
+pub use hats::{Fail, FakeCall, FakeHats, HatReply};
 pub use memory::MemoryStore;
 pub use secrets::MemorySecrets;

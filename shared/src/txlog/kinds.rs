@@ -24,10 +24,15 @@ pub enum Kind {
     OfferClaimed,
     OfferClaimConfirmed,
     OfferClaimUnconfirmed,
+    PlugRegistered,
+    PlugUpdated,
+    PlugApproved,
+    PlugUnapproved,
+    PlugConnected,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 23] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -46,6 +51,11 @@ impl Kind {
         Kind::OfferClaimed,
         Kind::OfferClaimConfirmed,
         Kind::OfferClaimUnconfirmed,
+        Kind::PlugRegistered,
+        Kind::PlugUpdated,
+        Kind::PlugApproved,
+        Kind::PlugUnapproved,
+        Kind::PlugConnected,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -69,6 +79,11 @@ impl Kind {
             Kind::OfferClaimed => "offer.claimed",
             Kind::OfferClaimConfirmed => "offer.claim-confirmed",
             Kind::OfferClaimUnconfirmed => "offer.claim-unconfirmed",
+            Kind::PlugRegistered => "plug.registered",
+            Kind::PlugUpdated => "plug.updated",
+            Kind::PlugApproved => "plug.approved",
+            Kind::PlugUnapproved => "plug.unapproved",
+            Kind::PlugConnected => "plug.connected",
         }
     }
 }
@@ -100,6 +115,12 @@ impl Subject {
     /// chains (docs/decisions.md §13.7).
     pub fn offer(offer_id: &str) -> Self {
         Self(format!("offer:{offer_id}"))
+    }
+
+    /// A data plug's own changes (registered, changed, approved); its connections go on the
+    /// HATs' chains.
+    pub fn plug(id: &str) -> Self {
+        Self(format!("plug:{id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).

@@ -4,8 +4,10 @@
 mod accounts;
 mod clusters;
 mod first_use;
+mod hat_calls;
 mod last_admin;
 mod offers;
+mod plugs;
 mod registration;
 mod snapshot;
 mod stats;

@@ -117,6 +117,8 @@ pub(crate) struct HatState {
     /// `SmallRsaKey`), made when the behaviour is set so the server never generates keys.
     pub(crate) decoy_pem: Option<String>,
     pub(crate) login_tokens: Vec<String>,
+    /// The HAT API's data and failure switches (`api`).
+    pub(crate) api: super::api::ApiState,
 }
 
 /// Locks a mutex even if a panicking thread poisoned it: the data are plain records, so
@@ -234,6 +236,7 @@ impl TestHatCluster {
                 behaviour: Behaviour::Normal,
                 decoy_pem: None,
                 login_tokens: Vec::new(),
+                api: super::api::ApiState::default(),
             }),
         });
         let previous = lock(&self.shared.hats).insert(address.clone(), Arc::clone(&inner));
@@ -476,6 +479,10 @@ impl TestHat {
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         requests_for(&self.shared, &self.inner.address)
+    }
+
+    pub(crate) fn inner(&self) -> &HatInner {
+        &self.inner
     }
 
     pub(crate) fn current_key(&self) -> Arc<HatKey> {

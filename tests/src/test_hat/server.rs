@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
+use super::api::{self, RouteFail};
 use super::cluster::{Behaviour, HatInner, RecordedRequest, Shared, lock};
 use super::token::TokenBuilder;
 
@@ -74,10 +75,22 @@ pub(crate) async fn run(
     }
 }
 
+/// A failure switch's dropped connection: hyper closes the connection without an answer.
+#[derive(Debug)]
+pub(crate) struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a failure switch")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
 async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
-) -> Result<Response<ResponseBody>, Infallible> {
+) -> Result<Response<ResponseBody>, DropConnection> {
     let (parts, body) = req.into_parts();
     let host = parts
         .headers
@@ -120,7 +133,7 @@ async fn handle(
                 )
             })
             .collect(),
-        body,
+        body: body.clone(),
     };
     lock(&shared.requests).push(recorded);
 
@@ -137,7 +150,7 @@ async fn handle(
     let Some(hat) = lock(&shared.hats).get(&host).cloned() else {
         return Ok(hat_unavailable());
     };
-    Ok(answer(&shared, &hat, &parts).await)
+    answer(&shared, &hat, &parts, &body).await
 }
 
 /// The answer of a known HAT, in order: `Slow` delay, `Redirect`, scripted answers,
@@ -146,7 +159,8 @@ async fn answer(
     shared: &Shared,
     hat: &HatInner,
     parts: &hyper::http::request::Parts,
-) -> Response<ResponseBody> {
+    body: &[u8],
+) -> Result<Response<ResponseBody>, DropConnection> {
     let (behaviour, key, decoy_pem) = {
         let state = lock(&hat.state);
         (
@@ -159,7 +173,7 @@ async fn answer(
     match &behaviour {
         Behaviour::Slow(delay) => tokio::time::sleep(*delay).await,
         Behaviour::Redirect(location) => {
-            return match HeaderValue::from_str(location) {
+            return Ok(match HeaderValue::from_str(location) {
                 Ok(location) => {
                     let mut response = empty(StatusCode::FOUND);
                     response.headers_mut().insert(LOCATION, location);
@@ -170,11 +184,46 @@ async fn answer(
                     "Internal Server Error",
                     "Redirect location is not a valid header value",
                 ),
-            };
+            });
         }
         _ => {}
     }
 
+    let path = parts.uri.path();
+    let route = format!("{} {path}", parts.method);
+    let mut drop_after = false;
+    match api::failure(hat, &route) {
+        None => {}
+        Some(RouteFail::Status(status)) => {
+            return Ok(match StatusCode::from_u16(status) {
+                Ok(code) => error(code, "Failure switch", "Scripted failure"),
+                Err(_) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                    "Scripted status code is invalid",
+                ),
+            });
+        }
+        Some(RouteFail::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(RouteFail::Drop) => return Err(DropConnection),
+        Some(RouteFail::DropAfter) => drop_after = true,
+    }
+    let response = answer_normally(shared, hat, parts, body, key, &behaviour, decoy_pem);
+    if drop_after {
+        return Err(DropConnection);
+    }
+    Ok(response)
+}
+
+fn answer_normally(
+    shared: &Shared,
+    hat: &HatInner,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    key: Arc<super::keys::HatKey>,
+    behaviour: &Behaviour,
+    decoy_pem: Option<String>,
+) -> Response<ResponseBody> {
     let path = parts.uri.path();
     let scripted = lock(&shared.responses)
         .iter()
@@ -197,9 +246,21 @@ async fn answer(
     }
 
     match (&parts.method, path) {
-        (&Method::GET, "/publickey") => public_key(&behaviour, &key.pem, decoy_pem),
-        (&Method::GET, "/users/access_token") => login(shared, hat, key, &parts.headers),
-        _ => json_response(StatusCode::OK, &json!({})),
+        (&Method::GET, "/publickey") => return public_key(behaviour, &key.pem, decoy_pem),
+        (&Method::GET, "/users/access_token") => return login(shared, hat, key, &parts.headers),
+        _ => {}
+    }
+    let token = parts
+        .headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok());
+    let authorised = api::token_valid(hat, token);
+    match api::serve(hat, authorised, parts.method.as_str(), path, body) {
+        Some((status, body)) => json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &body,
+        ),
+        None => json_response(StatusCode::OK, &json!({})),
     }
 }
 
@@ -262,7 +323,7 @@ fn login(
     let accepted = {
         let platform = lock(&shared.platform);
         platform.0 == username && platform.1 == password
-    };
+    } || api::user_login(hat, &username, &password);
     if !accepted {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -16,6 +16,8 @@ use dex::roles::Role;
 use dex::{DexError, DexResult};
 use dex_lambda::App;
 
+mod plugs;
+
 const USAGE: &str = "\
 dexctl: operate a DEX deployment (uses DEX_TABLE, DEX_SECRETS_PREFIX, AWS_* like the functions)
 
@@ -118,7 +120,7 @@ fn print_json(value: &impl serde::Serialize) {
 
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
     if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
-        print!("{USAGE}");
+        print!("{USAGE}{}", plugs::USAGE);
         return Ok(());
     }
     let command = argv.remove(0);
@@ -205,6 +207,7 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "accounts" => accounts(&app, argv).await?,
         "clusters" => clusters(&app, argv).await?,
         "hats" => hats(&app, argv).await?,
+        "plugs" => plugs::plugs(&app, argv).await?,
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())

@@ -17,6 +17,9 @@
 //! | description | `DESC` | `<json [namespace, endpoint?, field?]>`, or `#<sha256 of it>` over 1000 bytes | |
 //! | read model snapshot | `SNAPSHOT#<model>` | `PART#<i>` | |
 //! | warm-up (never written) | `SNAPSHOT#warm-up` | `WARM-UP` | |
+//! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
+//! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
+//! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
 
 use std::collections::HashMap;
 
@@ -170,6 +173,27 @@ pub(crate) fn warm_up() -> Item {
     key("SNAPSHOT#warm-up".to_owned(), "WARM-UP")
 }
 
+// Data plugs.
+pub(crate) const ALL_PLUGS: &str = "PLUGS";
+pub(crate) const APPROVED_PLUGS: &str = "PLUGS#APPROVED";
+
+pub(crate) fn plug(id: &str) -> Item {
+    key(format!("PLUG#{id}"), "PLUG")
+}
+
+pub(crate) fn plug_name(name: &str) -> Item {
+    key(format!("PLUGNAME#{}", name.to_lowercase()), "PLUGNAME")
+}
+
+/// The sort key of the plug listings: oldest first.
+pub(crate) fn plug_sort(created: i64, id: &str) -> String {
+    format!("{created:013}#{id}")
+}
+
+pub(crate) fn plug_connection(hat: &str, plug_id: &str) -> Item {
+    key(hat_partition(hat), format!("PLUG#{plug_id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +249,16 @@ mod tests {
         assert_eq!(
             pk_sk(&snapshot_part("stats", 1)),
             ("SNAPSHOT#stats".into(), "PART#1".into())
+        );
+        assert_eq!(pk_sk(&plug("p1")), ("PLUG#p1".into(), "PLUG".into()));
+        assert_eq!(
+            pk_sk(&plug_name("MyPlug")),
+            ("PLUGNAME#myplug".into(), "PLUGNAME".into())
+        );
+        assert_eq!(plug_sort(5, "p1"), "0000000000005#p1");
+        assert_eq!(
+            pk_sk(&plug_connection("a.hubat.net", "p1")),
+            ("HAT#a.hubat.net".into(), "PLUG#p1".into())
         );
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),
