@@ -10,8 +10,10 @@
 //!   base64-encodes, so the function gets the same bytes as on AWS.
 //! - The emulator's Runtime API answers the function before it has read the posted response
 //!   and sometimes loses a large one (500, the same problem document; the function logged its
-//!   answer). API Gateway never does. The gateway sends a GET, HEAD, PUT or DELETE again when
-//!   exactly that document comes back (they are idempotent); other methods get it as is.
+//!   answer). API Gateway never does. The gateway sends a request again when exactly that
+//!   document comes back and the request is idempotent: GET, HEAD, PUT, DELETE, and the two
+//!   POSTs DEX makes idempotent (`IDEMPOTENT_POSTS`: a resent stats batch counts once, a
+//!   description merge is the same merge); other requests get the document as is.
 //! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
 //!   `$default` route; the emulator answers 404 with a document listing the workspace's
 //!   binaries. The gateway sends it to the default-route function instead (the emulator's
@@ -30,6 +32,10 @@ use hyper_util::rt::TokioIo;
 
 /// Sends of one idempotent request when the emulator keeps losing its answer.
 const ATTEMPTS: usize = 5;
+
+/// POST routes whose repetition changes nothing (docs/decisions.md §7: exactly-once reports;
+/// merging the same descriptions twice is one merge).
+const IDEMPOTENT_POSTS: [&str; 2] = ["/stats/report", "/stats/available-data/descriptions"];
 
 /// Headers that belong to one hop, never forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -114,7 +120,8 @@ async fn forward(
             | reqwest::Method::HEAD
             | reqwest::Method::PUT
             | reqwest::Method::DELETE
-    );
+    ) || (method == reqwest::Method::POST
+        && IDEMPOTENT_POSTS.contains(&parts.uri.path().trim_end_matches('/')));
     let mut attempt = 0;
     let mut url = url;
     loop {
