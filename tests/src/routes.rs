@@ -100,6 +100,30 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The build's target directory (`CARGO_TARGET_DIR`, relative to the workspace, else
+/// `target/`).
+pub fn target_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    if target.is_relative() {
+        workspace_root().join(target)
+    } else {
+        target
+    }
+}
+
+/// A binary of the workspace that `make test` built (`cargo build --workspace --bins`).
+pub fn built_binary(name: &str) -> PathBuf {
+    let path = target_dir().join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
 /// One row of the `events/README.md` table: the event's file stem, the route it shows and
 /// the documented success answer (its status first, e.g. `201, a new account`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! behind them. Every test makes its own accounts (unique usernames), so the tests run
 //! concurrently and never depend on, or assert, global counts.
 
-use std::path::PathBuf;
+use dex_tests::routes::{built_binary, target_dir};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -275,34 +275,6 @@ async fn account_view(dex: &Dex, admin: &str, id: &str) -> Value {
 /// The account of `token` (the `sub` claim).
 fn sub_of(token: &str) -> String {
     jwt_parts(token).1["sub"].as_str().expect("sub").to_owned()
-}
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    if target.is_relative() {
-        workspace_root().join(target)
-    } else {
-        target
-    }
-}
-
-fn dexctl_path() -> PathBuf {
-    let path = target_dir().join("debug").join("dexctl");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p dexctl` (make test does)",
-        path.display()
-    );
-    path
 }
 
 // ---- tokens ------------------------------------------------------------------------------
@@ -1356,7 +1328,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
     let probe = format!("/api/admin/accounts/{id}");
     expect_json(dex.get(&probe, Some(&before)).await, 200).await;
 
-    let output = std::process::Command::new(dexctl_path())
+    let output = std::process::Command::new(built_binary("dexctl"))
         .arg("rotate-key")
         .output()
         .expect("run dexctl rotate-key");

@@ -5,8 +5,8 @@
 //! dependency is unreachable it answers DEX's 503 (with `Retry-After`), and once the
 //! dependency is back it answers normally, in the same process.
 
+use dex_tests::routes::{built_binary as binary, workspace_root};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,32 +17,6 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-/// A binary `make test` built (`cargo build --workspace --bins`).
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_relative() {
-        workspace_root().join(target)
-    } else {
-        target
-    };
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
 
 /// The real endpoint the test stack exported for `variable` (host:port).
 fn stack_endpoint(variable: &str) -> SocketAddr {

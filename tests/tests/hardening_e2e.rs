@@ -3,9 +3,9 @@
 //! the bootstrap, an unreadable secret), against a private table and secret prefix through
 //! `dexctl` and the domain crate on the same DynamoDB Local and moto.
 
+use dex_tests::routes::{built_binary as binary, workspace_root};
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,32 +25,6 @@ use dex_tests::test_hat::{TestHat, TestHatCluster};
 use serde_json::{Value, json};
 
 // ---- helpers -----------------------------------------------------------------------------
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-/// A binary `make test` built (`cargo build --workspace --bins`).
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_relative() {
-        workspace_root().join(target)
-    } else {
-        target
-    };
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
 
 fn hex_tag() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()

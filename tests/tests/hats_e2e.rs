@@ -7,7 +7,7 @@
 //! Every test certifies its own cluster domain with its own provisioner account and starts
 //! its own HAT server, so the tests are independent and run concurrently.
 
-use std::path::PathBuf;
+use dex_tests::routes::{built_binary, workspace_root};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -171,35 +171,10 @@ async fn assert_unauthorized(token: Option<&str>, what: &str) {
     assert_error(resp, 401, "").await;
 }
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace")
-        .to_path_buf()
-}
-
-fn dexctl_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_relative() {
-        workspace_root().join(target)
-    } else {
-        target
-    };
-    let path = target.join("debug").join("dexctl");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p dexctl` (make test does)",
-        path.display()
-    );
-    path
-}
-
 /// Runs dexctl with the test's environment (DEX_TABLE, DEX_SECRETS_PREFIX, AWS_*) plus
 /// `envs`.
 async fn dexctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(dexctl_path());
+    let mut command = Command::new(built_binary("dexctl"));
     command.args(args).current_dir(workspace_root());
     for (k, v) in envs {
         command.env(k, v);
