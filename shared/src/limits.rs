@@ -99,6 +99,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> DexResult<T> 
         .map_err(|e| DexError::invalid(format!("malformed {what}"), vec![e.to_string()]))
 }
 
+/// For `#[serde(default, deserialize_with = "crate::limits::present")]`: an optional field
+/// that is there must hold a value (serde would take `null` as absent), so a change body's
+/// `null` is a 400 as its schema says.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -828,7 +828,8 @@ async fn stats_answer_the_documented_figures_in_order() {
             "{f}"
         );
     }
-    assert_eq!(figure_value(&figs, "Data Plugs"), 0);
+    // "Data Plugs" counts the approved plugs, which other suites register on this stack:
+    // plugs_e2e checks it against the listing. No route makes offer claims yet.
     assert_eq!(figure_value(&figs, "Total Offer Claims"), 0);
     assert!(
         figure_value(&figs, "HATs") >= 1,

@@ -147,17 +147,10 @@ impl std::fmt::Debug for PasswordChange {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountChange {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub roles: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub disabled: Option<bool>,
-}
-
-/// A field that is there must hold a value (serde would take `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
 }
 
 /// Who is acting, as every service and log entry names it.

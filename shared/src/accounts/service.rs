@@ -14,6 +14,10 @@ use crate::ports::{Clock, Random, SecretStore};
 use crate::roles::Role;
 use crate::txlog::{Kind, LogEvent};
 
+/// The longest `currentPassword` a password change takes (openapi.yaml `maxLength`): it is
+/// only compared, and no password DEX accepts is longer.
+pub const MAX_CURRENT_PASSWORD: usize = 1024;
+
 pub struct AccountService<'a, S, K> {
     pub store: &'a S,
     pub tokens: &'a TokenIssuer<K>,
@@ -193,6 +197,9 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     ) -> DexResult<Account> {
         password::check_password_policy(&change.new_password)
             .map_err(|e| DexError::invalid("invalid password", vec![e]))?;
+        if let Some(given) = &change.current_password {
+            crate::limits::check_len("currentPassword", given, MAX_CURRENT_PASSWORD)?;
+        }
         let current = self.get(account_id).await?;
         let by_self = matches!(actor, Actor::Account(me) if me.account_id == current.account_id);
         if by_self {

@@ -22,7 +22,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// The role the plug's user gets on a HAT, with the plug's name as detail.
 pub const PLUG_HAT_ROLE: &str = "datacredit";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewPlug {
     pub name: Option<String>,
@@ -33,14 +33,42 @@ pub struct NewPlug {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Absent fields are left as they are; `null` is not a value of any (a 400).
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlugChange {
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub approved: Option<bool>,
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub url: Option<String>,
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub illustration_url: Option<String>,
+    #[serde(default, deserialize_with = "crate::limits::present")]
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PlugChange {
+    // Never the password, even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlugChange")
+            .field("approved", &self.approved)
+            .field("description", &self.description)
+            .field("url", &self.url)
+            .field("illustration_url", &self.illustration_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewPlug {
+    // Never the password, even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPlug")
+            .field("name", &self.name)
+            .field("provider_id", &self.provider_id)
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct PlugService<'a, S> {
