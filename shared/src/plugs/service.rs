@@ -90,8 +90,9 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn check_text(field: &str, value: &str, max: usize, details: &mut Vec<String>) {
-    if value.len() > max {
-        details.push(format!("{field}: at most {max} bytes"));
+    // Characters, as openapi.yaml's maxLength counts them.
+    if value.chars().count() > max {
+        details.push(format!("{field}: at most {max} characters"));
     }
     if value.chars().any(char::is_control) {
         details.push(format!("{field}: no control characters"));
@@ -104,9 +105,14 @@ fn check_password(password: &str, details: &mut Vec<String>) {
             "password: at least {MIN_PASSWORD_CHARS} characters"
         ));
     }
+    // Printable ASCII, so that the schema can say the limit: one byte a character, and
+    // bcrypt reads no more than MAX_PASSWORD_BYTES.
+    if !password.chars().all(|c| (' '..='~').contains(&c)) {
+        details.push("password: printable ASCII characters only".into());
+    }
     if password.len() > bcrypt_hash::MAX_PASSWORD_BYTES {
         details.push(format!(
-            "password: at most {} bytes (bcrypt reads no more)",
+            "password: at most {} characters (bcrypt reads no more)",
             bcrypt_hash::MAX_PASSWORD_BYTES
         ));
     }
