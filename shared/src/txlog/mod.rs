@@ -162,16 +162,19 @@ impl LogFilter {
             subject,
             actor,
             kind,
-            from: time("from", from)?,
+            // Nothing was logged before the epoch: an earlier `from` means "from the start".
+            from: time("from", from)?.map(|f: i64| f.max(0)),
             to: time("to", to)?,
         };
         filter.check()?;
         Ok(filter)
     }
 
-    /// `from` after `to`: no entry can match (answered as an empty page, never asked).
+    /// `from` after `to`, or `to` before the epoch: no entry can match (answered as an empty
+    /// page, never asked).
     pub fn is_empty_range(&self) -> bool {
         matches!((self.from, self.to), (Some(from), Some(to)) if from > to)
+            || self.to.is_some_and(|to| to < 0)
     }
 
     /// Each filter becomes part of a key: bounded before any query.
@@ -193,6 +196,15 @@ impl LogFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_before_the_epoch_match_nothing_earlier_than_it() {
+        let before = LogFilter::parse(None, None, None, Some("-0865088"), Some("-88")).unwrap();
+        assert!(before.is_empty_range());
+        let since = LogFilter::parse(None, None, None, Some("-5"), None).unwrap();
+        assert_eq!(since.from, Some(0));
+        assert!(!since.is_empty_range());
+    }
 
     #[test]
     fn log_filters_are_bounded_and_read_leniently() {
