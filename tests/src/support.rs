@@ -442,6 +442,28 @@ pub async fn assert_error(resp: Response, status: u16, cause_contains: &str) -> 
     body
 }
 
+/// The environment the Lambda service gives a function, pointed at a fake Runtime API on
+/// `runtime_api` (the cold-start and hardening suites run binaries against one).
+pub fn lambda_runtime_env(
+    runtime_api: std::net::SocketAddr,
+    function: &str,
+) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_lost_by_the_emulator;

@@ -802,17 +802,7 @@ impl FakeRuntime {
     }
 
     fn lambda_env(&self, name: &str) -> Vec<(String, String)> {
-        [
-            ("AWS_LAMBDA_RUNTIME_API", self.addr.to_string()),
-            ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "hardening".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        dex_tests::support::lambda_runtime_env(self.addr, name)
     }
 
     async fn wait_for_poll(&self) {
