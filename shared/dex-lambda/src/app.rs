@@ -317,14 +317,13 @@ where
 
     /// The operator's signing-key management (dexctl).
     pub fn signing_key_admin(&self) -> SigningKeyAdmin<'_, K, S> {
-        SigningKeyAdmin {
-            secrets: &self.secrets,
-            log: &self.store,
-            private_name: self.config.signing_key_secret(),
-            public_name: self.config.public_keys_secret(),
-            clock: &*self.clock,
-            random: &*self.random,
-        }
+        SigningKeyAdmin::new(
+            &self.secrets,
+            &self.store,
+            &self.config,
+            &*self.clock,
+            &*self.random,
+        )
     }
 
     /// Verifies a HAT-signed token (docs/decisions.md §5): the HAT every HAT endpoint acts for.

@@ -284,7 +284,25 @@ pub struct SigningKeyAdmin<'a, K, L> {
     pub random: &'a dyn Random,
 }
 
-impl<K: SecretStore, L: LogStore> SigningKeyAdmin<'_, K, L> {
+impl<'a, K: SecretStore, L: LogStore> SigningKeyAdmin<'a, K, L> {
+    /// The key management of a deployment: its secret names come from its config.
+    pub fn new(
+        secrets: &'a K,
+        log: &'a L,
+        config: &crate::config::Config,
+        clock: &'a dyn Clock,
+        random: &'a dyn Random,
+    ) -> Self {
+        SigningKeyAdmin {
+            secrets,
+            log,
+            private_name: config.signing_key_secret(),
+            public_name: config.public_keys_secret(),
+            clock,
+            random,
+        }
+    }
+
     /// Creates the first signing key if there is none (as a first login would) and publishes
     /// the public halves when they are missing (a repair). Returns whether it created a key.
     pub async fn ensure(&self, actor: &Actor) -> DexResult<bool> {

@@ -82,14 +82,13 @@ impl World {
     }
 
     pub fn key_admin(&self) -> SigningKeyAdmin<'_, MemorySecrets, MemoryStore> {
-        SigningKeyAdmin {
-            secrets: &self.secrets,
-            log: &self.store,
-            private_name: self.config.signing_key_secret(),
-            public_name: self.config.public_keys_secret(),
-            clock: &*self.clock,
-            random: &*self.random,
-        }
+        SigningKeyAdmin::new(
+            &self.secrets,
+            &self.store,
+            &self.config,
+            &*self.clock,
+            &*self.random,
+        )
     }
 
     pub fn accounts(&self) -> AccountService<'_, MemoryStore, MemorySecrets> {
