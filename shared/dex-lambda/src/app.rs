@@ -95,10 +95,14 @@ pub enum InitError {
 }
 
 impl App {
-    /// Reads the configuration and creates the AWS clients (region, credentials and
-    /// `AWS_ENDPOINT_URL_*` overrides come from the standard environment; nothing is
-    /// connected yet, see `warm`).
+    /// Reads the configuration and creates the AWS clients (see `config_from_env` and `on_aws`).
     pub async fn init() -> Result<Self, InitError> {
+        Ok(Self::on_aws(Self::config_from_env()?).await)
+    }
+
+    /// The configuration from the environment, checked (a container with a wrong one must
+    /// not start); the local-stack settings in force are logged loudly.
+    pub fn config_from_env() -> Result<Config, InitError> {
         let config = Config::from_env()?;
         for setting in config.local_overrides() {
             tracing::warn!(
@@ -106,8 +110,16 @@ impl App {
                 "LOCAL STACK SETTING IN FORCE; never in a deployment"
             );
         }
+        Ok(config)
+    }
+
+    /// Creates the AWS clients (region, credentials and `AWS_ENDPOINT_URL_*` overrides come
+    /// from the standard environment) and wires the App on them. Nothing is connected yet
+    /// (see `warm`), but building the first SDK client reads and parses the system's TLS
+    /// roots (milliseconds of CPU), which is why `web::init_app` runs this in the background.
+    pub async fn on_aws(config: Config) -> Self {
         let (dynamodb, secrets) = dex_aws::aws_clients().await;
-        Ok(Self::with_clients(config, dynamodb, secrets))
+        Self::with_clients(config, dynamodb, secrets)
     }
 
     /// Starts what the first request will need (`needs`) in background tasks and returns at

@@ -245,23 +245,50 @@ where
     .await
 }
 
-/// Builds the `App` or stops the container with the reason (configuration is checked at
-/// init, never per request), then starts warming what the function `needs` without waiting
-/// for it (`App::warm`). The `App` lives as long as the process.
-pub async fn init_app(needs: crate::app::Needs) -> &'static crate::App {
+/// A container's `App`, built once in the background: by the task `init_app` starts, or by
+/// the first request if it asks before that task is done (it then waits for the same build).
+pub struct LazyApp {
+    config: dex::config::Config,
+    needs: crate::app::Needs,
+    app: tokio::sync::OnceCell<&'static crate::App>,
+}
+
+impl LazyApp {
+    /// The `App`, built on the first call (then warmed with the function's `needs`); every
+    /// later or concurrent call gets the same one. It lives as long as the process.
+    pub async fn get(&'static self) -> &'static crate::App {
+        self.app
+            .get_or_init(|| async {
+                let app: &'static crate::App =
+                    Box::leak(Box::new(crate::App::on_aws(self.config.clone()).await));
+                app.warm(self.needs);
+                app
+            })
+            .await
+    }
+}
+
+/// The init of a function: logging, then the configuration, checked here or the container
+/// stops with the reason (never per request). The AWS clients, the `App` and the warm-ups
+/// of what the function `needs` are started in a background task, so the first poll of the
+/// Runtime API waits on neither the TLS roots' parsing nor a network round trip.
+pub fn init_app(needs: crate::app::Needs) -> &'static LazyApp {
     init_logging();
-    match crate::App::init().await {
-        Ok(app) => {
-            let app: &'static crate::App = Box::leak(Box::new(app));
-            app.warm(needs);
-            app
-        }
+    let config = match crate::App::config_from_env() {
+        Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             eprintln!("cannot start: {e}");
             std::process::exit(1);
         }
-    }
+    };
+    let lazy: &'static LazyApp = Box::leak(Box::new(LazyApp {
+        config,
+        needs,
+        app: tokio::sync::OnceCell::new(),
+    }));
+    tokio::spawn(lazy.get());
+    lazy
 }
 
 /// The Lambda runtime for one function: the multi-threaded tokio runtime `#[tokio::main]`
@@ -273,8 +300,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-/// The `main` of a function binary: build the `App` at init, start warming what the
-/// function's first request needs (`Needs` constants joined by `|`: `TABLE`, `SIGNING_KEYS`,
+/// The `main` of a function binary: check the configuration at init, build the `App` and
+/// start warming what the function's first request needs in the background (`Needs` constants joined by `|`: `TABLE`, `SIGNING_KEYS`,
 /// `HATS`, or `NOTHING`), then serve `handle` (an `async fn(&App, ApiRequest) ->
 /// DexResult<HttpResponse>`) with the default body limit or the one given:
 /// `lambda_main!(handle, needs: TABLE | SIGNING_KEYS)`,
@@ -288,8 +315,11 @@ macro_rules! lambda_main {
         fn main() -> Result<(), $crate::web::Error> {
             $crate::web::runtime().block_on(async {
                 let needs = $crate::app::Needs::NOTHING $(.and($crate::app::Needs::$need))+;
-                let app = $crate::web::init_app(needs).await;
-                $crate::web::serve($body_limit, |request| $handle(app, request)).await
+                let app = $crate::web::init_app(needs);
+                $crate::web::serve($body_limit, move |request| async move {
+                    $handle(app.get().await, request).await
+                })
+                .await
             })
         }
     };

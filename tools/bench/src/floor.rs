@@ -101,6 +101,7 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
     let event = Bytes::from(Event::get("/").build().to_string());
     let (mut init, mut extra, mut first) = (Vec::new(), Vec::new(), Vec::new());
     let (mut init_cpu, mut extra_cpu, mut first_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut background, mut background_cpu) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let out = logs.join(format!("{PROBE}-{run}.json"));
         let env = [("DEX_BENCH_PROBE_OUT".to_owned(), out.display().to_string())];
@@ -125,8 +126,8 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
         let init_stamps = stamps_of(&stamps, "init");
         let extra_stamps = stamps_of(&stamps, "extra");
         let mut run_init = steps(&init_stamps, Some(spawned_ns));
-        // The probe's extra calls run between init and web::serve: the last step starts
-        // after them.
+        // The probe's background steps and extra calls run between init and web::serve:
+        // the last step starts after them.
         let serve_from = extra_stamps
             .last()
             .or(init_stamps.last())
@@ -137,6 +138,8 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
             first_poll.saturating_sub(serve_from) as f64 / 1e6,
         ));
         init.push(run_init);
+        background.push(steps(&stamps_of(&stamps, "background"), None));
+        background_cpu.push(steps(&stamps_of(&stamps, "background:cpu"), None));
         extra.push(steps(&extra_stamps, None));
         let mut run_first = steps(&stamps_of(&stamps, "first"), None);
         run_first.retain(|(name, _)| !name.starts_with("start"));
@@ -156,6 +159,7 @@ pub async fn init_breakdown(bench: &Bench, runs: usize, logs: &Path) -> Outcome<
         runs,
         init,
         init_ms,
+        background: medians(&background, &background_cpu),
         extra: medians(&extra, &extra_cpu),
         first: medians(&first, &first_cpu),
     })

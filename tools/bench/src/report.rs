@@ -236,6 +236,10 @@ fn print_init(r: &Results) {
     );
     for (title, steps) in [
         ("init", &b.init),
+        (
+            "init's background task, timed in the foreground after it",
+            &b.background,
+        ),
         ("not init, timed after it: the parts of its steps", &b.extra),
         ("the first event, in parts (as jwks answers it)", &b.first),
     ] {

@@ -232,6 +232,9 @@ pub struct InitBreakdown {
     /// The init steps in order; they add up to `init_ms`.
     pub init: Vec<Step>,
     pub init_ms: f64,
+    /// What init's background task does (the AWS clients, the App, the warm-ups' spawn),
+    /// timed in the foreground after init's own steps.
+    pub background: Vec<Step>,
     /// Calls that are not part of init, timed after it: what its steps are made of.
     pub extra: Vec<Step>,
     /// The first event (as `jwks` answers it), in parts.

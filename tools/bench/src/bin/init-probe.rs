@@ -3,14 +3,14 @@
 //!
 //! The bench spawns it like a function (same environment, its own Runtime API) and reads the
 //! stamps from the file named by `DEX_BENCH_PROBE_OUT`: the init steps, in the order
-//! `App::init` runs them, then a few calls that are not part of init but show what one of its
+//! `web::init_app` runs them, then what its background task does (timed in the foreground
+//! here), then a few calls that are not part of init but show what one of its
 //! steps is made of, then (on the first event) what the first Secrets Manager and DynamoDB
 //! requests cost. Its answer is a fixed 200.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dex::auth::keys::{PublicKeyRing, PublicKeySet};
-use dex::config::Config;
 use dex_aws::hat_http::HatClient;
 use dex_lambda::App;
 use dex_lambda::app::Needs;
@@ -91,24 +91,33 @@ fn main() {
 }
 
 async fn probe(mut stamps: Stamps) {
-    // web::init_app = init_logging + App::init (Config::from_env + aws_clients +
-    // with_clients) + App::warm, as an admin function runs it (TABLE | SIGNING_KEYS).
+    // web::init_app = init_logging + App::config_from_env, then a background task for
+    // App::on_aws (sdk_config + aws_clients + with_clients) + App::warm, as an admin
+    // function runs it (TABLE | SIGNING_KEYS). The probe runs the same steps in the
+    // foreground, one by one, and stamps the point where init_app returns.
     web::init_logging();
     stamps.mark(
         "init",
         "web::init_logging (tracing JSON subscriber, EnvFilter)",
     );
-    let config = Config::from_env().expect("configuration");
-    stamps.mark("init", "Config::from_env");
-    let sdk = dex_aws::sdk_config().await;
+    let config = App::config_from_env().expect("configuration");
+    stamps.mark("init", "App::config_from_env (Config::from_env)");
     stamps.mark(
         "init",
+        "web::init_app returns here (the rest runs in its background task)",
+    );
+
+    // What the background task does, timed here in the foreground.
+    stamps.mark("background", "start");
+    let sdk = dex_aws::sdk_config().await;
+    stamps.mark(
+        "background",
         "dex_aws::sdk_config (region and credentials from the environment, no chains)",
     );
     let (dynamodb, secrets) = dex_aws::aws_clients().await;
     stamps.mark(
-        "init",
-        "dex_aws::aws_clients (the same again, and both clients)",
+        "background",
+        "dex_aws::aws_clients (the same again, and both clients: the TLS roots)",
     );
     let app: &'static App = Box::leak(Box::new(App::with_clients(
         config.clone(),
@@ -116,12 +125,12 @@ async fn probe(mut stamps: Stamps) {
         secrets.clone(),
     )));
     stamps.mark(
-        "init",
+        "background",
         "App::with_clients (store, signing keys, verifier; HAT client lazy)",
     );
     app.warm(Needs::TABLE.and(Needs::SIGNING_KEYS));
     stamps.mark(
-        "init",
+        "background",
         "App::warm (spawns the DynamoDB and signing-key warm-ups, awaits neither)",
     );
     drop(sdk);
