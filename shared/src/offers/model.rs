@@ -101,10 +101,28 @@ pub struct OfferTerms {
     pub required_max_user: u32,
 }
 
+/// The HAT credentials DEX generated for an offer (`login` = [`credentials_login`]): the
+/// password sealed with the deployment's encryption key (`auth::sealing`, bound to the offer
+/// id), never kept in clear, and its bcrypt hash, which the claiming HATs get.
+#[derive(Clone, PartialEq)]
+pub struct OfferCredentials {
+    pub password_sealed: String,
+    /// `$2a$10$...`.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for OfferCredentials {
+    // Neither the sealed password nor its hash, even in a debug dump.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OfferCredentials").finish_non_exhaustive()
+    }
+}
+
 /// An offer as DEX keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offer {
     pub terms: OfferTerms,
+    pub credentials: OfferCredentials,
     /// The owner's account id.
     pub provider: String,
     pub status: OfferStatus,

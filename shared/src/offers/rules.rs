@@ -245,6 +245,10 @@ mod tests {
     fn offer(status: OfferStatus) -> Offer {
         Offer {
             terms: validate_registration(registration(valid_body())).unwrap(),
+            credentials: crate::offers::OfferCredentials {
+                password_sealed: "v1.k.sealed".into(),
+                password_hash: "$2a$10$hash".into(),
+            },
             provider: "owner".into(),
             status,
             created: 0,
