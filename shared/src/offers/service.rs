@@ -252,6 +252,9 @@ impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
         check_owner_or_admin(&offer, caller, "read its claims")?;
         let confirmed = self.store.confirmed_claims(offer_id).await?;
         let released = claims_released(&offer, confirmed.len() as u32);
+        if released && !offer.claims_released {
+            self.mark_released(caller, &offer, confirmed.len()).await?;
+        }
         let mut claims = if released {
             confirmed
                 .iter()
@@ -266,6 +269,36 @@ impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
             credentials: credentials::view(&offer, sealer)?,
             claims,
         })
+    }
+}
+
+impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
+    /// Records that the claims were released, so a later `Disable` below `requiredMinUser`
+    /// does not take the list back. Another writer changing the offer meanwhile is fine:
+    /// the next read records it.
+    async fn mark_released(
+        &self,
+        caller: &Account,
+        offer: &Offer,
+        confirmed: usize,
+    ) -> DexResult<()> {
+        let mut next = offer.clone();
+        next.claims_released = true;
+        next.version = offer.version + 1;
+        let event = LogEvent::new(
+            Subject::offer(&offer.terms.offer_id),
+            Kind::OfferStatusChanged,
+            &Actor::Account(caller.clone()),
+            serde_json::json!({ "claimsReleased": true, "confirmed": confirmed }),
+        );
+        match self
+            .store
+            .update_offer_status(&next, offer.version, event)
+            .await
+        {
+            Ok(()) | Err(DexError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -449,6 +449,32 @@ async fn the_claims_are_shown_only_once_required_min_user_are_confirmed() {
     let numbers: Vec<_> = info.claims.iter().map(|c| c.claimer_number).collect();
     assert_eq!(numbers, [1, 2]);
     assert!(info.claims.iter().all(|c| c.confirmed));
+    // Released for good: bob disabling his debit leaves the list to alice's claim.
+    let event = LogEvent::new(
+        Subject::hat("bob.hubat.net"),
+        Kind::OfferClaimUnconfirmed,
+        &Actor::Hat("bob.hubat.net".into()),
+        json!({ "offerId": "c1" }),
+    );
+    m.w.store
+        .set_confirmation(
+            "c1",
+            "bob.hubat.net",
+            Confirmation {
+                confirmed: true,
+                at: 11,
+            },
+            Confirmation {
+                confirmed: false,
+                at: 12,
+            },
+            event,
+        )
+        .await
+        .unwrap();
+    let info = m.offers().claims(&m.buyer, "c1").await.unwrap();
+    let numbers: Vec<_> = info.claims.iter().map(|c| c.claimer_number).collect();
+    assert_eq!(numbers, [1]);
 }
 
 #[tokio::test]

@@ -23,7 +23,8 @@ use super::{Commit, DynamoStore, Filter, Item, Query, Sort};
 use dex::error::{DexError, DexResult};
 use dex::offers::rules::Confirmation;
 use dex::offers::{
-    Claim, ClaimState, Offer, OfferHat, OfferStatus, OfferStore, OfferTerms, Reservation,
+    Claim, ClaimState, Offer, OfferCredentials, OfferHat, OfferStatus, OfferStore, OfferTerms,
+    Reservation,
 };
 use dex::stats::OFFER_CLAIMS;
 use dex::txlog::LogEvent;
@@ -60,6 +61,15 @@ impl Codec for Offer {
             ("requiredData".to_owned(), json_text(&t.required_data)),
             ("requiredMinUser".to_owned(), n(t.required_min_user)),
             ("requiredMaxUser".to_owned(), n(t.required_max_user)),
+            // The password only sealed (dex::offers::credentials), never in clear.
+            (
+                "passwordSealed".to_owned(),
+                s(&self.credentials.password_sealed),
+            ),
+            (
+                "passwordHash".to_owned(),
+                s(&self.credentials.password_hash),
+            ),
             ("provider".to_owned(), s(&self.provider)),
             ("status".to_owned(), s(self.status.as_str())),
             ("created".to_owned(), n(self.created)),
@@ -100,6 +110,10 @@ impl Codec for Offer {
                 required_data: get_json(item, "requiredData")?,
                 required_min_user: get_n(item, "requiredMinUser")?,
                 required_max_user: get_n(item, "requiredMaxUser")?,
+            },
+            credentials: OfferCredentials {
+                password_sealed: get_s(item, "passwordSealed")?,
+                password_hash: get_s(item, "passwordHash")?,
             },
             provider: get_s(item, "provider")?,
             status: OfferStatus::parse(&status)
