@@ -68,7 +68,10 @@ pub struct OfferRegistration {
     pub offer_id: String,
     pub title: String,
     pub description: String,
+    /// Epoch milliseconds or an ISO-8601 date-time (docs/decisions.md §1: read leniently).
+    #[serde(deserialize_with = "instant")]
     pub starts: i64,
+    #[serde(deserialize_with = "instant")]
     pub expires: i64,
     #[serde(default)]
     pub collection_duration: Option<i64>,
@@ -83,6 +86,14 @@ pub struct OfferRegistration {
     /// Ignored: DEX sets `created`.
     #[serde(default)]
     pub created: Option<Value>,
+}
+
+/// An instant as the ecosystem writes it: epoch milliseconds or an ISO-8601 string.
+fn instant<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    crate::time::parse_instant_json(&value).ok_or_else(|| {
+        serde::de::Error::custom("a time: epoch milliseconds or an ISO-8601 date-time")
+    })
 }
 
 /// What a valid registration fixes for the offer's life.
