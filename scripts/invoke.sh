@@ -9,6 +9,9 @@
 #   {{ACCOUNT_TOKEN}}   a token of that account (password "a long invoke password")
 #   {{CLUSTER_DOMAIN}}  a cluster certified for this invocation (admin-cluster-delete)
 #   {{PLUG_ID}}         a data plug registered for this invocation (approved for dataplug-connect)
+#   {{OFFER_ID}}        an offer of that account registered for this invocation, running now
+#                       (approved for the claim events; claimed by the development HAT for
+#                       offer-user-claim)
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
 #                       .dex/dev-hat.json), its HAT-signed token for DEX, its cluster; the
@@ -65,11 +68,11 @@ export ADMIN_TOKEN UNIQUE
 needs() { grep -q "{{$1}}" "$EVENT"; }
 
 ACCOUNT_ID="" ACCOUNT_TOKEN=""
-if needs ACCOUNT_ID || needs ACCOUNT_TOKEN || needs PLUG_ID; then
+if needs ACCOUNT_ID || needs ACCOUNT_TOKEN || needs PLUG_ID || needs OFFER_ID; then
     ACCOUNT_ID="$(api POST /api/admin/accounts \
         "{\"username\": \"invoke-$UNIQUE@example.com\", \"password\": \"a long invoke password\", \"roles\": [\"marketplace\"]}" |
         json_field accountId)"
-    if needs ACCOUNT_TOKEN; then
+    if needs ACCOUNT_TOKEN || needs OFFER_ID; then
         ACCOUNT_TOKEN="$(curl -sf "$DEX/api/users/access_token" -H "username: invoke-$UNIQUE@example.com" \
             -H 'password: a long invoke password' | json_field accessToken)" ||
             die "the account created for the invocation cannot log in"
@@ -104,14 +107,28 @@ print(json.dumps({"domain": hat["cluster"], "platformUsername": hat["platformUse
         api POST /api/users/registerHat "{\"hatAddress\": \"$HAT_ADDRESS\"}" >/dev/null
     fi
 fi
-export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
+OFFER_ID=""
+if needs OFFER_ID; then
+    OFFER_ID="invoke-$UNIQUE"
+    NOW_MS="$(date +%s%3N)"
+    ADMIN_TOKEN="$ACCOUNT_TOKEN" api POST /api/v2/offer "{\"offerId\": \"$OFFER_ID\", \"title\": \"make invoke\", \"description\": \"an offer for make invoke\", \"starts\": $((NOW_MS - 60000)), \"expires\": $((NOW_MS + 86400000)), \"requiredData\": {\"name\": \"invoke\", \"bundle\": {\"profile\": {\"endpoints\": [{\"endpoint\": \"rumpel/profile\"}]}}}, \"requiredMinUser\": 1, \"requiredMaxUser\": 10}" >/dev/null
+    case $FN in
+        offer-claim | offer-register-claim | offer-user-claim)
+            ADMIN_TOKEN="$ACCOUNT_TOKEN" api PUT "/api/v2/offer/$OFFER_ID?status=approved" >/dev/null
+            ;;
+    esac
+    if [[ $FN == offer-user-claim ]]; then
+        ADMIN_TOKEN="$HAT_TOKEN" api GET "/api/v2/offer/$OFFER_ID/claim" >/dev/null
+    fi
+fi
+export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID OFFER_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "OFFER_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
 
 def fill(value):
     if isinstance(value, str):

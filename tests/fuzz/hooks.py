@@ -25,7 +25,10 @@ SLOW_SECS = float(os.environ.get("DEX_FUZZ_SLOW_SECS", "2"))
 
 
 def _is_hat_route(path: str) -> bool:
-    return path.lstrip("/").startswith(("stats/report", "api/hat/"))
+    if path.lstrip("/").startswith(("stats/report", "api/hat/")):
+        return True
+    # An offer's claim and a HAT's own claim take the HAT's token.
+    return path.startswith("/api/v") and path.endswith(("/claim", "/userClaim"))
 
 
 def _takes_dex_token(case) -> bool:

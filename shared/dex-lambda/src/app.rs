@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use dex::accounts::{Account, AccountService, AccountStore, FirstAdmin, LoginService};
 use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
+use dex::auth::sealing::EncryptionKeys;
 use dex::auth::tokens::TokenIssuer;
 use dex::config::{Config, ConfigError};
 use dex::error::{DexError, DexResult};
@@ -15,6 +16,8 @@ use dex::hats::clusters::ClusterService;
 use dex::hats::register::Registration;
 use dex::hats::verify::{HatVerifier, VerifiedHat};
 use dex::hats::{ClusterStore, HatHttp, HatStore};
+use dex::offers::OfferStore;
+use dex::offers::service::OfferService;
 use dex::plugs::PlugStore;
 use dex::plugs::service::PlugService;
 use dex::ports::{Clock, Random, SecretStore, SystemClock, SystemRandom};
@@ -43,6 +46,9 @@ pub struct App<S = DynamoStore, K = SecretsManager, H = HatClient> {
     make_hat_http: HatHttpFactory<H>,
     /// Platform credentials and HAT tokens kept between requests (dex::hats::calls).
     hat_sessions: HatSessions,
+    /// The encryption key sealing the offers' passwords, loaded on first use (only the
+    /// functions that seal or open one read it).
+    encryption_keys: EncryptionKeys<K>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 }
@@ -216,6 +222,12 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
                 config.hat_key_cache,
             ),
             stats_cache: SnapshotCache::new(config.stats_cache),
+            encryption_keys: EncryptionKeys::new(
+                secrets.clone(),
+                config.encryption_key_secret(),
+                clock.clone(),
+                random.clone(),
+            ),
             hat_http: OnceLock::new(),
             make_hat_http,
             hat_sessions: HatSessions::new(),
@@ -230,7 +242,14 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
 
 impl<S, K, H> App<S, K, H>
 where
-    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore + SnapshotStore + PlugStore,
+    S: AccountStore
+        + ClusterStore
+        + HatStore
+        + LogStore
+        + StatsStore
+        + SnapshotStore
+        + PlugStore
+        + OfferStore,
     K: SecretStore,
     H: HatHttp,
 {
@@ -285,6 +304,18 @@ where
     pub fn plugs(&self) -> PlugService<'_, S> {
         PlugService {
             store: &self.store,
+            clock: &*self.clock,
+            random: &*self.random,
+            allow_ports: self.config.hat_resolve.is_some(),
+        }
+    }
+
+    /// Offers: registration, the list, statuses, claims (with `hat_calls`), the buyer's
+    /// claims.
+    pub fn offers(&self) -> OfferService<'_, S, K> {
+        OfferService {
+            store: &self.store,
+            keys: &self.encryption_keys,
             clock: &*self.clock,
             random: &*self.random,
             allow_ports: self.config.hat_resolve.is_some(),

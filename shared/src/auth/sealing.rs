@@ -10,6 +10,8 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 use crate::auth::keyring::load_or_create;
 use crate::error::{DexError, DexResult};
@@ -143,6 +145,40 @@ pub async fn ensure_encryption_key(
     )
     .await?;
     Ok((Sealer::load(&stored)?, created))
+}
+
+/// The deployment's sealer for one container: loaded (its key made, on a new deployment)
+/// on first use, then kept. Only the functions that seal or open values use it, so only
+/// they read the secret.
+pub struct EncryptionKeys<K> {
+    secrets: K,
+    name: String,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    sealer: OnceCell<Sealer>,
+}
+
+impl<K: SecretStore> EncryptionKeys<K> {
+    pub fn new(secrets: K, name: String, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+        Self {
+            secrets,
+            name,
+            clock,
+            random,
+            sealer: OnceCell::new(),
+        }
+    }
+
+    /// The sealer; a failed load is tried again by the next call.
+    pub async fn sealer(&self) -> DexResult<&Sealer> {
+        self.sealer
+            .get_or_try_init(|| async {
+                ensure_encryption_key(&self.secrets, &self.name, &*self.clock, &*self.random)
+                    .await
+                    .map(|(sealer, _)| sealer)
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

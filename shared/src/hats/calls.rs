@@ -10,6 +10,8 @@
 //!   private-address guard (the `HatHttp` adapter).
 //! - A connection that could not be made or broke is retried (at most `MAX_ATTEMPTS`
 //!   attempts, backoff 100 ms then 200 ms); an answer, a timeout or an oversized body is not.
+//!   The data debit's creation is the exception: it is not idempotent, so a broken
+//!   connection is not retried but reported as an unknown outcome (`DebitCreated::NoAnswer`).
 //! - One `Deadline` covers every HAT call of a request (`DEX_HAT_BUDGET_SECS`, well before
 //!   the function's timeout), so DEX always has time left to answer and to record.
 //! - Errors name the HAT and the step (`login`, `create user`, ...): 504 when the HAT did not
@@ -195,11 +197,30 @@ pub enum EnsuredUser {
 }
 
 /// What `POST /api/v2.6/data-debit/{key}` answered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum DebitCreated {
     Created(Value),
     /// 400: the HAT refused it (HAT2.0 refuses a key that exists).
     Refused(String),
+    /// The request was sent and no answer came back (no answer in time, a dropped
+    /// connection, an answer over the size limit): the debit may exist on the HAT.
+    NoAnswer(DexError),
+}
+
+/// A call that failed, and whether the HAT may have acted on it anyway.
+struct CallFailure {
+    error: DexError,
+    /// The request was sent and its answer never came back.
+    no_answer: bool,
+}
+
+impl From<DexError> for CallFailure {
+    fn from(error: DexError) -> Self {
+        Self {
+            error,
+            no_answer: false,
+        }
+    }
 }
 
 impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
@@ -212,7 +233,9 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         DexError::BadGateway(format!("HAT {}: {step}: {why}", self.hat))
     }
 
-    /// One call with retries on transport errors, within the deadline; any answer is returned.
+    /// One call with retries on transport errors (a broken connection only when
+    /// `retry_dropped`), within the deadline; any answer is returned.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         step: &str,
@@ -221,16 +244,22 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         headers: Vec<(&'static str, String)>,
         body: Option<&Value>,
         body_limit: usize,
-    ) -> DexResult<HatResponse> {
+        retry_dropped: bool,
+    ) -> Result<HatResponse, CallFailure> {
         let mut attempt = 0;
+        // Whether an earlier attempt was sent and lost its answer.
+        let mut lost = false;
         loop {
             attempt += 1;
             let remaining = self.deadline.remaining();
             if remaining < MIN_ATTEMPT {
-                return Err(DexError::GatewayTimeout(format!(
-                    "HAT {}: {step}: no time left within the request's deadline for HAT calls",
-                    self.hat
-                )));
+                return Err(CallFailure {
+                    error: DexError::GatewayTimeout(format!(
+                        "HAT {}: {step}: no time left within the request's deadline for HAT calls",
+                        self.hat
+                    )),
+                    no_answer: lost,
+                });
             }
             let request = HatRequest {
                 method,
@@ -242,16 +271,28 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
             };
             match self.calls.http.send(self.hat, &request).await {
                 Ok(response) => return Ok(response),
-                Err(e @ (HatTransport::Unreachable | HatTransport::Dropped))
-                    if attempt < MAX_ATTEMPTS =>
-                {
+                Err(e) if retryable(e, retry_dropped) && attempt < MAX_ATTEMPTS => {
+                    lost |= e == HatTransport::Dropped;
                     let backoff = FIRST_BACKOFF * 2u32.pow(attempt - 1);
                     if self.deadline.remaining() <= backoff + MIN_ATTEMPT {
-                        return Err(self.transport(step, e));
+                        return Err(CallFailure {
+                            error: self.transport(step, e),
+                            no_answer: lost,
+                        });
                     }
                     tokio::time::sleep(backoff).await;
                 }
-                Err(e) => return Err(self.transport(step, e)),
+                Err(e) => {
+                    let no_answer = lost
+                        || matches!(
+                            e,
+                            HatTransport::Timeout | HatTransport::Dropped | HatTransport::TooLarge
+                        );
+                    return Err(CallFailure {
+                        error: self.transport(step, e),
+                        no_answer,
+                    });
+                }
             }
         }
     }
@@ -305,8 +346,10 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
                 headers,
                 None,
                 SMALL_BODY_LIMIT,
+                true,
             )
-            .await?;
+            .await
+            .map_err(|f| f.error)?;
         match response.status {
             200 => {}
             401 | 403 => {
@@ -366,11 +409,25 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         body: Option<&Value>,
         body_limit: usize,
     ) -> DexResult<HatResponse> {
+        self.call_as_platform(step, method, path, body, body_limit, true)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    async fn call_as_platform(
+        &self,
+        step: &str,
+        method: HatMethod,
+        path: &str,
+        body: Option<&Value>,
+        body_limit: usize,
+        retry_dropped: bool,
+    ) -> Result<HatResponse, CallFailure> {
         let mut token = self.token(None).await?;
         for round in 0..2 {
             let headers = vec![("x-auth-token", token.clone())];
             let response = self
-                .attempt(step, method, path, headers, body, body_limit)
+                .attempt(step, method, path, headers, body, body_limit, retry_dropped)
                 .await?;
             if response.status != 401 || round == 1 {
                 return Ok(response);
@@ -497,18 +554,29 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         Ok(EnsuredUser::Enabled(existing.user_id))
     }
 
-    /// `POST /api/v2.6/data-debit/{key}` with `body`.
+    /// `POST /api/v2.6/data-debit/{key}` with `body`. Not sent again after a broken
+    /// connection (a second create of the same key is refused, which would hide that the
+    /// first one worked): a request that lost its answer is `NoAnswer`.
     pub async fn create_data_debit(&self, key: &str, body: &Value) -> DexResult<DebitCreated> {
         let path = format!("/api/v2.6/data-debit/{}", utf8_percent_encode(key, SEGMENT));
-        let response = self
-            .call(
+        let response = match self
+            .call_as_platform(
                 step::CREATE_DATA_DEBIT,
                 HatMethod::Post,
                 &path,
                 Some(body),
                 SMALL_BODY_LIMIT,
+                false,
             )
-            .await?;
+            .await
+        {
+            Ok(response) => response,
+            Err(CallFailure {
+                error,
+                no_answer: true,
+            }) => return Ok(DebitCreated::NoAnswer(error)),
+            Err(failure) => return Err(failure.error),
+        };
         match response.status {
             200..=299 => Ok(DebitCreated::Created(
                 serde_json::from_slice(&response.body).unwrap_or(Value::Null),
@@ -555,6 +623,16 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// Whether a transport error is worth another attempt: the connection could not be made
+/// (nothing was sent), or it broke and the call may be sent twice.
+fn retryable(e: HatTransport, retry_dropped: bool) -> bool {
+    match e {
+        HatTransport::Unreachable => true,
+        HatTransport::Dropped => retry_dropped,
+        _ => false,
     }
 }
 

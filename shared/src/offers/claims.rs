@@ -29,7 +29,8 @@ pub const CLAIM_LEASE: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub struct SetupError {
     pub error: DexError,
-    /// The data debit request was sent and got no answer: it may exist on the HAT.
+    /// The data debit may exist on the HAT: this attempt's debit request got no answer, or
+    /// (when resuming) an earlier attempt's did. The place then stays reserved for the HAT.
     pub debit_outcome_unknown: bool,
 }
 
@@ -63,13 +64,24 @@ impl<S: OfferStore, C: ClaimSetup> ClaimService<'_, S, C> {
         hat: OfferHat,
         actor: &Actor,
     ) -> DexResult<ClaimView> {
-        let now = self.clock.now_millis();
         let offer = self
             .store
             .get_offer(offer_id)
             .await?
             .ok_or_else(|| DexError::NotFound(format!("no offer {offer_id}")))?;
-        check_open(&offer, now)?;
+        self.claim_offer(&offer, hat, actor).await
+    }
+
+    /// `claim` of an offer the caller has read already.
+    pub async fn claim_offer(
+        &self,
+        offer: &Offer,
+        hat: OfferHat,
+        actor: &Actor,
+    ) -> DexResult<ClaimView> {
+        let now = self.clock.now_millis();
+        let offer_id = offer.terms.offer_id.as_str();
+        check_open(offer, now)?;
         let attempt = self.random.hex(16);
         let lease_until = now + CLAIM_LEASE.as_millis() as i64;
         let resumed = match self
@@ -85,12 +97,12 @@ impl<S: OfferStore, C: ClaimSetup> ClaimService<'_, S, C> {
                 return Err(DexError::bad_request("the offer is not open for claims"));
             }
         };
-        if let Err(failure) = self.setup.set_up(&offer, &hat, resumed, now).await {
+        if let Err(failure) = self.setup.set_up(offer, &hat, resumed, now).await {
             if !failure.debit_outcome_unknown {
                 self.store
                     .give_back_place(offer_id, &hat.address, &attempt)
                     .await?;
-                self.setup.undo(&offer, &hat).await;
+                self.setup.undo(offer, &hat).await;
             }
             return Err(failure.error);
         }

@@ -7,12 +7,15 @@
 //! builds on them.
 
 pub mod claims;
+pub mod credentials;
+pub mod hat_setup;
 pub mod model;
 pub mod ports;
 pub mod rules;
+pub mod service;
 
 pub use model::{
-    ClaimView, ClaimsInfo, CredentialsView, Offer, OfferHat, OfferRegistration, OfferStatus,
-    OfferTerms, OfferView, credentials_login,
+    ClaimView, ClaimsInfo, CredentialsView, Offer, OfferCredentials, OfferHat, OfferRegistration,
+    OfferStatus, OfferTerms, OfferView, credentials_login,
 };
 pub use ports::{Claim, ClaimState, OfferStore, Reservation};

@@ -68,7 +68,10 @@ pub struct OfferRegistration {
     pub offer_id: String,
     pub title: String,
     pub description: String,
+    /// Epoch milliseconds or an ISO-8601 date-time (docs/decisions.md §1: read leniently).
+    #[serde(deserialize_with = "instant")]
     pub starts: i64,
+    #[serde(deserialize_with = "instant")]
     pub expires: i64,
     #[serde(default)]
     pub collection_duration: Option<i64>,
@@ -83,6 +86,14 @@ pub struct OfferRegistration {
     /// Ignored: DEX sets `created`.
     #[serde(default)]
     pub created: Option<Value>,
+}
+
+/// An instant as the ecosystem writes it: epoch milliseconds or an ISO-8601 string.
+fn instant<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    crate::time::parse_instant_json(&value).ok_or_else(|| {
+        serde::de::Error::custom("a time: epoch milliseconds or an ISO-8601 date-time")
+    })
 }
 
 /// What a valid registration fixes for the offer's life.
@@ -101,10 +112,28 @@ pub struct OfferTerms {
     pub required_max_user: u32,
 }
 
+/// The HAT credentials DEX generated for an offer (`login` = [`credentials_login`]): the
+/// password sealed with the deployment's encryption key (`auth::sealing`, bound to the offer
+/// id), never kept in clear, and its bcrypt hash, which the claiming HATs get.
+#[derive(Clone, PartialEq)]
+pub struct OfferCredentials {
+    pub password_sealed: String,
+    /// `$2a$10$...`.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for OfferCredentials {
+    // Neither the sealed password nor its hash, even in a debug dump.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OfferCredentials").finish_non_exhaustive()
+    }
+}
+
 /// An offer as DEX keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offer {
     pub terms: OfferTerms,
+    pub credentials: OfferCredentials,
     /// The owner's account id.
     pub provider: String,
     pub status: OfferStatus,

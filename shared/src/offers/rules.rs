@@ -76,11 +76,14 @@ pub fn validate_registration(r: OfferRegistration) -> DexResult<OfferTerms> {
     if !is_offer_id(&r.offer_id) {
         problems.push(format!("offerId: 1-{MAX_OFFER_ID} letters, digits or '-'"));
     }
-    if r.title.trim().is_empty() || r.title.len() > MAX_TITLE {
-        problems.push(format!("title: 1-{MAX_TITLE} bytes"));
+    // Characters, as openapi.yaml's maxLength counts them.
+    if r.title.trim().is_empty() || r.title.chars().count() > MAX_TITLE {
+        problems.push(format!(
+            "title: 1-{MAX_TITLE} characters, not only white space"
+        ));
     }
-    if r.description.len() > MAX_DESCRIPTION {
-        problems.push(format!("description: at most {MAX_DESCRIPTION} bytes"));
+    if r.description.chars().count() > MAX_DESCRIPTION {
+        problems.push(format!("description: at most {MAX_DESCRIPTION} characters"));
     }
     if r.starts >= r.expires {
         problems.push("starts: before expires".into());
@@ -245,6 +248,10 @@ mod tests {
     fn offer(status: OfferStatus) -> Offer {
         Offer {
             terms: validate_registration(registration(valid_body())).unwrap(),
+            credentials: crate::offers::OfferCredentials {
+                password_sealed: "v1.k.sealed".into(),
+                password_hash: "$2a$10$hash".into(),
+            },
             provider: "owner".into(),
             status,
             created: 0,
@@ -264,6 +271,19 @@ mod tests {
             json!(true)
         );
         assert_eq!((terms.required_min_user, terms.required_max_user), (2, 10));
+    }
+
+    #[test]
+    fn times_may_be_iso_strings_as_the_scala_client_writes_them() {
+        let mut body = valid_body();
+        body["starts"] = json!("2017-10-09T00:00:00.000Z");
+        body["expires"] = json!("2017-10-10T00:00:00+0000");
+        let terms = validate_registration(registration(body)).unwrap();
+        assert_eq!(terms.starts, 1_507_507_200_000);
+        assert_eq!(terms.expires - terms.starts, 86_400_000);
+        let mut bad = valid_body();
+        bad["starts"] = json!("soon");
+        assert!(serde_json::from_value::<OfferRegistration>(bad).is_err());
     }
 
     #[test]

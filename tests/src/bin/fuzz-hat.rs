@@ -31,8 +31,9 @@ async fn main() {
         register_hat_ok(hat.address()).await;
         hats.push(hat);
     }
-    // Its own admin, so that what the fuzzer does to accounts never touches the bootstrap one.
-    let (admin_id, username, password) = create_account(&admin, &["admin"]).await;
+    // Its own admin, so that what the fuzzer does to accounts never touches the bootstrap one;
+    // also a marketplace, so that it registers offers.
+    let (admin_id, username, password) = create_account(&admin, &["admin", "marketplace"]).await;
     let fuzz_admin = Dex::new().token(&username, &password).await;
     // What the hooks hand the fuzzer instead when it picks the HATs' cluster or its own
     // account from a listing to decertify or change (it would lock itself out).

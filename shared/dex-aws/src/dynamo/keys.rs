@@ -20,6 +20,8 @@
 //! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
 //! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
 //! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
+//! | offer | `OFFER#<id>` | `OFFER` | gsi1 `OFFERS` / `<created:013>#<id>`, gsi2 (listed statuses only) `OFFERS#LISTED` / the same |
+//! | offer claim | `OFFER#<id>` | `CLAIM#<hat>` | gsi1 (while reserved only) `OFFERLEASE#<id>` / `<leaseUntil:013>#<hat>` |
 
 use std::collections::HashMap;
 
@@ -194,6 +196,37 @@ pub(crate) fn plug_connection(hat: &str, plug_id: &str) -> Item {
     key(hat_partition(hat), format!("PLUG#{plug_id}"))
 }
 
+// Offers.
+pub(crate) const ALL_OFFERS: &str = "OFFERS";
+pub(crate) const LISTED_OFFERS: &str = "OFFERS#LISTED";
+pub(crate) const CLAIM_PREFIX: &str = "CLAIM#";
+
+pub(crate) fn offer_partition(id: &str) -> String {
+    format!("OFFER#{id}")
+}
+
+pub(crate) fn offer(id: &str) -> Item {
+    key(offer_partition(id), "OFFER")
+}
+
+/// The sort key of the offer listings (read newest first).
+pub(crate) fn offer_sort(created: i64, id: &str) -> String {
+    format!("{created:013}#{id}")
+}
+
+pub(crate) fn offer_claim(id: &str, hat: &str) -> Item {
+    key(offer_partition(id), format!("{CLAIM_PREFIX}{hat}"))
+}
+
+/// The sparse index of an offer's reservations, by the end of their lease.
+pub(crate) fn offer_leases(id: &str) -> String {
+    format!("OFFERLEASE#{id}")
+}
+
+pub(crate) fn lease_sort(lease_until: i64, hat: &str) -> String {
+    format!("{lease_until:013}#{hat}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +293,13 @@ mod tests {
             pk_sk(&plug_connection("a.hubat.net", "p1")),
             ("HAT#a.hubat.net".into(), "PLUG#p1".into())
         );
+        assert_eq!(pk_sk(&offer("o1")), ("OFFER#o1".into(), "OFFER".into()));
+        assert_eq!(
+            pk_sk(&offer_claim("o1", "a.hubat.net")),
+            ("OFFER#o1".into(), "CLAIM#a.hubat.net".into())
+        );
+        assert_eq!(offer_sort(5, "o1"), "0000000000005#o1");
+        assert_eq!(lease_sort(5, "a.hubat.net"), "0000000000005#a.hubat.net");
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),
             ("HAT#a.hubat.net".into(), "HAT".into())

@@ -2,10 +2,11 @@
 //! counters `placesTaken` and `claimsKept` conditioned in every claim write) and one claim
 //! item per HAT `OFFER#<id>` / `CLAIM#<hat>`.
 
-use super::{Failure, MemoryStore, Write, shape};
+use super::{Failure, MemoryStore, Write, counter_write, shape};
 use crate::error::{DexError, DexResult};
 use crate::offers::rules::Confirmation;
 use crate::offers::{Claim, ClaimState, Offer, OfferHat, OfferStore, Reservation};
+use crate::stats::OFFER_CLAIMS;
 use crate::testing::limits::{self, ItemSize};
 use crate::txlog::LogEvent;
 
@@ -90,7 +91,7 @@ impl OfferStore for MemoryStore {
     ) -> DexResult<()> {
         tokio::task::yield_now().await;
         let id = offer.terms.offer_id.clone();
-        let (check_id, status) = (id.clone(), offer.status);
+        let (check_id, status, released) = (id.clone(), offer.status, offer.claims_released);
         let write = Write::new(
             shape(offer_pk(&id), "OFFER", offer_size(offer), Some("#v = :v")),
             move |st| {
@@ -101,6 +102,8 @@ impl OfferStore for MemoryStore {
             move |st| {
                 if let Some(o) = st.offers.get_mut(&id) {
                     o.status = status;
+                    // Released for good: never unset.
+                    o.claims_released |= released;
                     o.version += 1;
                 }
             },
@@ -146,7 +149,11 @@ impl OfferStore for MemoryStore {
         let Some(offer) = st.offers.get(offer_id) else {
             return Err(DexError::NotFound(format!("no offer {offer_id}")));
         };
-        if offer.status != crate::offers::OfferStatus::Approved {
+        // The adapter's condition: approved, started, not expired.
+        let open = offer.status == crate::offers::OfferStatus::Approved
+            && offer.terms.starts <= now
+            && now < offer.terms.expires;
+        if !open {
             return Ok(Reservation::NotOpen);
         }
         let full = offer.places_taken >= offer.terms.required_max_user;
@@ -232,6 +239,8 @@ impl OfferStore for MemoryStore {
                     }
                 },
             ),
+            // `GET /stats` "Total Offer Claims", in the same commit.
+            counter_write(&*self.inner.random, OFFER_CLAIMS, 1, self.now()),
         ];
         let mut st = self.lock();
         match self.commit(&mut st, writes, vec![event]) {
