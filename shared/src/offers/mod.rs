@@ -7,6 +7,7 @@
 //! builds on them.
 
 pub mod claims;
+pub mod confirm;
 pub mod model;
 pub mod ports;
 pub mod rules;

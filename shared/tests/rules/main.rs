@@ -7,6 +7,7 @@ mod first_use;
 mod hat_calls;
 mod last_admin;
 mod offers;
+mod offers_confirm;
 mod plugs;
 mod registration;
 mod snapshot;
