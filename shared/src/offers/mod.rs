@@ -9,6 +9,7 @@
 pub mod claims;
 pub mod credentials;
 pub mod hat_setup;
+pub mod confirm;
 pub mod model;
 pub mod ports;
 pub mod rules;
