@@ -7,9 +7,9 @@
 //! builds on them.
 
 pub mod claims;
+pub mod confirm;
 pub mod credentials;
 pub mod hat_setup;
-pub mod confirm;
 pub mod model;
 pub mod ports;
 pub mod rules;
