@@ -1,7 +1,7 @@
 //! `ApplicationStore` in memory, with the adapter's items and conditions
 //! (`dex-aws/src/dynamo/apps.rs`): the head `APP#<id>` / `APP` conditioned on its
-//! `revision`, one version item per version, one listing item per view the application is
-//! in (put or deleted in the same transaction), consents in their HAT's partition.
+//! `revision`, its view item and one item per version written in the same transaction,
+//! consents in their HAT's partition.
 
 use std::collections::BTreeMap;
 
@@ -21,22 +21,6 @@ pub(super) struct AppsState {
     versions: BTreeMap<(String, Version), Value>,
     developers: BTreeMap<String, Value>,
     consents: Vec<Consent>,
-}
-
-/// The listing partitions an application is in (as the adapter's `views`).
-pub fn views(app: &StoredApp) -> Vec<String> {
-    if app.suspended {
-        return Vec::new();
-    }
-    let mut views = vec![
-        "visible".to_owned(),
-        format!("visible#{}", app.kind.as_str()),
-    ];
-    if app.published {
-        views.push("published".to_owned());
-        views.push(format!("published#{}", app.kind.as_str()));
-    }
-    views
 }
 
 fn doc_text(app_doc: &Value) -> String {
@@ -97,32 +81,12 @@ fn app_writes(app: &StoredApp, previous: Option<&StoredApp>) -> Vec<Write> {
             st.apps.versions.insert(key, doc);
         },
     ));
-    let now = views(app);
-    for view in &now {
-        let size = ItemSize::default()
-            .s("appId", &app.id)
-            .s("doc", &text)
-            .n("revision", app.revision);
-        writes.push(Write::new(
-            shape(format!("APPLIST#{view}"), app.id.clone(), size, None),
-            |_| true,
-            |_| {},
-        ));
-    }
-    for view in previous.map(views).unwrap_or_default() {
-        if !now.contains(&view) {
-            writes.push(Write::new(
-                shape(
-                    format!("APPLIST#{view}"),
-                    app.id.clone(),
-                    ItemSize::default(),
-                    None,
-                ),
-                |_| true,
-                |_| {},
-            ));
-        }
-    }
+    // The view item carries the listings' sparse index attributes (the adapter's `view_item`).
+    writes.push(Write::new(
+        shape(format!("APP#{}", app.id), "VIEW", head_size, None),
+        |_| true,
+        |_| {},
+    ));
     writes
 }
 
