@@ -72,7 +72,7 @@ impl AppKind {
     }
 }
 
-// The typed view: what the HAT reads (hat-side.md §5). Unknown fields are ignored here and
+// The typed view: what the HAT reads (docs/hats.md §5). Unknown fields are ignored here and
 // kept in the document.
 
 #[derive(Deserialize)]

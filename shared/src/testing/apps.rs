@@ -1,4 +1,4 @@
-//! A complete `Application` document (the hat-side.md §5 skeleton, filled in), with fields
+//! A complete `Application` document (the docs/hats.md §5 skeleton, filled in), with fields
 //! DEX does not know at several levels, for the registry's tests.
 
 use serde_json::{Value, json};
