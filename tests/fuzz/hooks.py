@@ -25,7 +25,8 @@ SLOW_SECS = float(os.environ.get("DEX_FUZZ_SLOW_SECS", "2"))
 
 
 def _is_hat_route(path: str) -> bool:
-    return path.lstrip("/").startswith(("stats/report", "api/hat/"))
+    path = path.lstrip("/")
+    return path.startswith(("stats/report", "api/hat/")) or "/users/register-consent/" in f"/{path}"
 
 
 def _takes_dex_token(case) -> bool:
