@@ -1,5 +1,5 @@
-//! The applications registry and consent end to end (docs/decisions.md §10, §13
-//! "Applications", "Consent"), over real HTTP against the served functions and the test HAT
+//! The applications registry and consent end to end (docs/decisions.md §10, §13.3,
+//! §13.4), over real HTTP against the served functions and the test HAT
 //! cluster: every path on the unversioned, v1.1 and v3 prefixes, every refusal with its
 //! status, developer ownership, versions and history, suspended applications hidden
 //! everywhere, unknown fields round-tripping, a HAT2.0-shaped fetch, `ETag` revalidation and

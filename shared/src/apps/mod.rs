@@ -1,5 +1,5 @@
-//! The applications registry and consent (docs/decisions.md §10, §13 "Applications",
-//! "Consent"): every version of every application kept, developers managing their own,
+//! The applications registry and consent (docs/decisions.md §10, §13.3,
+//! §13.4): every version of every application kept, developers managing their own,
 //! admins any; public lists and fetches that never show a suspended application; HAT
 //! owners' consents on their HATs' chains of the log.
 

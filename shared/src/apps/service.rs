@@ -1,4 +1,4 @@
-//! The registry's use cases (docs/decisions.md §10, §13 "Applications", "Consent").
+//! The registry's use cases (docs/decisions.md §10, §13.3, §13.4).
 
 use serde_json::{Value, json};
 
@@ -230,7 +230,10 @@ impl<S: ApplicationStore> ApplicationService<'_, S> {
             doc: doc.into_value(),
             ..current.clone()
         };
-        let mut details = json!({"version": next.version.to_string()});
+        let mut details = json!({
+            "version": next.version.to_string(),
+            "changed": changed_fields(&current.doc, &next.doc),
+        });
         if kind == Kind::AppVersioned {
             details["previousVersion"] = current.version.to_string().into();
         }
@@ -414,6 +417,34 @@ impl<S: ApplicationStore> ApplicationService<'_, S> {
         }
         self.store.consents(hat, application_id, page).await
     }
+}
+
+/// What a change changed, for the log: the top-level fields and the fields of top-level
+/// objects (`info.headline`) whose values differ, never the values themselves.
+pub fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let mut changed = Vec::new();
+    for key in keys {
+        match (b.get(key), a.get(key)) {
+            (x, y) if x == y => {}
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                let inner: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                changed.extend(
+                    inner
+                        .into_iter()
+                        .filter(|k| x.get(*k) != y.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => changed.push(key.clone()),
+        }
+    }
+    changed
 }
 
 /// One `ApplicationHistory`: the current version and the older ones, newest first.

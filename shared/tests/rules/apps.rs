@@ -1,5 +1,5 @@
-//! The applications registry and consent (docs/decisions.md §10, §13 "Applications",
-//! "Consent"): who may write, versions and history, publication and suspension, unknown
+//! The applications registry and consent (docs/decisions.md §10, §13.3,
+//! §13.4): who may write, versions and history, publication and suspension, unknown
 //! fields kept, the developer profile, v3 paging and consents on the HATs' chains.
 
 use dex::accounts::{Account, Actor};
@@ -192,6 +192,12 @@ async fn versions_grow_and_history_keeps_each_once() {
         history[0]["history"][1]["info"]["headline"],
         json!("edited"),
         "the replaced content is version 1.0.0's"
+    );
+    let log = w.history("app:n").await;
+    assert_eq!(
+        log[2].details["changed"],
+        json!(["info.headline"]),
+        "PUT logs what changed"
     );
     assert_eq!(
         w.kinds("app:n").await,

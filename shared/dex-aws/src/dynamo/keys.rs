@@ -20,6 +20,9 @@
 //! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
 //! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
 //! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
+//! | application, its view, each version | `APP#<id>` | `APP`, `VIEW`, `V#<version>` | built in `apps.rs`, which lists them |
+//! | developer profile | `DEVELOPER#<id>` | `PROFILE` | (`apps.rs`) |
+//! | consent | `HAT#<address>` | `CONSENT#<app id>#<at:013>#<uuid>` | (`apps.rs`) |
 
 use std::collections::HashMap;
 
