@@ -12,6 +12,7 @@
 #   {{OFFER_ID}}        an offer of that account registered for this invocation, running now
 #                       (approved for the claim events; claimed by the development HAT for
 #                       offer-user-claim)
+#   {{APP_ID}}          an application created (unpublished, version 1.0.0) for this invocation
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
 #                       .dex/dev-hat.json), its HAT-signed token for DEX, its cluster; the
@@ -121,14 +122,24 @@ if needs OFFER_ID; then
         ADMIN_TOKEN="$HAT_TOKEN" api GET "/api/v2/offer/$OFFER_ID/claim" >/dev/null
     fi
 fi
-export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID OFFER_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
+APP_ID=""
+if needs APP_ID; then
+    APP_ID="app$UNIQUE"
+    # The body of events/app-replace.json with the application's id.
+    api POST /api/applications "$(python3 -c '
+import json, sys
+event = json.load(open(sys.argv[1]))
+print(event["body"].replace("{{APP_ID}}", sys.argv[2]))
+' "$DEX_ROOT/events/app-replace.json" "$APP_ID")" >/dev/null
+fi
+export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID OFFER_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER APP_ID
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "OFFER_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "OFFER_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER", "APP_ID"]
 
 def fill(value):
     if isinstance(value, str):

@@ -3,6 +3,7 @@
 //! Lambda: the adapters are `dex-aws`, the wiring and HTTP edge `dex-lambda`.
 
 pub mod accounts;
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -25,10 +25,11 @@ SLOW_SECS = float(os.environ.get("DEX_FUZZ_SLOW_SECS", "2"))
 
 
 def _is_hat_route(path: str) -> bool:
-    if path.lstrip("/").startswith(("stats/report", "api/hat/")):
+    path = path.lstrip("/")
+    if path.startswith(("stats/report", "api/hat/")) or "/users/register-consent/" in f"/{path}":
         return True
     # An offer's claim and a HAT's own claim take the HAT's token.
-    return path.startswith("/api/v") and path.endswith(("/claim", "/userClaim"))
+    return path.startswith("api/v") and path.endswith(("/claim", "/userClaim"))
 
 
 def _takes_dex_token(case) -> bool:

@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+mod apps;
+
 use dex::accounts::{Account, AccountService, AccountStore, FirstAdmin, LoginService};
 use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::sealing::EncryptionKeys;

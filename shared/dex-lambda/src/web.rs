@@ -85,6 +85,11 @@ impl ApiRequest {
             .map(str::to_owned)
     }
 
+    /// The request's path as routed (the canonical path: the default route rewrites aliases).
+    pub fn uri_path(&self) -> &str {
+        self.inner.uri().path()
+    }
+
     pub fn body(&self) -> &[u8] {
         self.inner.body().as_ref()
     }
@@ -127,6 +132,31 @@ pub fn page<'a, T, V: Serialize>(
     view: impl Fn(&'a T) -> V,
 ) -> HttpResponse {
     json(status, &page.map(view))
+}
+
+/// A JSON read with a validator: `ETag` over the body, and 304 without a body when the
+/// request's `If-None-Match` names it (a HAT revalidating its cached registry).
+pub fn json_with_etag<T: Serialize>(request: &ApiRequest, body: &T) -> HttpResponse {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(bytes) => bytes,
+        Err(e) => return error_response(&DexError::internal(e)),
+    };
+    let etag = dex::apps::etag(&bytes);
+    let fresh = request
+        .header("if-none-match")
+        .is_some_and(|tags| dex::apps::matches_etag(tags, &etag));
+    let mut response = if fresh {
+        Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::Empty)
+            .expect("static response parts")
+    } else {
+        json_bytes(StatusCode::OK, &bytes)
+    };
+    if let Ok(value) = lambda_http::http::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert("etag", value);
+    }
+    response
 }
 
 /// Marks an answer that carries a token or a secret: no cache (browser, proxy or CDN) may

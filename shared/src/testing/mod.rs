@@ -3,6 +3,7 @@
 //! adapter's conditional and transactional semantics and refuses, like DynamoDB, what the
 //! real table would refuse (`limits`).
 
+pub mod apps;
 mod clock;
 mod hats;
 pub mod limits;

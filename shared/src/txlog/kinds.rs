@@ -29,10 +29,18 @@ pub enum Kind {
     PlugApproved,
     PlugUnapproved,
     PlugConnected,
+    // The applications registry and consent (apps).
+    AppCreated,
+    AppReplaced,
+    AppVersioned,
+    AppPublished,
+    AppSuspended,
+    DeveloperProfileUpdated,
+    ConsentRecorded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 30] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -56,6 +64,13 @@ impl Kind {
         Kind::PlugApproved,
         Kind::PlugUnapproved,
         Kind::PlugConnected,
+        Kind::AppCreated,
+        Kind::AppReplaced,
+        Kind::AppVersioned,
+        Kind::AppPublished,
+        Kind::AppSuspended,
+        Kind::DeveloperProfileUpdated,
+        Kind::ConsentRecorded,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -84,6 +99,13 @@ impl Kind {
             Kind::PlugApproved => "plug.approved",
             Kind::PlugUnapproved => "plug.unapproved",
             Kind::PlugConnected => "plug.connected",
+            Kind::AppCreated => "app.created",
+            Kind::AppReplaced => "app.replaced",
+            Kind::AppVersioned => "app.versioned",
+            Kind::AppPublished => "app.published",
+            Kind::AppSuspended => "app.suspended",
+            Kind::DeveloperProfileUpdated => "developer.profile-updated",
+            Kind::ConsentRecorded => "consent.recorded",
         }
     }
 }
@@ -121,6 +143,17 @@ impl Subject {
     /// HATs' chains.
     pub fn plug(id: &str) -> Self {
         Self(format!("plug:{id}"))
+    }
+
+    /// An application's own changes (created, replaced, versioned, published, suspended);
+    /// consents go on the HATs' chains.
+    pub fn app(id: &str) -> Self {
+        Self(format!("app:{id}"))
+    }
+
+    /// A developer's profile (`PUT .../applications/developer`).
+    pub fn developer(id: &str) -> Self {
+        Self(format!("developer:{id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).

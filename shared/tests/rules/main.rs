@@ -2,6 +2,7 @@
 //! `cargo test -p dex` runs them.
 
 mod accounts;
+mod apps;
 mod clusters;
 mod first_use;
 mod hat_calls;

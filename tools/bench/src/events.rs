@@ -340,6 +340,44 @@ fn hat_log(token: &str) -> Value {
         .build()
 }
 
+/// The id of the bench's `i`-th application, unique to this run (the table may be reused).
+fn bench_app_id(i: usize) -> String {
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    });
+    format!("bench-{run}-{i}")
+}
+
+/// `POST /api/v3/applications` of a complete `Application` (docs/hats.md §5) as the admin.
+fn create_app(token: &str, id: &str) -> Value {
+    let doc = json!({
+        "id": id,
+        "kind": {"kind": "App", "url": "https://bench.example.com"},
+        "info": {
+            "version": "1.0.0", "published": false, "name": "Bench", "headline": "A bench app",
+            "description": {"text": "An application the bench registers"},
+            "termsUrl": "https://bench.example.com/terms", "dataUsePurpose": "to measure",
+            "supportContact": "bench@example.com", "dataPreview": [],
+            "graphics": {"banner": {"normal": "https://bench.example.com/b.png"},
+                         "logo": {"normal": "https://bench.example.com/l.png"}, "screenshots": []}
+        },
+        "developer": {"id": "bench", "name": "Bench", "url": "https://bench.example.com"},
+        "permissions": {"rolesGranted": [{"role": "namespacewrite", "detail": "bench"}]},
+        "setup": {"kind": "External", "validRedirectUris": []},
+        "status": {"kind": "Internal", "compatibility": "1.0.0",
+                   "versionReleaseDate": "2026-12-01T00:00:00.000Z"}
+    });
+    Event::post("/api/v3/applications")
+        .header("accept", "application/json")
+        .header("x-auth-token", token)
+        .json_body(&doc)
+        .build()
+}
+
 fn expect_message(response: &Value, message: &str) -> Result<(), String> {
     let body = response_json(response).unwrap_or_default();
     match body.get("message").and_then(Value::as_str) {
@@ -406,6 +444,37 @@ pub fn warm_cases() -> Vec<WarmCase> {
                     .ok_or_else(|| "needs a second registered test HAT".into())
             })
             .hats(),
+        // The applications registry: creating (a new id per request), then what HATs read
+        // (one application, a v3 page, the bare list) and their owners' consents.
+        WarmCase::new("apps-create", "apps-create", 201, |ctx| {
+            Ok(create_app(ctx.admin_token()?, &bench_app_id(0)))
+        })
+        .each(|ctx, i| Ok(create_app(ctx.admin_token()?, &bench_app_id(i + 1)))),
+        WarmCase::new("app-get", "app-get", 200, |_| {
+            Ok(Event::get("/api/v3/applications/{applicationId}")
+                .param("applicationId", &bench_app_id(0))
+                .query("lang", "en")
+                .build())
+        }),
+        WarmCase::new("apps-list-v3-page", "apps-list", 200, |_| {
+            Ok(Event::get("/api/v3/applications")
+                .query("unpublished", "true")
+                .query("limit", "20")
+                .build())
+        }),
+        WarmCase::new("apps-list", "apps-list", 200, |_| {
+            Ok(Event::get("/api/v1.1/applications")
+                .query("unpublished", "true")
+                .build())
+        }),
+        WarmCase::new("register-consent", "register-consent", 200, |ctx| {
+            Ok(Event::get("/api/users/register-consent/{applicationId}")
+                .param("applicationId", &bench_app_id(0))
+                .header("x-auth-token", &ctx.hat()?.1)
+                .build())
+        })
+        .check(|r| expect_message(r, "consent recorded"))
+        .hats(),
         WarmCase::new("stats", "stats", 200, |_| Ok(Event::get("/stats").build()))
             .stage(Stage::StatsRead),
         WarmCase::new("stats-available-data", "stats-available-data", 200, |_| {

@@ -22,6 +22,9 @@
 //! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
 //! | offer | `OFFER#<id>` | `OFFER` | gsi1 `OFFERS` / `<created:013>#<id>`, gsi2 (listed statuses only) `OFFERS#LISTED` / the same |
 //! | offer claim | `OFFER#<id>` | `CLAIM#<hat>` | gsi1 (while reserved only) `OFFERLEASE#<id>` / `<leaseUntil:013>#<hat>` |
+//! | application, its view, each version | `APP#<id>` | `APP`, `VIEW`, `V#<version>` | built in `apps.rs`, which lists them |
+//! | developer profile | `DEVELOPER#<id>` | `PROFILE` | (`apps.rs`) |
+//! | consent | `HAT#<address>` | `CONSENT#<app id>#<at:013>#<uuid>` | (`apps.rs`) |
 
 use std::collections::HashMap;
 

@@ -4,6 +4,7 @@
 //! aggregate's port in its own file.
 
 pub mod accounts;
+pub mod apps;
 pub mod counters;
 pub mod cursor;
 pub mod hats;
@@ -111,6 +112,8 @@ pub(crate) struct Query<'a> {
 pub(crate) enum Sort {
     BeginsWith(String),
     Between(String, String),
+    /// Sort keys from this one on (inclusive).
+    AtLeast(String),
 }
 
 #[derive(Default)]
@@ -387,6 +390,10 @@ impl DynamoStore {
             Some(Sort::BeginsWith(prefix)) => {
                 condition.push_str(&format!(" AND begins_with({sk}, :prefix)"));
                 request = request.expression_attribute_values(":prefix", s(prefix));
+            }
+            Some(Sort::AtLeast(from)) => {
+                condition.push_str(&format!(" AND {sk} >= :from"));
+                request = request.expression_attribute_values(":from", s(from));
             }
             Some(Sort::Between(lo, hi)) => {
                 condition.push_str(&format!(" AND {sk} BETWEEN :lo AND :hi"));

@@ -1,0 +1,14 @@
+//! GET /api/{v1.1,v3,}/applications/{applicationId} (public; `lang` ignored): the current
+//! version, unpublished ones included; suspended or unknown 404. `ETag`.
+
+use dex::DexResult;
+use dex_lambda::App;
+use dex_lambda::web::{self, ApiRequest, HttpResponse};
+
+async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
+    let id = request.path("applicationId")?;
+    let found = app.apps().get(&id).await?;
+    Ok(web::json_with_etag(&request, &found.doc))
+}
+
+dex_lambda::lambda_main!(handle, needs: TABLE);
