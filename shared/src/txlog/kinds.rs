@@ -29,10 +29,12 @@ pub enum Kind {
     PlugApproved,
     PlugUnapproved,
     PlugConnected,
+    NoticePosted,
+    NoticeRead,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -56,6 +58,8 @@ impl Kind {
         Kind::PlugApproved,
         Kind::PlugUnapproved,
         Kind::PlugConnected,
+        Kind::NoticePosted,
+        Kind::NoticeRead,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -84,6 +88,8 @@ impl Kind {
             Kind::PlugApproved => "plug.approved",
             Kind::PlugUnapproved => "plug.unapproved",
             Kind::PlugConnected => "plug.connected",
+            Kind::NoticePosted => "notice.posted",
+            Kind::NoticeRead => "notice.read",
         }
     }
 }
@@ -121,6 +127,11 @@ impl Subject {
     /// HATs' chains.
     pub fn plug(id: &str) -> Self {
         Self(format!("plug:{id}"))
+    }
+
+    /// A notice's posting; the HATs' reads of it go on their own chains.
+    pub fn notice(id: u64) -> Self {
+        Self(format!("notice:{id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).
