@@ -20,6 +20,9 @@
 //! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
 //! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
 //! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
+//! | notice id counter | `NOTICES` | `COUNTER` | |
+//! | notice | `NOTICE#<id:010>` | `NOTICE` | gsi1 `NOTICES` / `<id:010>` |
+//! | notice read | `HAT#<address>` | `NOTICE#<id:010>` | |
 
 use std::collections::HashMap;
 
@@ -194,6 +197,30 @@ pub(crate) fn plug_connection(hat: &str, plug_id: &str) -> Item {
     key(hat_partition(hat), format!("PLUG#{plug_id}"))
 }
 
+// Notices.
+pub(crate) const ALL_NOTICES: &str = "NOTICES";
+pub(crate) const NOTICE_READ_PREFIX: &str = "NOTICE#";
+
+pub(crate) fn notice_counter() -> Item {
+    key(ALL_NOTICES.to_owned(), "COUNTER")
+}
+
+/// Ids padded to ten digits, so that the string order is the numeric order.
+pub(crate) fn notice_sort(id: u64) -> String {
+    format!("{id:010}")
+}
+
+pub(crate) fn notice(id: u64) -> Item {
+    key(format!("NOTICE#{}", notice_sort(id)), "NOTICE")
+}
+
+pub(crate) fn notice_read(hat: &str, id: u64) -> Item {
+    key(
+        hat_partition(hat),
+        format!("{NOTICE_READ_PREFIX}{}", notice_sort(id)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +286,18 @@ mod tests {
         assert_eq!(
             pk_sk(&plug_connection("a.hubat.net", "p1")),
             ("HAT#a.hubat.net".into(), "PLUG#p1".into())
+        );
+        assert_eq!(
+            pk_sk(&notice(7)),
+            ("NOTICE#0000000007".into(), "NOTICE".into())
+        );
+        assert_eq!(
+            pk_sk(&notice_read("a.hubat.net", 7)),
+            ("HAT#a.hubat.net".into(), "NOTICE#0000000007".into())
+        );
+        assert_eq!(
+            pk_sk(&notice_counter()),
+            ("NOTICES".into(), "COUNTER".into())
         );
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),
