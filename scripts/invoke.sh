@@ -9,6 +9,7 @@
 #   {{ACCOUNT_TOKEN}}   a token of that account (password "a long invoke password")
 #   {{CLUSTER_DOMAIN}}  a cluster certified for this invocation (admin-cluster-delete)
 #   {{PLUG_ID}}         a data plug registered for this invocation (approved for dataplug-connect)
+#   {{NOTICE_ID}}       a notice posted for this invocation to the development HAT
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
 #                       .dex/dev-hat.json), its HAT-signed token for DEX, its cluster; the
@@ -90,7 +91,7 @@ if needs CLUSTER_DOMAIN; then
     api POST /api/admin/clusters "{\"domain\": \"$CLUSTER_DOMAIN\", \"platformUsername\": \"hatdex.org\", \"platformPassword\": \"a platform password\"}" >/dev/null
 fi
 HAT_ADDRESS="" HAT_TOKEN="" HAT_CLUSTER=""
-if needs HAT_ADDRESS || needs HAT_TOKEN || needs HAT_CLUSTER; then
+if needs HAT_ADDRESS || needs HAT_TOKEN || needs HAT_CLUSTER || needs NOTICE_ID; then
     [[ -s $DEV_HAT_FILE ]] || die "no development HAT ($DEV_HAT_FILE): make run serves one unless DEX_DEV_HAT=0"
     HAT_ADDRESS="$(json_field address <"$DEV_HAT_FILE")"
     HAT_TOKEN="$(json_field token <"$DEV_HAT_FILE")"
@@ -104,14 +105,20 @@ print(json.dumps({"domain": hat["cluster"], "platformUsername": hat["platformUse
         api POST /api/users/registerHat "{\"hatAddress\": \"$HAT_ADDRESS\"}" >/dev/null
     fi
 fi
-export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER
+NOTICE_ID=""
+if needs NOTICE_ID; then
+    NOTICE_ID="$(api POST /api/notices \
+        "{\"message\": \"for make invoke $UNIQUE\", \"target\": {\"withHatAddress\": [\"$HAT_ADDRESS\"]}}" |
+        json_field id)"
+fi
+export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER NOTICE_ID
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER", "NOTICE_ID"]
 
 def fill(value):
     if isinstance(value, str):
