@@ -16,6 +16,8 @@ use dex::roles::Role;
 use dex::{DexError, DexResult};
 use dex_lambda::App;
 
+mod apps_push;
+mod notices;
 mod plugs;
 
 const USAGE: &str = "\
@@ -120,7 +122,12 @@ fn print_json(value: &impl serde::Serialize) {
 
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
     if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
-        print!("{USAGE}{}", plugs::USAGE);
+        print!(
+            "{USAGE}{}{}{}",
+            plugs::USAGE,
+            notices::USAGE,
+            apps_push::USAGE
+        );
         return Ok(());
     }
     let command = argv.remove(0);
@@ -208,6 +215,15 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "clusters" => clusters(&app, argv).await?,
         "hats" => hats(&app, argv).await?,
         "plugs" => plugs::plugs(&app, argv).await?,
+        "notices" => notices::notices(&app, argv).await?,
+        // Only `push` here; `apps list|publish|suspend` live with the registry.
+        "apps" => {
+            let (sub, args) = subcommand(argv)?;
+            match sub.as_str() {
+                "push" => apps_push::push(&app, args).await?,
+                _ => return Err(format!("usage:\n{}", apps_push::USAGE)),
+            }
+        }
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())
