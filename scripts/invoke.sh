@@ -13,6 +13,7 @@
 #                       (approved for the claim events; claimed by the development HAT for
 #                       offer-user-claim)
 #   {{APP_ID}}          an application created (unpublished, version 1.0.0) for this invocation
+#   {{NOTICE_ID}}       a notice posted for this invocation to the development HAT
 #   {{HAT_ADDRESS}} {{HAT_TOKEN}} {{HAT_CLUSTER}}
 #                       the development HAT that `make run` serves (DEX_DEV_HAT_FILE, default
 #                       .dex/dev-hat.json), its HAT-signed token for DEX, its cluster; the
@@ -94,7 +95,7 @@ if needs CLUSTER_DOMAIN; then
     api POST /api/admin/clusters "{\"domain\": \"$CLUSTER_DOMAIN\", \"platformUsername\": \"hatdex.org\", \"platformPassword\": \"a platform password\"}" >/dev/null
 fi
 HAT_ADDRESS="" HAT_TOKEN="" HAT_CLUSTER=""
-if needs HAT_ADDRESS || needs HAT_TOKEN || needs HAT_CLUSTER; then
+if needs HAT_ADDRESS || needs HAT_TOKEN || needs HAT_CLUSTER || needs NOTICE_ID; then
     [[ -s $DEV_HAT_FILE ]] || die "no development HAT ($DEV_HAT_FILE): make run serves one unless DEX_DEV_HAT=0"
     HAT_ADDRESS="$(json_field address <"$DEV_HAT_FILE")"
     HAT_TOKEN="$(json_field token <"$DEV_HAT_FILE")"
@@ -132,14 +133,20 @@ event = json.load(open(sys.argv[1]))
 print(event["body"].replace("{{APP_ID}}", sys.argv[2]))
 ' "$DEX_ROOT/events/app-replace.json" "$APP_ID")" >/dev/null
 fi
-export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID OFFER_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER APP_ID
+NOTICE_ID=""
+if needs NOTICE_ID; then
+    NOTICE_ID="$(api POST /api/notices \
+        "{\"message\": \"for make invoke $UNIQUE\", \"target\": {\"withHatAddress\": [\"$HAT_ADDRESS\"]}}" |
+        json_field id)"
+fi
+export ACCOUNT_ID ACCOUNT_TOKEN PLUG_ID OFFER_ID CLUSTER_DOMAIN HAT_ADDRESS HAT_TOKEN HAT_CLUSTER APP_ID NOTICE_ID
 
 FILLED="$(mktemp "${TMPDIR:-/tmp}/dex-event-$FN.XXXXXX.json")"
 trap 'rm -f "$FILLED"' EXIT
 python3 - "$EVENT" "$FILLED" <<'PY'
 import json, os, re, sys
 
-names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "OFFER_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER", "APP_ID"]
+names = ["ADMIN_TOKEN", "UNIQUE", "ACCOUNT_ID", "ACCOUNT_TOKEN", "PLUG_ID", "OFFER_ID", "CLUSTER_DOMAIN", "HAT_ADDRESS", "HAT_TOKEN", "HAT_CLUSTER", "APP_ID", "NOTICE_ID"]
 
 def fill(value):
     if isinstance(value, str):

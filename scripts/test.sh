@@ -63,6 +63,9 @@ start_stack() {
     export DEX_STATS_CACHE_SECS=1
     # One deadline for a request's HAT calls (docs/decisions.md §6), short for the same reason.
     export DEX_HAT_BUDGET_SECS=6
+    # update-application starts pushes for 1 s per call, so a few hundred test HATs with
+    # slow ones among them need the cursor (tests/tests/update_application_e2e.rs).
+    export DEX_PUSH_BUDGET_SECS=1
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env

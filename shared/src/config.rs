@@ -26,6 +26,10 @@ pub struct Config {
     /// The deadline of all the HAT calls of one request (`dex::hats::calls`), well before
     /// the functions' 29 s timeout so DEX still has time to record and answer.
     pub hat_budget: Duration,
+    /// How long one update-application call starts pushes to HATs (`DEX_PUSH_BUDGET_SECS`);
+    /// each HAT started then has its own allowance (`hats::push`), so the call answers well
+    /// before the functions' timeout and `next` continues.
+    pub push_budget: Duration,
     /// `DEX_LOCAL_STACK=1`: this is a local stack (the scripts set it), the only place where
     /// `DEX_HAT_SCHEME=http` and `DEX_HAT_RESOLVE` are accepted.
     pub local_stack: bool,
@@ -40,6 +44,10 @@ pub struct Config {
 /// The longest deadline of a request's HAT calls: the functions time out after 29 s, and
 /// DEX needs the rest to record the outcome and answer.
 pub const MAX_HAT_BUDGET_SECS: u64 = 24;
+
+/// The longest time update-application keeps starting pushes; the HATs started last still
+/// get their allowance within `MAX_HAT_BUDGET_SECS` (`hats::push::PushService::per_hat`).
+pub const MAX_PUSH_BUDGET_SECS: u64 = 16;
 
 /// The variable that allows the local-only HAT settings.
 pub const LOCAL_STACK_VAR: &str = "DEX_LOCAL_STACK";
@@ -124,6 +132,15 @@ impl Config {
                 if budget.is_zero() || budget > Duration::from_secs(MAX_HAT_BUDGET_SECS) {
                     return Err(ConfigError(format!(
                         "DEX_HAT_BUDGET_SECS must be 1 to {MAX_HAT_BUDGET_SECS} (the functions time out after 29 s)"
+                    )));
+                }
+                budget
+            },
+            push_budget: {
+                let budget = seconds("DEX_PUSH_BUDGET_SECS", 10)?;
+                if budget.is_zero() || budget > Duration::from_secs(MAX_PUSH_BUDGET_SECS) {
+                    return Err(ConfigError(format!(
+                        "DEX_PUSH_BUDGET_SECS must be 1 to {MAX_PUSH_BUDGET_SECS} (each HAT started may take twice DEX_HAT_TIMEOUT_SECS more; the functions time out after 29 s)"
                     )));
                 }
                 budget
@@ -217,6 +234,13 @@ mod tests {
         assert!(err.to_string().contains("DEX_HAT_BUDGET_SECS"));
         let c = config(&[base, ("DEX_HAT_BUDGET_SECS", "3")]).unwrap();
         assert_eq!(c.hat_budget, Duration::from_secs(3));
+        assert_eq!(c.push_budget, Duration::from_secs(10));
+        for bad in ["0", "17", "x"] {
+            let err = config(&[base, ("DEX_PUSH_BUDGET_SECS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("DEX_PUSH_BUDGET_SECS"), "{bad}");
+        }
+        let c = config(&[base, ("DEX_PUSH_BUDGET_SECS", "1")]).unwrap();
+        assert_eq!(c.push_budget, Duration::from_secs(1));
         let err = config(&[base, ("DEX_LOCAL_STACK", "yes")]).unwrap_err();
         assert!(err.to_string().contains("DEX_LOCAL_STACK"));
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod hats;
 pub mod limits;
+pub mod notices;
 pub mod offers;
 pub mod page;
 pub mod plugs;

@@ -32,6 +32,13 @@ def _is_hat_route(path: str) -> bool:
     return path.startswith("api/v") and path.endswith(("/claim", "/userClaim"))
 
 
+def _takes_hat_token(case) -> bool:
+    for requirement in case.operation.definition.raw.get("security") or []:
+        if "HatToken" in requirement:
+            return True
+    return False
+
+
 def _takes_dex_token(case) -> bool:
     for requirement in case.operation.definition.raw.get("security") or []:
         if "DexToken" in requirement:
@@ -51,7 +58,7 @@ class DexAuth:
     def get(self, case, context):
         if case.operation.path.lstrip("/").startswith("api/hat/"):
             return {"X-Auth-Token": _LOG_READER}
-        if _is_hat_route(case.operation.path):
+        if _is_hat_route(case.operation.path) or _takes_hat_token(case):
             with _LOCK:
                 return {"X-Auth-Token": next(_HAT_TOKENS)}
         if _is_login_route(case.operation.path):

@@ -386,3 +386,27 @@ where
         &self.config
     }
 }
+
+/// Notices and update-application (docs/decisions.md §13), in a block of their own.
+impl<S, K, H> App<S, K, H>
+where
+    S: dex::notices::NoticeStore + ClusterStore + HatStore,
+{
+    /// Notices: posting (admins), a HAT's list and marking read.
+    pub fn notices(&self) -> dex::notices::NoticeService<'_, S> {
+        dex::notices::NoticeService {
+            store: &self.store,
+            clock: &*self.clock,
+        }
+    }
+
+    /// update-application: the legacy app pushed to a cluster's HATs (with `hat_calls`),
+    /// starting pushes for `DEX_PUSH_BUDGET_SECS`.
+    pub fn pushes(&self) -> dex::hats::push::PushService<'_, S> {
+        dex::hats::push::PushService {
+            store: &self.store,
+            allow_ports: self.config.hat_resolve.is_some(),
+            budget: self.config.push_budget,
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod clusters;
 pub mod key;
 pub mod model;
 pub mod ports;
+pub mod push;
 pub mod register;
 pub mod verify;
 

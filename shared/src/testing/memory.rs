@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 mod apps;
+mod notices;
 mod offers;
 
 use super::limits::{self, ItemSize, Shape};
@@ -73,6 +74,7 @@ struct State {
     connections: BTreeMap<(String, String), PlugConnection>,
     /// The applications registry and consents (`memory/apps.rs`).
     apps: apps::AppsState,
+    notices: notices::NoticesState,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its

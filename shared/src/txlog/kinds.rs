@@ -37,10 +37,12 @@ pub enum Kind {
     AppSuspended,
     DeveloperProfileUpdated,
     ConsentRecorded,
+    NoticePosted,
+    NoticeRead,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 32] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -71,6 +73,8 @@ impl Kind {
         Kind::AppSuspended,
         Kind::DeveloperProfileUpdated,
         Kind::ConsentRecorded,
+        Kind::NoticePosted,
+        Kind::NoticeRead,
     ];
 
     /// The stored text (part of the wire format: the `kind` of every log entry).
@@ -106,6 +110,8 @@ impl Kind {
             Kind::AppSuspended => "app.suspended",
             Kind::DeveloperProfileUpdated => "developer.profile-updated",
             Kind::ConsentRecorded => "consent.recorded",
+            Kind::NoticePosted => "notice.posted",
+            Kind::NoticeRead => "notice.read",
         }
     }
 }
@@ -154,6 +160,11 @@ impl Subject {
     /// A developer's profile (`PUT .../applications/developer`).
     pub fn developer(id: &str) -> Self {
         Self(format!("developer:{id}"))
+    }
+
+    /// A notice's posting; the HATs' reads of it go on their own chains.
+    pub fn notice(id: u64) -> Self {
+        Self(format!("notice:{id}"))
     }
 
     /// DEX's own signing keys (their state lives in Secrets Manager).

@@ -227,12 +227,22 @@ impl TestHatCluster {
     /// RSA key. Generating the key takes a moment and blocks the calling thread.
     /// Panics if that HAT already exists.
     pub fn add_hat(&self, label: &str) -> TestHat {
+        self.add_hat_with_key(label, Arc::new(HatKey::generate()))
+    }
+
+    /// Creates the HAT `label:PORT` with the same RSA key as `other` (no key to generate:
+    /// for suites that need hundreds of HATs and never tell them apart by key).
+    pub fn add_hat_sharing_key(&self, label: &str, other: &TestHat) -> TestHat {
+        self.add_hat_with_key(label, other.current_key())
+    }
+
+    fn add_hat_with_key(&self, label: &str, key: Arc<HatKey>) -> TestHat {
         let address = self.address_for(label);
         let inner = Arc::new(HatInner {
             address: address.clone(),
             platform_user_id: Uuid::new_v4(),
             state: Mutex::new(HatState {
-                key: Arc::new(HatKey::generate()),
+                key,
                 behaviour: Behaviour::Normal,
                 decoy_pem: None,
                 login_tokens: Vec::new(),

@@ -1,5 +1,5 @@
 //! `dexctl apps ...`: list, publish and suspend applications (as the operator, who manages
-//! any application like an admin).
+//! any application like an admin); `push` is update-application (`apps_push.rs`).
 
 use dex::accounts::Actor;
 use dex::apps::StoredApp;
@@ -54,7 +54,8 @@ pub(crate) async fn apps(app: &App, argv: Vec<String>) -> Result<(), String> {
             .map_err(fail)?;
             print_json(&summary(&changed));
         }
-        _ => return Err(format!("usage:\n{USAGE}")),
+        "push" => super::apps_push::push(app, args).await?,
+        _ => return Err(format!("usage:\n{USAGE}{}", super::apps_push::USAGE)),
     }
     Ok(())
 }

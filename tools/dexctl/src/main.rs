@@ -17,6 +17,8 @@ use dex::{DexError, DexResult};
 use dex_lambda::App;
 
 mod apps;
+mod apps_push;
+mod notices;
 mod plugs;
 
 const USAGE: &str = "\
@@ -121,7 +123,13 @@ fn print_json(value: &impl serde::Serialize) {
 
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
     if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
-        print!("{USAGE}{}{}", plugs::USAGE, apps::USAGE);
+        print!(
+            "{USAGE}{}{}{}{}",
+            plugs::USAGE,
+            apps::USAGE,
+            apps_push::USAGE,
+            notices::USAGE
+        );
         return Ok(());
     }
     let command = argv.remove(0);
@@ -210,6 +218,7 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "hats" => hats(&app, argv).await?,
         "plugs" => plugs::plugs(&app, argv).await?,
         "apps" => apps::apps(&app, argv).await?,
+        "notices" => notices::notices(&app, argv).await?,
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())

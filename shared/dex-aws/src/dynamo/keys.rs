@@ -25,6 +25,9 @@
 //! | application, its view, each version | `APP#<id>` | `APP`, `VIEW`, `V#<version>` | built in `apps.rs`, which lists them |
 //! | developer profile | `DEVELOPER#<id>` | `PROFILE` | (`apps.rs`) |
 //! | consent | `HAT#<address>` | `CONSENT#<app id>#<at:013>#<uuid>` | (`apps.rs`) |
+//! | notice id counter | `NOTICES` | `COUNTER` | |
+//! | notice | `NOTICE#<id:010>` | `NOTICE` | gsi1 `NOTICES` / `<id:010>` |
+//! | notice read | `HAT#<address>` | `NOTICE#<id:010>` | |
 
 use std::collections::HashMap;
 
@@ -228,6 +231,28 @@ pub(crate) fn offer_leases(id: &str) -> String {
 
 pub(crate) fn lease_sort(lease_until: i64, hat: &str) -> String {
     format!("{lease_until:013}#{hat}")
+// Notices.
+pub(crate) const ALL_NOTICES: &str = "NOTICES";
+pub(crate) const NOTICE_READ_PREFIX: &str = "NOTICE#";
+
+pub(crate) fn notice_counter() -> Item {
+    key(ALL_NOTICES.to_owned(), "COUNTER")
+}
+
+/// Ids padded to ten digits, so that the string order is the numeric order.
+pub(crate) fn notice_sort(id: u64) -> String {
+    format!("{id:010}")
+}
+
+pub(crate) fn notice(id: u64) -> Item {
+    key(format!("NOTICE#{}", notice_sort(id)), "NOTICE")
+}
+
+pub(crate) fn notice_read(hat: &str, id: u64) -> Item {
+    key(
+        hat_partition(hat),
+        format!("{NOTICE_READ_PREFIX}{}", notice_sort(id)),
+    )
 }
 
 #[cfg(test)]
@@ -303,6 +328,18 @@ mod tests {
         );
         assert_eq!(offer_sort(5, "o1"), "0000000000005#o1");
         assert_eq!(lease_sort(5, "a.hubat.net"), "0000000000005#a.hubat.net");
+        assert_eq!(
+            pk_sk(&notice(7)),
+            ("NOTICE#0000000007".into(), "NOTICE".into())
+        );
+        assert_eq!(
+            pk_sk(&notice_read("a.hubat.net", 7)),
+            ("HAT#a.hubat.net".into(), "NOTICE#0000000007".into())
+        );
+        assert_eq!(
+            pk_sk(&notice_counter()),
+            ("NOTICES".into(), "COUNTER".into())
+        );
         assert_eq!(
             pk_sk(&hat("a.hubat.net")),
             ("HAT#a.hubat.net".into(), "HAT".into())

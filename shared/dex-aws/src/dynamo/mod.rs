@@ -12,6 +12,7 @@ pub mod item;
 pub mod keys;
 pub mod log;
 pub mod offers;
+pub mod notices;
 pub mod plugs;
 pub mod schema;
 pub mod snapshot;
