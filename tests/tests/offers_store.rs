@@ -683,7 +683,7 @@ async fn confirmations_apply_at_their_expected_state_and_list_the_confirmed<S: S
         .expect("unconfirm");
     assert_eq!(
         confirmed_hats(store.confirmed_claims(&id).await.unwrap()),
-        [b.clone()]
+        std::slice::from_ref(&b)
     );
     assert_eq!(
         store

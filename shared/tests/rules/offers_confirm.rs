@@ -168,7 +168,7 @@ async fn enable_confirms_and_disable_unconfirms_exactly_once_in_item_time_order(
     assert_eq!(m.confirmation("conf", "a.hubat.net").await, at(false, 0));
 
     let enable = debit_item("conf", "Enable()", T0);
-    let first = m.report("a.hubat.net", &[enable.clone()]).await;
+    let first = m.report("a.hubat.net", std::slice::from_ref(&enable)).await;
     assert_eq!((first.accepted, first.duplicates), (1, 0));
     assert_eq!(m.confirmation("conf", "a.hubat.net").await, at(true, T0));
     let confirmed = m.world.store.confirmed_claims("conf").await.unwrap();
@@ -176,7 +176,7 @@ async fn enable_confirms_and_disable_unconfirms_exactly_once_in_item_time_order(
     assert_eq!(confirmed[0].hat.address, "a.hubat.net");
 
     // The HAT resends: nothing changes, nothing more is logged.
-    let again = m.report("a.hubat.net", &[enable.clone()]).await;
+    let again = m.report("a.hubat.net", std::slice::from_ref(&enable)).await;
     assert_eq!((again.accepted, again.duplicates), (0, 1));
     assert_eq!(
         m.claim_kinds("a.hubat.net").await,
@@ -337,7 +337,7 @@ async fn a_report_counted_before_its_confirmation_confirms_on_its_resend() {
         .await
         .unwrap();
     assert_eq!(m.confirmation("resend", "a.hubat.net").await, at(false, 0));
-    let resend = m.report("a.hubat.net", &[enable.clone()]).await;
+    let resend = m.report("a.hubat.net", std::slice::from_ref(&enable)).await;
     assert_eq!((resend.accepted, resend.duplicates), (0, 1));
     assert_eq!(m.confirmation("resend", "a.hubat.net").await, at(true, T0));
     m.report("a.hubat.net", &[enable]).await;

@@ -19,6 +19,7 @@ use dex_lambda::App;
 mod apps;
 mod apps_push;
 mod notices;
+mod offers;
 mod plugs;
 
 const USAGE: &str = "\
@@ -124,8 +125,9 @@ fn print_json(value: &impl serde::Serialize) {
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
     if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
         print!(
-            "{USAGE}{}{}{}{}",
+            "{USAGE}{}{}{}{}{}",
             plugs::USAGE,
+            offers::USAGE,
             apps::USAGE,
             apps_push::USAGE,
             notices::USAGE
@@ -219,6 +221,15 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "plugs" => plugs::plugs(&app, argv).await?,
         "apps" => apps::apps(&app, argv).await?,
         "notices" => notices::notices(&app, argv).await?,
+        "offers" => {
+            let store = dex_aws::dynamo::DynamoStore::new(
+                dynamodb.clone(),
+                &app.config().table,
+                std::sync::Arc::new(dex::ports::SystemClock),
+                std::sync::Arc::new(dex::ports::SystemRandom),
+            );
+            offers::offers(store, argv).await?
+        }
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())
