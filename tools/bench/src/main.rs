@@ -10,6 +10,7 @@ mod harness;
 mod hats;
 mod onboarding;
 mod proxy;
+mod push;
 mod report;
 mod results;
 mod runtime;
@@ -115,6 +116,19 @@ async fn run(o: cli::Options) -> Result<bool, String> {
     if stats_scale.is_some() {
         laps.lap("seeding and stats reads");
     }
+    // 5. update-application's throughput on the same test HAT cluster.
+    let mut setup = setup;
+    let update_application = match setup.as_mut() {
+        Some(setup) => {
+            let outcome = push::run(setup).await;
+            ok &= outcome.measured().is_some();
+            Some(outcome)
+        }
+        None => None,
+    };
+    if update_application.is_some() {
+        laps.lap("update-application");
+    }
     drop(setup);
     let stats_reads_flat = stats::reads_flat(&reads);
     warm.extend(reads);
@@ -133,6 +147,7 @@ async fn run(o: cli::Options) -> Result<bool, String> {
         hat_onboarding,
         stats_ingest,
         stats_scale,
+        update_application,
     };
     report::print(&results);
     let out = o.out.clone().unwrap_or(bench_dir.join("results.json"));

@@ -131,6 +131,9 @@ pub fn print(r: &Results) {
         print_ingest(ingest);
     }
     print_reads(r);
+    if let Some(push) = &r.update_application {
+        print_push(push);
+    }
     let parts: Vec<String> = r
         .phase_seconds
         .laps
@@ -542,6 +545,34 @@ fn print_targets(r: &Results) {
             "target GET /stats and /stats/available-data cost does not grow with HATs/reports: {} (DynamoDB requests per call: {})",
             met(reads.met),
             detail.join(", ")
+        );
+    }
+}
+
+fn print_push(push: &Outcome<crate::push::PushThroughput>) {
+    println!();
+    let p = match push {
+        Outcome::Measured(p) => p,
+        other => {
+            println!(
+                "update-application: ERROR {}",
+                other.reason().unwrap_or_default()
+            );
+            return;
+        }
+    };
+    println!(
+        "update-application (DEX as a library, {} loopback test HATs registered in {:.1} s; DEX_HAT_TIMEOUT_SECS={}, DEX_PUSH_BUDGET_SECS={}):",
+        p.hats, p.register_seconds, p.hat_timeout_secs, p.push_budget_secs
+    );
+    println!(
+        "  {:<40} {:>6} {:>9} {:>7} {:>7} {:>7}",
+        "", "calls", "seconds", "HATs/s", "updated", "failed"
+    );
+    for r in &p.runs {
+        println!(
+            "  {:<40} {:>6} {:>9.1} {:>7.1} {:>7} {:>7}",
+            r.case, r.calls, r.seconds, r.hats_per_second, r.updated, r.failed
         );
     }
 }

@@ -57,6 +57,8 @@ pub struct Results {
     pub hat_onboarding: Option<Outcome<Onboarding>>,
     pub stats_ingest: Option<Outcome<IngestResult>>,
     pub stats_scale: Option<Outcome<Seeding>>,
+    /// HATs per second of update-application, with and without slow HATs.
+    pub update_application: Option<Outcome<crate::push::PushThroughput>>,
     pub targets: Targets,
 }
 

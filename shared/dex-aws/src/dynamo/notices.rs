@@ -17,8 +17,9 @@ use dex::notices::ports::PostedEvent;
 use dex::notices::{Notice, NoticeStore, NoticeTarget};
 use dex::txlog::LogEvent;
 
-/// How long a posting keeps losing the race for an id before answering 429.
-const POST_RETRY_BUDGET: Duration = Duration::from_secs(10);
+/// How long a posting keeps losing the race for an id before answering 429 (each round lets
+/// one of the racing posts through; well within the functions' 29 s).
+const POST_RETRY_BUDGET: Duration = Duration::from_secs(20);
 
 impl Codec for Notice {
     fn to_item(&self) -> Item {
@@ -58,11 +59,17 @@ impl NoticeStore for DynamoStore {
     ) -> DexResult<Notice> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0;
+        // The counter as a refused attempt found it (DynamoDB returns the item with the
+        // cancellation): the next attempt needs no read.
+        let mut known: Option<u64> = None;
         loop {
             attempt += 1;
-            let last: u64 = match self.get_item(keys::notice_counter(), true).await? {
-                Some(item) => get_n(&item, "last")?,
-                None => 0,
+            let last: u64 = match known.take() {
+                Some(last) => last,
+                None => match self.get_item(keys::notice_counter(), true).await? {
+                    Some(item) => get_n(&item, "last")?,
+                    None => 0,
+                },
             };
             let notice = Notice {
                 id: last + 1,
@@ -85,7 +92,11 @@ impl NoticeStore for DynamoStore {
             let writes = vec![counter, self.put_new(notice.to_item())];
             match self.commit(writes, vec![event(&notice)]).await? {
                 Commit::Done(_) => return Ok(notice),
-                refused if refused.refused_index() == Some(0) => {
+                Commit::Refused(failed) if failed[0].0 == 0 => {
+                    known = failed[0]
+                        .1
+                        .as_ref()
+                        .and_then(|item| get_n(item, "last").ok());
                     if started.elapsed() >= POST_RETRY_BUDGET {
                         return Err(DexError::Throttled(
                             "too many notices posted at once; retry".into(),
