@@ -231,6 +231,8 @@ pub(crate) fn offer_leases(id: &str) -> String {
 
 pub(crate) fn lease_sort(lease_until: i64, hat: &str) -> String {
     format!("{lease_until:013}#{hat}")
+}
+
 // Notices.
 pub(crate) const ALL_NOTICES: &str = "NOTICES";
 pub(crate) const NOTICE_READ_PREFIX: &str = "NOTICE#";
