@@ -807,3 +807,72 @@ async fn consent_is_recorded_each_time_on_the_hats_chain() {
     );
     assert_eq!(chain[1].details["version"], "1.1.0");
 }
+
+/// Runs dexctl with the test's environment (DEX_TABLE, AWS_*), expects success, parses its
+/// JSON output.
+async fn dexctl(args: &[&str]) -> Value {
+    let mut command = std::process::Command::new(dex_tests::routes::built_binary("dexctl"));
+    command
+        .args(args)
+        .current_dir(dex_tests::routes::workspace_root());
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("dexctl thread")
+        .unwrap_or_else(|e| panic!("cannot run dexctl: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "dexctl {args:?} failed ({}): {}{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("dexctl {args:?} printed no JSON ({e}): {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dexctl_lists_publishes_and_suspends() {
+    let admin = admin_token().await;
+    let (dev, token) = developer(&admin).await;
+    let id = unique("dexctl");
+    create("/api/v3", &token, &sample_application(&id, &dev, "1.0.0")).await;
+    let published = dexctl(&["apps", "publish", &id]).await;
+    assert_eq!(
+        (published["id"].as_str(), published["published"].as_bool()),
+        (Some(id.as_str()), Some(true))
+    );
+    assert_eq!(listed("/api/v1.1", "", &id).await, vec![id.clone()]);
+    let suspended = dexctl(&["apps", "suspend", &id]).await;
+    assert_eq!(suspended["suspended"], true);
+    assert_error(get(&format!("/api/v1.1/applications/{id}")).await, 404, "").await;
+    let all = dexctl(&["apps", "list"]).await;
+    let line = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .cloned();
+    assert_eq!(
+        line.map(|l| (
+            l["developerId"].clone(),
+            l["version"].clone(),
+            l["suspended"].clone()
+        )),
+        Some((json!(dev), json!("1.0.0"), json!(true))),
+        "operators see suspended applications"
+    );
+    let only_suspended = dexctl(&["apps", "list", "--suspended"]).await;
+    assert!(
+        only_suspended
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["suspended"] == true)
+    );
+    let log: Vec<String> = dex_tests::hat_support::subject_log(&admin, &format!("app:{id}"))
+        .await
+        .into_iter()
+        .map(|e| format!("{} {}", e.kind, e.actor))
+        .collect();
+    assert_eq!(log[1..], ["app.published dexctl", "app.suspended dexctl"]);
+}

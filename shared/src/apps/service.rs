@@ -453,7 +453,7 @@ pub fn history_entry(app: &StoredApp, versions: Vec<AppVersion>) -> Value {
         .into_iter()
         .filter(|v| v.version != app.version)
         .collect();
-    older.sort_by(|a, b| b.version.cmp(&a.version));
+    older.sort_by_key(|v| std::cmp::Reverse(v.version));
     json!({
         "current": app.doc,
         "history": older.into_iter().map(|v| v.doc).collect::<Vec<_>>(),
