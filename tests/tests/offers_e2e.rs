@@ -244,7 +244,7 @@ async fn every_path_works_on_the_three_prefixes() {
         assert_eq!(owners["claimerNumber"], 2);
         assert_eq!(owners["user"]["address"], bob.address());
 
-        // On the HAT: the credential user and the debit, as decisions §13 says.
+        // On the HAT: the credential user and the debit, as docs/decisions.md §13.2 says.
         let (user, enabled) = offer_user(&alice, &id).expect("the credential user");
         assert!(enabled);
         assert_eq!(user["role"], "validate");
