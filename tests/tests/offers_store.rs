@@ -347,7 +347,10 @@ fn chrono_like_now() -> i64 {
 // ---- claims ------------------------------------------------------------------------------
 
 async fn racing_reservations_fill_exactly_the_cap_and_keep_numbers_one_to_n<S: Store>(store: S) {
-    const RACERS: usize = 200;
+    // 10x the cap. 200 racers prove no more, and on DynamoDB Local (one lock for every
+    // transaction) their retry storm starves the other tests sharing it past the SDK's 10 s
+    // timeout; the rules tier races 500 claims on the memory store.
+    const RACERS: usize = 100;
     const CAP: i64 = 10;
     let id = unique("race");
     let prefix = unique("racer");
@@ -357,18 +360,32 @@ async fn racing_reservations_fill_exactly_the_cap_and_keep_numbers_one_to_n<S: S
         let (store, id, address) = (store.clone(), id.clone(), address(&prefix, i));
         tasks.push(tokio::spawn(async move {
             let attempt = format!("attempt-{i}");
-            let got = store
-                .reserve_place(&id, &hat(&address), &attempt, NOW, NOW + LEASE)
-                .await;
-            (address, attempt, got)
+            // Like a HAT after a 503: DynamoDB Local under racing transactions (and the
+            // other suites) sometimes answers one call after the SDK's timeout. A retry of a
+            // reservation that was written after all resumes it (the same place).
+            let mut retried = false;
+            for _ in 0..5 {
+                match store
+                    .reserve_place(&id, &hat(&address), &attempt, NOW, NOW + LEASE)
+                    .await
+                {
+                    Err(DexError::Unavailable(_) | DexError::Throttled(_)) => retried = true,
+                    got => return (address, attempt, retried, got),
+                }
+            }
+            panic!("{address}: the store stayed unavailable");
         }));
     }
     let mut taken = Vec::new();
     let mut full = 0;
     for task in tasks {
-        let (address, attempt, got) = task.await.unwrap();
+        let (address, attempt, retried, got) = task.await.unwrap();
         match got.expect("no racer errs") {
             Reservation::Taken { attempt: a } => {
+                assert_eq!(a, attempt);
+                taken.push((address, attempt));
+            }
+            Reservation::Resumed { attempt: a } if retried => {
                 assert_eq!(a, attempt);
                 taken.push((address, attempt));
             }

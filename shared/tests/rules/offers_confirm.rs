@@ -25,7 +25,7 @@ fn verified(address: &str) -> VerifiedHat {
     }
 }
 
-/// A v2.6 `datadebit` item as HAT2.0 sends it (hat-side.md §4); `time` in epoch ms.
+/// A v2.6 `datadebit` item as HAT2.0 sends it (docs/hats.md §4); `time` in epoch ms.
 fn debit_item(key: &str, operation: &str, time: i64) -> Value {
     json!({
         "dataDebit": {
