@@ -47,6 +47,10 @@ fn offer(id: &str) -> Offer {
     .unwrap();
     Offer {
         terms,
+        credentials: dex::offers::OfferCredentials {
+            password_sealed: format!("v1.k.sealed-{id}"),
+            password_hash: "$2a$10$abcdefghijklmnopqrstuuDz8Sm1vO7yX3p2Q0nFZkHnE7dIu9xS6".into(),
+        },
         provider: "buyer-account".into(),
         status: OfferStatus::Draft,
         created: chrono::Utc::now().timestamp_millis(),

@@ -73,6 +73,10 @@ impl Market {
         .unwrap();
         let offer = Offer {
             terms,
+            credentials: dex::offers::OfferCredentials {
+                password_sealed: "v1.k.sealed".into(),
+                password_hash: "$2a$10$hash".into(),
+            },
             provider: "buyer".into(),
             status: OfferStatus::Approved,
             created: now,
