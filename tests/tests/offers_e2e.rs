@@ -725,7 +725,10 @@ async fn the_claims_are_released_once_required_min_user_are_confirmed_by_stats_r
     let t = now_ms() - 600_000;
     // One of two confirmed: nothing released.
     report(&alice, &[debit_item(&id, "Enable()", t)]).await;
-    assert_eq!(claimer_numbers(&claims("/api/v3", &id, &m.buyer).await), Vec::<u64>::new());
+    assert_eq!(
+        claimer_numbers(&claims("/api/v3", &id, &m.buyer).await),
+        Vec::<u64>::new()
+    );
     // Another offer's debit, or a HAT that did not claim it, confirms nothing.
     let carol = m.hat("carol").await;
     report(&carol, &[debit_item(&id, "Enable()", t + 1_000)]).await;
@@ -736,14 +739,26 @@ async fn the_claims_are_released_once_required_min_user_are_confirmed_by_stats_r
     report(&bob, &bob_enable).await;
     let info = claims("/api/v3", &id, &m.buyer).await;
     assert_eq!(claimer_numbers(&info), [1, 2]);
-    assert!(info["claims"].as_array().unwrap().iter().all(|c| c["confirmed"] == true));
+    assert!(
+        info["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["confirmed"] == true)
+    );
     // A resend and a late Disable older than alice's Enable change nothing.
     report(&bob, &bob_enable).await;
     report(&alice, &[debit_item(&id, "Disable()", t - 1_000)]).await;
-    assert_eq!(claimer_numbers(&claims("/api/v3", &id, &m.buyer).await), [1, 2]);
+    assert_eq!(
+        claimer_numbers(&claims("/api/v3", &id, &m.buyer).await),
+        [1, 2]
+    );
     // Alice disables: the list stays released and shows bob's claim only.
     report(&alice, &[debit_item(&id, "Disable()", t + 3_000)]).await;
-    assert_eq!(claimer_numbers(&claims("/api/v3", &id, &m.buyer).await), [2]);
+    assert_eq!(
+        claimer_numbers(&claims("/api/v3", &id, &m.buyer).await),
+        [2]
+    );
     let own = |hat: &TestHat| {
         let token = hat_token(hat);
         let id = id.clone();
@@ -761,5 +776,8 @@ async fn the_claims_are_released_once_required_min_user_are_confirmed_by_stats_r
     assert_eq!(own(&bob).await["confirmed"], true);
     // Each confirmation is on its HAT's chain.
     let chain = subject_log(&m.admin, &format!("hat:{}", bob.address())).await;
-    assert!(chain.iter().any(|e| e.kind == "offer.claim-confirmed"), "{chain:?}");
+    assert!(
+        chain.iter().any(|e| e.kind == "offer.claim-confirmed"),
+        "{chain:?}"
+    );
 }

@@ -7,6 +7,7 @@
 //! builds on them.
 
 pub mod claims;
+pub mod confirm;
 pub mod credentials;
 pub mod hat_setup;
 pub mod model;

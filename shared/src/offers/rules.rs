@@ -19,7 +19,8 @@ pub const MAX_BUNDLES_BYTES: usize = 64 * 1024;
 /// single offer can ask of the HATs.
 pub const MAX_REQUIRED_USERS: i64 = 100_000;
 
-fn is_offer_id(id: &str) -> bool {
+/// `[0-9A-Za-z-]{1,64}`.
+pub fn is_offer_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_OFFER_ID
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')

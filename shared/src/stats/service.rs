@@ -14,6 +14,8 @@ use super::{DATA_IN, DATA_OUT, DATA_PLUGS, OFFER_CLAIMS, StatsStore};
 use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
 use crate::hats::verify::VerifiedHat;
+use crate::offers::OfferStore;
+use crate::offers::confirm::{confirm_claims, debit_reports};
 use crate::ports::Clock;
 use crate::stats::HATS_COUNTER;
 use crate::txlog::{Kind, LogEvent, Subject};
@@ -91,8 +93,12 @@ pub struct StatsService<'a, S> {
 
 impl<S: StatsStore> StatsService<'_, S> {
     /// Counts a HAT's report exactly once per item; malformed or unknown items are skipped
-    /// and listed, the rest still count.
-    pub async fn report(&self, hat: &VerifiedHat, body: &[u8]) -> DexResult<ReportResponse> {
+    /// and listed, the rest still count. Then its `datadebit` `Enable`/`Disable` items on
+    /// offers this HAT claimed confirm or unconfirm those claims (`offers::confirm`).
+    pub async fn report(&self, hat: &VerifiedHat, body: &[u8]) -> DexResult<ReportResponse>
+    where
+        S: OfferStore,
+    {
         let value: Value = crate::limits::parse_json(body, "JSON body")?;
         let Value::Array(items) = value else {
             return Err(DexError::bad_request(
@@ -120,6 +126,19 @@ impl<S: StatsStore> StatsService<'_, S> {
             }
         }
         let mut outcome = ingest(self.store, &hat.address, &counted).await?;
+        // Counted now or before (a resend): every item ingest did not skip.
+        let not_counted: BTreeSet<usize> = outcome.skipped.iter().map(|(i, _)| *i).collect();
+        let reports = debit_reports(
+            counted
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !not_counted.contains(i))
+                .map(|(_, item)| item),
+        );
+        if !reports.is_empty() {
+            let actor = Actor::Hat(hat.address.clone());
+            confirm_claims(self.store, &hat.address, &actor, &reports).await?;
+        }
         outcome.duplicates += parsed.copies;
         skipped.extend(outcome.skipped.into_iter().map(|(i, reason)| Skipped {
             index: counted_at[i],

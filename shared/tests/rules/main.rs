@@ -8,6 +8,7 @@ mod hat_calls;
 mod last_admin;
 mod offer_service;
 mod offers;
+mod offers_confirm;
 mod plugs;
 mod registration;
 mod snapshot;

@@ -16,6 +16,7 @@ use dex::roles::Role;
 use dex::{DexError, DexResult};
 use dex_lambda::App;
 
+mod offers;
 mod plugs;
 
 const USAGE: &str = "\
@@ -120,7 +121,7 @@ fn print_json(value: &impl serde::Serialize) {
 
 async fn run(mut argv: Vec<String>) -> Result<(), String> {
     if argv.is_empty() || argv[0] == "help" || argv[0] == "--help" {
-        print!("{USAGE}{}", plugs::USAGE);
+        print!("{USAGE}{}{}", plugs::USAGE, offers::USAGE);
         return Ok(());
     }
     let command = argv.remove(0);
@@ -208,6 +209,15 @@ async fn run(mut argv: Vec<String>) -> Result<(), String> {
         "clusters" => clusters(&app, argv).await?,
         "hats" => hats(&app, argv).await?,
         "plugs" => plugs::plugs(&app, argv).await?,
+        "offers" => {
+            let store = dex_aws::dynamo::DynamoStore::new(
+                dynamodb.clone(),
+                &app.config().table,
+                std::sync::Arc::new(dex::ports::SystemClock),
+                std::sync::Arc::new(dex::ports::SystemRandom),
+            );
+            offers::offers(store, argv).await?
+        }
         other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
     Ok(())
