@@ -48,8 +48,8 @@ fn offer(id: &str) -> Offer {
     Offer {
         terms,
         credentials: dex::offers::OfferCredentials {
-            password_sealed: format!("v1.k.sealed-{id}"),
-            password_hash: "$2a$10$abcdefghijklmnopqrstuuDz8Sm1vO7yX3p2Q0nFZkHnE7dIu9xS6".into(),
+            password_sealed: "v1.k.sealed".into(),
+            password_hash: "$2a$10$hash".into(),
         },
         provider: "buyer-account".into(),
         status: OfferStatus::Draft,
