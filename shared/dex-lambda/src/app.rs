@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use dex::accounts::{Account, AccountService, AccountStore, FirstAdmin, LoginService};
+use dex::accounts::{
+    Account, AccountService, AccountStore, FirstAdmin, LoginLimitStore, LoginService,
+};
 use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::tokens::TokenIssuer;
 use dex::config::{Config, ConfigError};
@@ -230,7 +232,14 @@ impl<S, K: SecretStore + Clone, H> App<S, K, H> {
 
 impl<S, K, H> App<S, K, H>
 where
-    S: AccountStore + ClusterStore + HatStore + LogStore + StatsStore + SnapshotStore + PlugStore,
+    S: AccountStore
+        + ClusterStore
+        + HatStore
+        + LogStore
+        + StatsStore
+        + SnapshotStore
+        + PlugStore
+        + LoginLimitStore,
     K: SecretStore,
     H: HatHttp,
 {
@@ -249,6 +258,7 @@ where
             accounts: self.accounts(),
             secrets: &self.secrets,
             first_admin: &self.first_admin,
+            limits: &self.config.login_limits,
         }
     }
 

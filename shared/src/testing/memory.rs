@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+mod login_limits;
 mod offers;
 
 use super::limits::{self, ItemSize, Shape};
@@ -70,6 +71,8 @@ struct State {
     plug_names: BTreeMap<String, String>,
     /// (plug id, HAT) → connection.
     connections: BTreeMap<(String, String), PlugConnection>,
+    /// Failed-login counter key → its counter (`accounts::login_limits`).
+    login_failures: BTreeMap<String, crate::accounts::FailureCount>,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its

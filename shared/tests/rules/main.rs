@@ -6,6 +6,7 @@ mod clusters;
 mod first_use;
 mod hat_calls;
 mod last_admin;
+mod login_limits;
 mod offers;
 mod plugs;
 mod registration;

@@ -20,6 +20,7 @@
 //! | data plug | `PLUG#<id>` | `PLUG` | gsi1 `PLUGS` / `<created:013>#<id>`, gsi2 (approved only) `PLUGS#APPROVED` / the same |
 //! | plug name (uniqueness) | `PLUGNAME#<lowercased name>` | `PLUGNAME` | |
 //! | plug connection | `HAT#<address>` | `PLUG#<plug id>` | |
+//! | failed-login counter | `LOGINFAIL#<user or source>#<sha256>` | `LOGINFAIL` | (TTL) |
 
 use std::collections::HashMap;
 
@@ -160,6 +161,13 @@ pub(crate) fn description(target: &str) -> Item {
         DESCRIPTIONS.to_owned(),
         dex::stats::tree::target_key(target),
     )
+}
+
+/// A failed-login counter (`accounts::login_limits`; the key is already hashed).
+pub(crate) const LOGIN_FAILURES: &str = "LOGINFAIL";
+
+pub(crate) fn login_failures(key: &str) -> Item {
+    self::key(format!("{LOGIN_FAILURES}#{key}"), LOGIN_FAILURES)
 }
 
 /// One part of a public read model's snapshot (`stats::snapshot`).

@@ -10,6 +10,7 @@ pub mod hats;
 pub mod item;
 pub mod keys;
 pub mod log;
+pub mod login_limits;
 pub mod plugs;
 pub mod schema;
 pub mod snapshot;
