@@ -15,3 +15,4 @@ mod stats;
 mod stats_limits;
 mod support;
 mod verifier;
+mod verifier_refresh;
