@@ -244,7 +244,7 @@ async fn the_counters_hold_no_username_or_address_in_clear() {
         .unwrap();
     assert_eq!(
         w.store
-            .failure_counts(&[keys.username.clone()])
+            .failure_counts(std::slice::from_ref(&keys.username))
             .await
             .unwrap(),
         vec![(
