@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::accounts::LoginLimits;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// DynamoDB table holding every DEX record.
@@ -39,6 +41,8 @@ pub struct Config {
     /// from the password the stack generated in the `first-admin` secret. Only the login
     /// function is given it.
     pub first_admin: Option<String>,
+    /// Failed-login limits (`accounts::login_limits`).
+    pub login_limits: LoginLimits,
 }
 
 /// The longest deadline of a request's HAT calls: the functions time out after 29 s, and
@@ -148,6 +152,34 @@ impl Config {
             local_stack,
             stats_cache: seconds("DEX_STATS_CACHE_SECS", 2)?,
             first_admin: get("DEX_FIRST_ADMIN_USERNAME"),
+            login_limits: {
+                let d = LoginLimits::default();
+                let whole = |name: &str, default: u64| -> Result<u64, ConfigError> {
+                    match get(name) {
+                        None => Ok(default),
+                        Some(v) => v.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            ConfigError(format!("{name} must be a whole number from 1, got {v:?}"))
+                        }),
+                    }
+                };
+                let count = |name: &str, default: u32| -> Result<u32, ConfigError> {
+                    u32::try_from(whole(name, u64::from(default))?)
+                        .map_err(|_| ConfigError(format!("{name} is too large")))
+                };
+                let limits = LoginLimits {
+                    username_free: count("DEX_LOGIN_USERNAME_FAILURES", d.username_free)?,
+                    source_free: count("DEX_LOGIN_SOURCE_FAILURES", d.source_free)?,
+                    first_lock_secs: whole("DEX_LOGIN_FIRST_LOCK_SECS", d.first_lock_secs)?,
+                    max_lock_secs: whole("DEX_LOGIN_MAX_LOCK_SECS", d.max_lock_secs)?,
+                    forget_secs: whole("DEX_LOGIN_FORGET_SECS", d.forget_secs)?,
+                };
+                if limits.first_lock_secs > limits.max_lock_secs {
+                    return Err(ConfigError(
+                        "DEX_LOGIN_FIRST_LOCK_SECS must not exceed DEX_LOGIN_MAX_LOCK_SECS".into(),
+                    ));
+                }
+                limits
+            },
         })
     }
 

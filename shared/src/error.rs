@@ -25,6 +25,13 @@ pub enum DexError {
     PayloadTooLarge(String),
     #[error("throttled: {0}")]
     Throttled(String),
+    /// Refused before any work, for this many seconds (429 with `Retry-After`): too many
+    /// failed logins (`accounts::login_limits`).
+    #[error("too many attempts: {cause}")]
+    TooManyAttempts {
+        cause: String,
+        retry_after_secs: u64,
+    },
     #[error("bad gateway: {0}")]
     BadGateway(String),
     #[error("gateway timeout: {0}")]
@@ -75,11 +82,21 @@ impl DexError {
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict(_) => 409,
             Self::PayloadTooLarge(_) => 413,
-            Self::Throttled(_) => 429,
+            Self::Throttled(_) | Self::TooManyAttempts { .. } => 429,
             Self::BadGateway(_) => 502,
             Self::GatewayTimeout(_) => 504,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
+        }
+    }
+
+    /// The `Retry-After` this error's answer carries, in seconds.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyAttempts {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -92,7 +109,9 @@ impl DexError {
             Self::MethodNotAllowed(c) => ("Method not allowed", c.clone(), vec![]),
             Self::Conflict(c) => ("Conflict", c.clone(), vec![]),
             Self::PayloadTooLarge(c) => ("Payload too large", c.clone(), vec![]),
-            Self::Throttled(c) => ("Too many requests", c.clone(), vec![]),
+            Self::Throttled(c) | Self::TooManyAttempts { cause: c, .. } => {
+                ("Too many requests", c.clone(), vec![])
+            }
             Self::BadGateway(c) => ("Bad gateway", c.clone(), vec![]),
             Self::GatewayTimeout(c) => ("Gateway timeout", c.clone(), vec![]),
             Self::Unavailable(c) => ("Service unavailable", c.clone(), vec![]),

@@ -65,6 +65,9 @@ pub struct Function {
     pub memory: Option<u32>,
     pub memory_note: Option<String>,
     pub routes: Vec<String>,
+    /// API Gateway throttling of its routes: `<Name>` = the template parameters
+    /// `<Name>ThrottleRate` and `<Name>ThrottleBurst`.
+    pub throttle: Option<String>,
 }
 
 /// `METHOD /path`, canonical.
@@ -181,6 +184,20 @@ impl Table {
             functions: file.function,
         };
         let mut problems = Vec::new();
+        let throttles = table
+            .functions
+            .iter()
+            .map(|(name, f)| (name.as_str(), &f.throttle));
+        for (name, throttle) in throttles {
+            if let Some(t) = throttle
+                && !(t.starts_with(|c: char| c.is_ascii_uppercase())
+                    && t.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                problems.push(format!(
+                    "{name}: throttle {t:?} must name template parameters (e.g. \"Costly\")"
+                ));
+            }
+        }
         let mut seen = BTreeMap::new();
         for (name, f) in &table.functions {
             if name == DEFAULT_ROUTE_FUNCTION {
@@ -390,7 +407,13 @@ pub fn template_functions(table: &Table) -> String {
         }
         out.push_str("      Events:\n");
         for route in table.routes().iter().filter(|r| &r.function == name) {
-            http_api_event(&mut out, &event_id(route), &route.path, &route.method);
+            http_api_event(
+                &mut out,
+                &event_id(route),
+                &route.path,
+                &route.method,
+                f.throttle.as_deref(),
+            );
         }
         out.push('\n');
     }
@@ -410,7 +433,9 @@ pub fn template_functions(table: &Table) -> String {
         let _ = writeln!(out, "                - !GetAtt {}.Arn", logical_id(name));
     }
     out.push_str("      Events:\n");
-    http_api_event(&mut out, "Default", "$default", "ANY");
+    // Its throttle is DexApi's `RouteSettings."$default"` (SAM would key an event-level one
+    // "ANY $default", which is not the route's key).
+    http_api_event(&mut out, "Default", "$default", "ANY", None);
     out
 }
 
@@ -425,13 +450,24 @@ fn function_header(out: &mut String, name: &str) {
     );
 }
 
-fn http_api_event(out: &mut String, id: &str, path: &str, method: &str) {
+fn http_api_event(out: &mut String, id: &str, path: &str, method: &str, throttle: Option<&str>) {
     let _ = writeln!(out, "        {id}:");
     out.push_str("          Type: HttpApi\n          Properties:\n");
     out.push_str("            ApiId: !Ref DexApi\n");
     let _ = writeln!(out, "            Path: {path}");
     let _ = writeln!(out, "            Method: {method}");
     out.push_str("            PayloadFormatVersion: \"2.0\"\n");
+    if let Some(name) = throttle {
+        out.push_str("            RouteSettings:\n");
+        let _ = writeln!(
+            out,
+            "              ThrottlingBurstLimit: !Ref {name}ThrottleBurst"
+        );
+        let _ = writeln!(
+            out,
+            "              ThrottlingRateLimit: !Ref {name}ThrottleRate"
+        );
+    }
 }
 
 fn policies(f: &Function) -> String {

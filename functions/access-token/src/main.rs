@@ -13,7 +13,10 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
             "username and password headers are required".into(),
         ));
     };
-    let (token, account) = app.logins().login(&username, &password).await?;
+    let (token, account) = app
+        .logins()
+        .login_from(&username, &password, request.source_ip())
+        .await?;
     let mut response = web::json(
         StatusCode::OK,
         &serde_json::json!({ "accessToken": token, "userId": account.account_id }),

@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 mod apps;
 
-use dex::accounts::{Account, AccountService, AccountStore, FirstAdmin, LoginService};
+use dex::accounts::{
+    Account, AccountService, AccountStore, FirstAdmin, LoginLimitStore, LoginService,
+};
 use dex::auth::keyring::{PublicKeys, SigningKeyAdmin, SigningKeys};
 use dex::auth::sealing::EncryptionKeys;
 use dex::auth::tokens::TokenIssuer;
@@ -251,7 +253,8 @@ where
         + StatsStore
         + SnapshotStore
         + PlugStore
-        + OfferStore,
+        + OfferStore
+        + LoginLimitStore,
     K: SecretStore,
     H: HatHttp,
 {
@@ -270,6 +273,7 @@ where
             accounts: self.accounts(),
             secrets: &self.secrets,
             first_admin: &self.first_admin,
+            limits: &self.config.login_limits,
         }
     }
 

@@ -46,6 +46,18 @@ impl ApiRequest {
             .map(|s| s.into_owned())
     }
 
+    /// The client's address as API Gateway saw it (the request context's `sourceIp`, never a
+    /// header a client could set).
+    pub fn source_ip(&self) -> Option<&str> {
+        match self.inner.request_context_ref()? {
+            lambda_http::request::RequestContext::ApiGatewayV2(context) => {
+                context.http.source_ip.as_deref()
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// The `X-Auth-Token` header, if non-empty.
     pub fn auth_token(&self) -> Option<&str> {
         self.header("x-auth-token")
@@ -190,6 +202,11 @@ pub fn error_response(err: &DexError) -> HttpResponse {
             "retry-after",
             lambda_http::http::HeaderValue::from_static(RETRY_AFTER_SECS),
         );
+    }
+    if let Some(secs) = err.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert("retry-after", lambda_http::http::HeaderValue::from(secs));
     }
     response
 }
@@ -410,6 +427,19 @@ mod tests {
         // Other errors carry no Retry-After.
         let other = error_response(&DexError::Throttled("busy".into()));
         assert!(other.headers().get("retry-after").is_none());
+    }
+
+    #[test]
+    fn too_many_failed_logins_is_a_429_with_its_own_retry_after() {
+        let response = error_response(&DexError::TooManyAttempts {
+            cause: "too many failed logins; retry later".into(),
+            retry_after_secs: 17,
+        });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "17");
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["message"], "Too many requests");
+        assert_eq!(body["cause"], "too many failed logins; retry later");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use serde::Deserialize;
 
+use super::login_limits::{LoginLimitStore, LoginLimits, limited};
 use super::model::{Account, Actor, NewAccount, normalise_username};
 use super::ports::AccountStore;
 use super::service::AccountService;
@@ -35,12 +36,43 @@ pub struct LoginService<'a, S, K> {
     pub accounts: AccountService<'a, S, K>,
     pub secrets: &'a K,
     pub first_admin: &'a FirstAdmin,
+    pub limits: &'a LoginLimits,
 }
 
-impl<S: AccountStore + LogStore, K: SecretStore> LoginService<'_, S, K> {
-    /// Username/password login: creates the first admin at its first login, and logs the
-    /// deployment's first signing key when this login created it.
+impl<S: AccountStore + LogStore + LoginLimitStore, K: SecretStore> LoginService<'_, S, K> {
+    /// `login_from` without a known source address (only the username is counted).
     pub async fn login(&self, username: &str, password: &str) -> DexResult<(String, Account)> {
+        self.login_from(username, password, None).await
+    }
+
+    /// Username/password login from `source` (the client's address), refused with 429 while
+    /// the username or the address has failed too often (`login_limits`): creates the first
+    /// admin at its first login, and logs the deployment's first signing key when this login
+    /// created it.
+    pub async fn login_from(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<&str>,
+    ) -> DexResult<(String, Account)> {
+        let keys = self.limits.keys(username, source);
+        let now = self.accounts.clock.now_millis();
+        let store = self.accounts.store;
+        limited(
+            store,
+            self.limits,
+            &keys,
+            now,
+            self.unlimited_login(username, password),
+        )
+        .await
+    }
+
+    async fn unlimited_login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> DexResult<(String, Account)> {
         self.ensure_first_admin(username, password).await?;
         let result = self.accounts.login(username, password).await;
         if let Some(kid) = self.accounts.tokens.signing().take_created() {

@@ -6,6 +6,12 @@
 //! Keys are cached per container for `hat_key_cache`; a signature that fails against a cached
 //! key is retried once against the table, so a re-keyed HAT's new tokens work at once. Old
 //! tokens of a re-keyed HAT stop working when the cache entry expires.
+//!
+//! That re-read is bounded (issue 11 §1: forged tokens naming a real `iss`): at most one per
+//! HAT per `RefreshLimits::per_hat` (an entry a re-read loaded is not re-read again before
+//! then), and at most `budget` per `window` for the whole container. A token refused for
+//! lack of a re-read is refused as any bad signature; a real key change is picked up by the
+//! next re-read allowed, at the latest when the cache entry expires.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +69,28 @@ struct CachedHat {
     cluster: String,
     certified: bool,
     loaded: Instant,
+    /// Loaded by a re-read after a failed signature.
+    forced: bool,
+}
+
+/// How often failed signatures may make the verifier read a HAT's key again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshLimits {
+    /// At most one re-read per HAT in this time.
+    pub per_hat: Duration,
+    /// At most this many re-reads per `window`, all HATs together.
+    pub budget: u32,
+    pub window: Duration,
+}
+
+impl Default for RefreshLimits {
+    fn default() -> Self {
+        Self {
+            per_hat: Duration::from_secs(5),
+            budget: 20,
+            window: Duration::from_secs(1),
+        }
+    }
 }
 
 pub struct HatVerifier {
@@ -73,6 +101,9 @@ pub struct HatVerifier {
     /// How long a key read from the table is trusted.
     cache_for: Duration,
     cache: Mutex<HashMap<String, Arc<CachedHat>>>,
+    limits: RefreshLimits,
+    /// (start of the current window, re-reads in it).
+    spent: std::sync::Mutex<(Instant, u32)>,
 }
 
 fn refused(why: impl Into<String>) -> DexError {
@@ -86,7 +117,31 @@ impl HatVerifier {
             allow_ports,
             cache_for,
             cache: Mutex::default(),
+            limits: RefreshLimits::default(),
+            spent: std::sync::Mutex::new((Instant::now(), 0)),
         }
+    }
+
+    /// The same verifier with other re-read limits.
+    pub fn with_refresh_limits(mut self, limits: RefreshLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether a failed signature against `hat` may read the table again now.
+    fn may_refresh(&self, hat: &CachedHat) -> bool {
+        if hat.forced && hat.loaded.elapsed() < self.limits.per_hat {
+            return false;
+        }
+        let mut spent = self.spent.lock().expect("refresh budget");
+        if spent.0.elapsed() >= self.limits.window {
+            *spent = (Instant::now(), 0);
+        }
+        if spent.1 >= self.limits.budget {
+            return false;
+        }
+        spent.1 += 1;
+        true
     }
 
     pub async fn verify<S: HatStore>(
@@ -115,7 +170,10 @@ impl HatVerifier {
             match decode(token, &hat.key) {
                 Ok(claims) => break claims,
                 // The HAT may have been re-keyed since we cached its key: look again once.
-                Err(_) if !fresh => (hat, fresh) = self.lookup(store, &parsed, true).await?,
+                // Bounded (`RefreshLimits`): forged tokens must not cost a read each.
+                Err(_) if !fresh && self.may_refresh(&hat) => {
+                    (hat, fresh) = self.lookup(store, &parsed, true).await?
+                }
                 Err(why) => return Err(refused(why)),
             }
         };
@@ -157,6 +215,7 @@ impl HatVerifier {
             cluster: hat.cluster,
             certified,
             loaded: Instant::now(),
+            forced: force,
         });
         let mut cache = self.cache.lock().await;
         // A warm container may see many HATs: keep the cache bounded (an entry costs one

@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 mod apps;
+mod login_limits;
 mod notices;
 mod offers;
 
@@ -75,6 +76,8 @@ struct State {
     /// The applications registry and consents (`memory/apps.rs`).
     apps: apps::AppsState,
     notices: notices::NoticesState,
+    /// Failed-login counter key → its counter (`accounts::login_limits`).
+    login_failures: BTreeMap<String, crate::accounts::FailureCount>,
 }
 
 /// One write of a transaction: what DynamoDB checks, whether its condition holds, and its

@@ -109,6 +109,7 @@ impl World {
             accounts: self.accounts(),
             secrets: &self.secrets,
             first_admin,
+            limits: &self.config.login_limits,
         }
     }
 

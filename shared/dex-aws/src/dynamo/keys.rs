@@ -28,6 +28,7 @@
 //! | notice id counter | `NOTICES` | `COUNTER` | |
 //! | notice | `NOTICE#<id:010>` | `NOTICE` | gsi1 `NOTICES` / `<id:010>` |
 //! | notice read | `HAT#<address>` | `NOTICE#<id:010>` | |
+//! | failed-login counter | `LOGINFAIL#<user or source>#<sha256>` | `LOGINFAIL` | (TTL) |
 
 use std::collections::HashMap;
 
@@ -168,6 +169,13 @@ pub(crate) fn description(target: &str) -> Item {
         DESCRIPTIONS.to_owned(),
         dex::stats::tree::target_key(target),
     )
+}
+
+/// A failed-login counter (`accounts::login_limits`; the key is already hashed).
+pub(crate) const LOGIN_FAILURES: &str = "LOGINFAIL";
+
+pub(crate) fn login_failures(key: &str) -> Item {
+    self::key(format!("{LOGIN_FAILURES}#{key}"), LOGIN_FAILURES)
 }
 
 /// One part of a public read model's snapshot (`stats::snapshot`).

@@ -11,6 +11,7 @@ pub mod hats;
 pub mod item;
 pub mod keys;
 pub mod log;
+pub mod login_limits;
 pub mod notices;
 pub mod offers;
 pub mod plugs;
