@@ -67,6 +67,32 @@ pub async fn store() -> dex_aws::dynamo::DynamoStore {
     )
 }
 
+/// A DynamoStore on a new table of its own (`<prefix>-<random>`), for tests whose items must
+/// not be seen by the rest of the suite or the fuzzer (ids checked from 1, offers whose
+/// sealed password is a placeholder). Delete it with `drop_table` when done.
+pub async fn fresh_store(prefix: &str) -> dex_aws::dynamo::DynamoStore {
+    let shared = store().await;
+    let table = format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    dex_aws::dynamo::schema::ensure_table(shared.client(), &table)
+        .await
+        .expect("a table of the test's own");
+    dex_aws::dynamo::DynamoStore::new(
+        shared.client().clone(),
+        table,
+        std::sync::Arc::new(dex::ports::SystemClock),
+        std::sync::Arc::new(dex::ports::SystemRandom),
+    )
+}
+
+/// Deletes the table of a `fresh_store` (best effort: DynamoDB Local is thrown away anyway).
+pub async fn drop_table(store: &dex_aws::dynamo::DynamoStore) {
+    let table = store.table().to_owned();
+    let _ = store.client().delete_table().table_name(table).send().await;
+}
+
 /// The Secrets Manager adapter the functions use (AWS_ENDPOINT_URL_SECRETS_MANAGER).
 pub async fn secrets() -> dex_aws::secrets_manager::SecretsManager {
     let (_, secrets) = dex_aws::aws_clients().await;

@@ -8,30 +8,10 @@ use dex::notices::ports::PostedEvent;
 use dex::notices::{Notice, NoticeStore, NoticeTarget};
 use dex::page::PageRequest;
 use dex::txlog::{LogEntry, LogEvent, LogStore, verify_chain};
-use dex_aws::dynamo::DynamoStore;
-use dex_aws::dynamo::schema::ensure_table;
 use serde_json::json;
 
 pub trait Store: NoticeStore + LogStore + Clone + Send + Sync + 'static {}
 impl<T> Store for T where T: NoticeStore + LogStore + Clone + Send + Sync + 'static {}
-
-/// A DynamoStore on a table of its own.
-async fn fresh_dynamo() -> DynamoStore {
-    let shared = dex_tests::support::store().await;
-    let table = format!(
-        "dex-notices-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    ensure_table(shared.client(), &table)
-        .await
-        .expect("a table of the test's own");
-    DynamoStore::new(
-        shared.client().clone(),
-        table,
-        std::sync::Arc::new(dex::ports::SystemClock),
-        std::sync::Arc::new(dex::ports::SystemRandom),
-    )
-}
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -47,10 +27,9 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let store = super::fresh_dynamo().await;
-                    let table = store.table().to_owned();
+                    let store = dex_tests::support::fresh_store("dex-notices").await;
                     super::$name(store.clone()).await;
-                    let _ = store.client().delete_table().table_name(table).send().await;
+                    dex_tests::support::drop_table(&store).await;
                 }
             )*
         }

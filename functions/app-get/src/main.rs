@@ -7,6 +7,13 @@ use dex_lambda::web::{self, ApiRequest, HttpResponse};
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     let id = request.path("applicationId")?;
+    // `.../applications/developer` is the developer-profile route (PUT only); API Gateway
+    // matches a GET of it to this route, where it must be the 405 of an unsupported method.
+    if id == "developer" {
+        return Err(dex::DexError::MethodNotAllowed(
+            "GET is not supported here; PUT stores the developer profile".into(),
+        ));
+    }
     let found = app.apps().get(&id).await?;
     Ok(web::json_with_etag(&request, &found.doc))
 }
