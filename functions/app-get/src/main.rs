@@ -10,9 +10,13 @@ async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
     // `.../applications/developer` is the developer-profile route (PUT only); API Gateway
     // matches a GET of it to this route, where it must be the 405 of an unsupported method.
     if id == "developer" {
-        return Err(dex::DexError::MethodNotAllowed(
+        let mut response = web::error_response(&dex::DexError::MethodNotAllowed(
             "GET is not supported here; PUT stores the developer profile".into(),
         ));
+        response
+            .headers_mut()
+            .insert("allow", web::HeaderValue::from_static("PUT"));
+        return Ok(response);
     }
     let found = app.apps().get(&id).await?;
     Ok(web::json_with_etag(&request, &found.doc))

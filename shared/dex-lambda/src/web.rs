@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Instant;
 
 pub use lambda_http::Error;
+pub use lambda_http::http::HeaderValue;
 pub use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde::Serialize;
