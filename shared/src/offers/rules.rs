@@ -18,6 +18,8 @@ pub const MAX_BUNDLES_BYTES: usize = 64 * 1024;
 /// The largest `requiredMaxUser`: a place is one claim counter, so this only bounds what a
 /// single offer can ask of the HATs.
 pub const MAX_REQUIRED_USERS: i64 = 100_000;
+/// 9999-12-31T23:59:59.999Z in epoch milliseconds.
+pub const MAX_INSTANT: i64 = 253_402_300_799_999;
 
 /// `[0-9A-Za-z-]{1,64}`.
 pub fn is_offer_id(id: &str) -> bool {
@@ -91,6 +93,10 @@ pub fn validate_registration(r: OfferRegistration) -> DexResult<OfferTerms> {
     }
     if r.starts < 0 {
         problems.push("starts: epoch milliseconds, not negative".into());
+    }
+    // The last millisecond of year 9999, as openapi.yaml's `Instant` states.
+    if r.expires > MAX_INSTANT {
+        problems.push(format!("expires: at most {MAX_INSTANT} (year 9999)"));
     }
     if !(1..=MAX_REQUIRED_USERS).contains(&r.required_min_user) {
         problems.push(format!("requiredMinUser: 1-{MAX_REQUIRED_USERS}"));
@@ -285,6 +291,18 @@ mod tests {
         let mut bad = valid_body();
         bad["starts"] = json!("soon");
         assert!(serde_json::from_value::<OfferRegistration>(bad).is_err());
+    }
+
+    #[test]
+    fn an_expiry_after_year_9999_is_refused() {
+        let mut body = valid_body();
+        body["expires"] = json!(MAX_INSTANT + 1);
+        let err = validate_registration(registration(body)).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.body().details.iter().any(|d| d.starts_with("expires")));
+        let mut body = valid_body();
+        body["expires"] = json!(MAX_INSTANT);
+        assert!(validate_registration(registration(body)).is_ok());
     }
 
     #[test]
