@@ -311,6 +311,13 @@ impl<S: ApplicationStore> ApplicationService<'_, S> {
                 details.push(format!("{field}: required, a string"));
             }
         }
+        // Optional, but typed as the HAT reads them (the profile is shown in applications).
+        if !is_optional_string(fields.get("country")) {
+            details.push("country: a string or null".into());
+        }
+        if !is_optional_drawable(fields.get("logo")) {
+            details.push("logo: a Drawable ({\"normal\": ..., \"small\"?, ...}) or null".into());
+        }
         if !details.is_empty() {
             return Err(DexError::invalid("invalid ApplicationDeveloper", details));
         }
@@ -486,4 +493,22 @@ pub fn payload_wrapper(page: &AppPage, query: &ListQuery) -> Value {
         wrapper["next"] = next.clone().into();
     }
     wrapper
+}
+
+fn is_optional_string(value: Option<&Value>) -> bool {
+    matches!(value, None | Some(Value::Null) | Some(Value::String(_)))
+}
+
+/// A `Drawable` (`normal` required, the other sizes optional strings), absent or null.
+fn is_optional_drawable(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(d)) => {
+            matches!(d.get("normal"), Some(Value::String(_)))
+                && ["small", "large", "xlarge"]
+                    .iter()
+                    .all(|size| is_optional_string(d.get(*size)))
+        }
+        Some(_) => false,
+    }
 }

@@ -323,6 +323,18 @@ async fn the_developer_profile_is_the_callers_and_shows_in_its_applications() {
             .await,
         400,
     );
+    // Optional fields typed as the HAT reads them.
+    for bad in [
+        json!({"country": false}),
+        json!({"logo": {"small": "x"}}),
+        json!({"logo": 3}),
+    ] {
+        let mut body = profile.clone();
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        status(apps(&w).developer_profile(&c.dev, body).await, 400);
+    }
     assert_eq!(
         apps(&w)
             .developer_profile(&c.dev, profile.clone())
