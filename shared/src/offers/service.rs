@@ -11,7 +11,6 @@ use super::rules::{StatusSetter, check_status_change, claims_released, validate_
 use crate::accounts::{Account, Actor};
 use crate::auth::sealing::EncryptionKeys;
 use crate::error::{DexError, DexResult};
-use crate::hats::address::HatAddress;
 use crate::hats::calls::HatCalls;
 use crate::hats::verify::VerifiedHat;
 use crate::hats::{HatHttp, HatStore};
@@ -202,21 +201,8 @@ impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
         hat: &str,
         actor: &Actor,
     ) -> DexResult<ClaimView> {
-        let address = HatAddress::parse(hat, self.allow_ports)
-            .map_err(|e| DexError::invalid("invalid hat", vec![format!("hat: {e}")]))?;
-        let candidates: Vec<String> = address.parent_domains().map(str::to_owned).collect();
-        let (registered, clusters) = self
-            .store
-            .get_hat_and_clusters(&address.to_string(), &candidates)
-            .await?;
-        let registered = registered
-            .ok_or_else(|| DexError::bad_request(format!("HAT {address} is not registered")))?;
-        let cluster = clusters
-            .iter()
-            .find(|c| c.domain == registered.cluster && c.certified)
-            .ok_or_else(|| {
-                DexError::bad_request(format!("HAT {address} is not under a certified cluster"))
-            })?;
+        let (address, registered, cluster) =
+            crate::hats::certified_hat(self.store, hat, self.allow_ports).await?;
         let session = calls.session(&address, &cluster.secret_name, calls.deadline());
         let setup = HatClaimSetup::new(session, self.random);
         let claims = ClaimService {

@@ -8,7 +8,6 @@ use super::model::{DataPlug, PlugConnection};
 use super::ports::PlugStore;
 use crate::accounts::{Account, AccountStore, Actor, check_account_id};
 use crate::error::{DexError, DexResult};
-use crate::hats::address::HatAddress;
 use crate::hats::calls::{EnsuredUser, HatCalls, HatUser, UserRole};
 use crate::hats::{HatHttp, HatStore};
 use crate::ports::{Clock, Random, SecretStore};
@@ -314,21 +313,8 @@ impl<S: PlugStore + AccountStore + HatStore> PlugService<'_, S> {
                 DexError::invalid("hat is required", vec!["hat: the HAT address".into()])
             })?;
         crate::limits::check_len("hat", hat, crate::limits::MAX_DOMAIN_LEN + 6)?;
-        let address = HatAddress::parse(hat, self.allow_ports)
-            .map_err(|e| DexError::invalid("invalid hat", vec![format!("hat: {e}")]))?;
-        let candidates: Vec<String> = address.parent_domains().map(str::to_owned).collect();
-        let (registered, clusters) = self
-            .store
-            .get_hat_and_clusters(&address.to_string(), &candidates)
-            .await?;
-        let registered = registered
-            .ok_or_else(|| DexError::bad_request(format!("HAT {address} is not registered")))?;
-        let cluster = clusters
-            .iter()
-            .find(|c| c.domain == registered.cluster && c.certified)
-            .ok_or_else(|| {
-                DexError::bad_request(format!("HAT {address} is not under a certified cluster"))
-            })?;
+        let (address, _, cluster) =
+            crate::hats::certified_hat(self.store, hat, self.allow_ports).await?;
 
         let user = HatUser {
             user_id: self.random.uuid().to_string(),
