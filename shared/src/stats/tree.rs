@@ -291,7 +291,30 @@ pub fn descriptions_of(
             "at most {MAX_DESCRIPTIONS} descriptions per request"
         ));
     }
-    if bad.is_empty() { Ok(out) } else { Err(bad) }
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    Ok(last_of_each_target(out))
+}
+
+/// A target named more than once in one request keeps its last description, in the place it
+/// was first named: one transaction may not write an item twice, and a later entry of a
+/// posted tree is taken as correcting an earlier one.
+fn last_of_each_target(
+    posted: Vec<(DescriptionTarget, String)>,
+) -> Vec<(DescriptionTarget, String)> {
+    let mut place = std::collections::HashMap::new();
+    let mut out: Vec<(DescriptionTarget, String)> = Vec::with_capacity(posted.len());
+    for (target, description) in posted {
+        match place.get(&target) {
+            Some(&i) => out[i] = (target, description),
+            None => {
+                place.insert(target.clone(), out.len());
+                out.push((target, description));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -374,6 +397,32 @@ mod tests {
         let bad: Vec<NamespaceStructure> =
             serde_json::from_value(serde_json::json!([{"namespace":""}])).unwrap();
         assert!(descriptions_of(&bad).is_err());
+    }
+
+    #[test]
+    fn a_target_named_twice_keeps_its_last_description_once() {
+        let posted: Vec<NamespaceStructure> = serde_json::from_value(serde_json::json!([
+            {"namespace": "dex", "description": "first", "endpoints": [{"endpoint": "ep", "description": "E1",
+                "fields": [{"name": "f", "description": "F1"}, {"name": "f", "description": "F2"}]}]},
+            {"namespace": "other", "description": "O"},
+            {"namespace": "dex", "description": "second", "endpoints": [{"endpoint": "ep", "description": "E2"}]}
+        ]))
+        .unwrap();
+        let flat = descriptions_of(&posted).unwrap();
+        let named: Vec<(Option<&str>, Option<&str>, &str)> = flat
+            .iter()
+            .map(|(t, d)| (t.endpoint.as_deref(), t.field.as_deref(), d.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (None, None, "second"),
+                (Some("ep"), None, "E2"),
+                (Some("ep"), Some("f"), "F2"),
+                (None, None, "O"),
+            ]
+        );
+        assert_eq!(flat[3].0.namespace, "other");
     }
 
     #[test]

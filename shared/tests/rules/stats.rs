@@ -315,6 +315,30 @@ async fn many_descriptions_are_merged_in_logged_parts() {
     );
 }
 
+/// A namespace posted twice in one request (the fuzzer's finding: DynamoDB refuses a
+/// transaction writing one item twice, which answered 500) is merged once, the last wins.
+#[tokio::test]
+async fn a_namespace_posted_twice_is_described_once_with_its_last_description() {
+    let w = World::new().await;
+    let posted = json!([{"namespace": "twice", "description": "first"},
+                        {"namespace": "twice", "description": "second", "endpoints": [{"endpoint": "ep"}]}]);
+    let tree = w
+        .stats()
+        .describe(
+            &dex::accounts::Actor::Operator,
+            &serde_json::to_vec(&posted).unwrap(),
+        )
+        .await
+        .unwrap();
+    let described: Vec<_> = tree.iter().filter(|n| n.namespace == "twice").collect();
+    assert_eq!(described.len(), 1);
+    assert_eq!(described[0].description.as_deref(), Some("second"));
+    assert_eq!(w.store.descriptions().await.unwrap().len(), 1);
+    let log = w.history("dex:available-data").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].details["descriptions"], 1);
+}
+
 /// The fast tier refuses what DynamoDB would: a marker bucket whose condition passes 300
 /// operators (99 markers: the room clause's 5, then 99 NOT, 99 contains, 98 AND), all or
 /// nothing.
