@@ -42,6 +42,14 @@ DEX_HAT_SCHEME=http, DEX_HAT_RESOLVE=127.0.0.1 and DEX_HAT_KEY_CACHE_SECS at its
   --scale-reports N        one-item reports carrying them (default 10000)
   --seed-concurrency N     seeding writes in flight (default 32)
 
+The exchange and the registry (with the test HAT cluster): offer-claim (each warm request a
+new HAT claiming a running offer) with the HAT requests a claim makes, dataplug-connect (a new
+HAT each request), then a race of 500 HATs for a 10-place offer through 8 offer-claim
+processes at once (1 HAT in 9 failing the debit; exact: 10 claims numbered 1..10, 10 debits),
+update-application's HATs per second, and app-get / a v3 page of apps-list with 10, 100 and
+1,000 applications in the table (`--warm` without offer-claim skips the race, without app-get
+the growth).
+
 Targets: cold start to first response under 50 ms except for the functions that hash a
 password; init at most 2x the floor's, warm jwks at most 1.5x the floor's (p50); no zip over
 8 MB (MB = 10^6 bytes); a HAT-verified request reads the HAT's key at most once on a warm
@@ -244,6 +252,11 @@ impl Plan {
 
     pub fn cases(&self, stage: Stage) -> impl Iterator<Item = &WarmCase> {
         self.cases.iter().filter(move |c| c.stage == stage)
+    }
+
+    /// Whether the warm case `name` is in the plan.
+    pub fn has_case(&self, name: &str) -> bool {
+        self.cases.iter().any(|c| c.name == name)
     }
 
     /// Whether the test HAT cluster is needed.

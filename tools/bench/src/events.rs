@@ -182,6 +182,15 @@ pub struct Ctx {
     /// Another registered test HAT and its token: the first request of a HAT whose key a warm
     /// container has not cached yet.
     pub other_hat: Option<(String, String)>,
+    /// A token naming the first registered HAT as `iss` but signed with another HAT's key.
+    pub forged_hat_token: Option<String>,
+    /// The running offer `offer-claim` claims, and registered HATs with their tokens: one per
+    /// request (a HAT claims an offer once).
+    pub claim_offer: Option<String>,
+    pub claimers: Vec<(String, String)>,
+    /// The approved plug `dataplug-connect` connects, and one registered HAT per request.
+    pub plug: Option<String>,
+    pub plug_hats: Vec<String>,
 }
 
 impl Ctx {
@@ -196,7 +205,43 @@ impl Ctx {
             fresh_hats: Vec::new(),
             hat: None,
             other_hat: None,
+            forged_hat_token: None,
+            claim_offer: None,
+            claimers: Vec::new(),
+            plug: None,
+            plug_hats: Vec::new(),
         }
+    }
+
+    fn claim(&self, i: usize) -> Result<Value, String> {
+        let offer = self
+            .claim_offer
+            .as_deref()
+            .ok_or("needs the exchange set-up (a running offer)")?;
+        let (_, token) = self
+            .claimers
+            .get(i)
+            .ok_or_else(|| format!("needs {} claiming HATs, has {}", i + 1, self.claimers.len()))?;
+        Ok(crate::exchange::claim_event(offer, token))
+    }
+
+    fn connect(&self, i: usize) -> Result<Value, String> {
+        let plug = self
+            .plug
+            .as_deref()
+            .ok_or("needs the exchange set-up (an approved plug)")?;
+        let hat = self.plug_hats.get(i).ok_or_else(|| {
+            format!(
+                "needs {} HATs to connect, has {}",
+                i + 1,
+                self.plug_hats.len()
+            )
+        })?;
+        Ok(crate::exchange::connect_event(
+            plug,
+            hat,
+            self.admin_token()?,
+        ))
     }
 
     fn admin_token(&self) -> Result<&str, String> {
@@ -341,7 +386,7 @@ fn hat_log(token: &str) -> Value {
 }
 
 /// The id of the bench's `i`-th application, unique to this run (the table may be reused).
-fn bench_app_id(i: usize) -> String {
+pub fn bench_app_id(i: usize) -> String {
     static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
     let run = RUN.get_or_init(|| {
         std::time::SystemTime::now()
@@ -354,7 +399,16 @@ fn bench_app_id(i: usize) -> String {
 
 /// `POST /api/v3/applications` of a complete `Application` (docs/hats.md §5) as the admin.
 fn create_app(token: &str, id: &str) -> Value {
-    let doc = json!({
+    Event::post("/api/v3/applications")
+        .header("accept", "application/json")
+        .header("x-auth-token", token)
+        .json_body(&app_document(id))
+        .build()
+}
+
+/// A complete `Application` document (docs/hats.md §5), unpublished, of the `bench` developer.
+pub fn app_document(id: &str) -> Value {
+    json!({
         "id": id,
         "kind": {"kind": "App", "url": "https://bench.example.com"},
         "info": {
@@ -370,12 +424,7 @@ fn create_app(token: &str, id: &str) -> Value {
         "setup": {"kind": "External", "validRedirectUris": []},
         "status": {"kind": "Internal", "compatibility": "1.0.0",
                    "versionReleaseDate": "2026-12-01T00:00:00.000Z"}
-    });
-    Event::post("/api/v3/applications")
-        .header("accept", "application/json")
-        .header("x-auth-token", token)
-        .json_body(&doc)
-        .build()
+    })
 }
 
 fn expect_message(response: &Value, message: &str) -> Result<(), String> {
@@ -383,6 +432,14 @@ fn expect_message(response: &Value, message: &str) -> Result<(), String> {
     match body.get("message").and_then(Value::as_str) {
         Some(m) if m == message => Ok(()),
         _ => Err(format!("expected message {message:?}: {body}")),
+    }
+}
+
+fn expect_claimer_number(response: &Value) -> Result<(), String> {
+    let body = response_json(response).unwrap_or_default();
+    match body.get("claimerNumber").and_then(Value::as_u64) {
+        Some(n) if n >= 1 => Ok(()),
+        _ => Err(format!("expected a claimerNumber: {body}")),
     }
 }
 
@@ -444,6 +501,16 @@ pub fn warm_cases() -> Vec<WarmCase> {
                     .ok_or_else(|| "needs a second registered test HAT".into())
             })
             .hats(),
+        // A flood of forged tokens naming a registered HAT (signed with another key): each is
+        // refused (401), and the key is re-read at most once per HAT per 5 s
+        // (`hats::verify::RefreshLimits`), not once per request.
+        WarmCase::new("hat-log-forged", "hat-log", 401, |ctx| {
+            ctx.forged_hat_token
+                .as_deref()
+                .map(hat_log)
+                .ok_or_else(|| "needs the registered test HATs".into())
+        })
+        .hats(),
         // The applications registry: creating (a new id per request), then what HATs read
         // (one application, a v3 page, the bare list) and their owners' consents.
         WarmCase::new("apps-create", "apps-create", 201, |ctx| {
@@ -474,6 +541,20 @@ pub fn warm_cases() -> Vec<WarmCase> {
                 .build())
         })
         .check(|r| expect_message(r, "consent recorded"))
+        .hats(),
+        // The exchange: each request a HAT claiming the running offer for the first time (DEX
+        // logs in to the HAT, makes the offer's user and data debit), and an admin connecting
+        // the approved plug to a HAT it was never connected to.
+        WarmCase::new(crate::exchange::CLAIM, crate::exchange::CLAIM, 200, |ctx| {
+            ctx.claim(0)
+        })
+        .each(|ctx, i| ctx.claim(i + 1))
+        .check(expect_claimer_number)
+        .hats(),
+        WarmCase::new("dataplug-connect", "dataplug-connect", 200, |ctx| {
+            ctx.connect(0)
+        })
+        .each(|ctx, i| ctx.connect(i + 1))
         .hats(),
         WarmCase::new("stats", "stats", 200, |_| Ok(Event::get("/stats").build()))
             .stage(Stage::StatsRead),

@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use futures_util::StreamExt;
+
 use dex::DexError;
 use dex::accounts::Actor;
 use dex::config::Config;
@@ -121,6 +123,28 @@ impl HatSetup {
         self.hats_made += count;
         self.keygen_seconds += started.elapsed().as_secs_f64();
         hats.into_iter().map(|(_, h)| h).collect()
+    }
+
+    /// `count` test HATs `<prefix>-NNNN.hubat.net:<port>` sharing one key (for cases that
+    /// need hundreds of HATs and never tell them apart by key), registered.
+    pub async fn registered_hats_sharing_key(
+        &mut self,
+        prefix: &str,
+        count: usize,
+    ) -> Result<Vec<TestHat>, String> {
+        let first = self.add_hats(prefix, 1).remove(0);
+        let mut hats = vec![first.clone()];
+        for i in 1..count {
+            let label = format!("{prefix}-{i:04}.{CLUSTER_DOMAIN}");
+            hats.push(self.cluster.add_hat_sharing_key(&label, &first));
+        }
+        let registered: Vec<Result<_, String>> = futures_util::stream::iter(hats.iter())
+            .map(|h| self.register(h))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        registered.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(hats)
     }
 
     /// Registers `hat` through DEX's registration use case (its key fetched from the test

@@ -5,12 +5,14 @@
 mod cli;
 mod cold;
 mod events;
+mod exchange;
 mod floor;
 mod harness;
 mod hats;
 mod onboarding;
 mod proxy;
 mod push;
+mod registry;
 mod report;
 mod results;
 mod runtime;
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 
 use events::{Ctx, Stage};
 use harness::{Bench, Proxies};
-use results::Results;
+use results::{Outcome, Results};
 
 fn main() -> ExitCode {
     let options = match cli::parse(std::env::args().skip(1)) {
@@ -89,12 +91,33 @@ async fn run(o: cli::Options) -> Result<bool, String> {
 
     // 3. Warm latency and requests per request; the test HAT cluster when a case needs it.
     let mut ctx = Ctx::from_env();
-    let (setup, mut hat_onboarding, ingest_hats) =
+    let (mut setup, mut hat_onboarding, ingest_hats) =
         onboarding::setup(&plan, &o, &mut ctx, &mut ok).await;
+    // The exchange cases' offer, plug and HATs (a failed set-up fails those cases only).
+    let exchange = match setup.as_mut() {
+        Some(setup) if plan.has_case(exchange::CLAIM) || plan.has_case("dataplug-connect") => {
+            match exchange::prepare(setup, &mut ctx, o.requests).await {
+                Ok(exchange) => Some(Ok(exchange)),
+                Err(error) => {
+                    eprintln!("dex-bench: exchange set-up: {error}");
+                    ok = false;
+                    Some(Err(error))
+                }
+            }
+        }
+        _ => None,
+    };
     let cases = plan.cases(Stage::Basic);
     let has_hats = setup.is_some();
     let mut warm = warm::run_cases(&bench, cases, has_hats, &mut ctx, o.requests, &mut ok).await;
     onboarding::judge(&mut hat_onboarding, &warm);
+    let claim_hat_requests = match (&exchange, setup.as_ref()) {
+        (Some(Ok(exchange)), Some(setup)) => Some(Outcome::Measured(exchange.hat_requests(setup))),
+        (Some(Err(error)), _) => Some(Outcome::Failed {
+            error: error.clone(),
+        }),
+        _ => None,
+    };
     laps.lap("HAT set-up and warm cases");
 
     // 4. Statistics: concurrent ingestion, the reads on that small data set, and (--scale)
@@ -116,8 +139,8 @@ async fn run(o: cli::Options) -> Result<bool, String> {
     if stats_scale.is_some() {
         laps.lap("seeding and stats reads");
     }
-    // 5. update-application's throughput on the same test HAT cluster.
-    let mut setup = setup;
+    // 5. update-application's throughput on the same test HAT cluster, the claim race and
+    // the registry's growth.
     let update_application = match setup.as_mut() {
         Some(setup) => {
             let outcome = push::run(setup).await;
@@ -129,6 +152,26 @@ async fn run(o: cli::Options) -> Result<bool, String> {
     if update_application.is_some() {
         laps.lap("update-application");
     }
+    let claim_race = match setup.as_mut() {
+        Some(setup) if plan.has_case(exchange::CLAIM) => {
+            let race = exchange::race(&bench, setup).await;
+            ok &= race
+                .measured()
+                .is_some_and(|r| r.exact && r.unexpected.is_none());
+            laps.lap("claim race");
+            Some(race)
+        }
+        _ => None,
+    };
+    let registry_growth = match setup.as_ref() {
+        Some(setup) if plan.has_case("app-get") => {
+            let growth = registry::run(&bench, &setup.app, &mut ctx).await;
+            ok &= growth.measured().is_some();
+            laps.lap("registry growth");
+            Some(growth)
+        }
+        _ => None,
+    };
     drop(setup);
     let stats_reads_flat = stats::reads_flat(&reads);
     warm.extend(reads);
@@ -148,6 +191,9 @@ async fn run(o: cli::Options) -> Result<bool, String> {
         stats_ingest,
         stats_scale,
         update_application,
+        claim_hat_requests,
+        claim_race,
+        registry_growth,
     };
     report::print(&results);
     let out = o.out.clone().unwrap_or(bench_dir.join("results.json"));

@@ -58,6 +58,12 @@ pub async fn prepare_hats(
         .iter()
         .map(|h| (h.address().to_owned(), setup.token(h)))
         .collect();
+    ctx.forged_hat_token = Some(
+        hats_registered[0]
+            .token_builder(&setup.public_url)
+            .sign_with(&hats_registered[1])
+            .build(),
+    );
     ctx.hat = Some(pairs[0].clone());
     ctx.other_hat = Some(pairs[1].clone());
     ctx.fresh_hats = fresh.iter().map(|h| h.address().to_owned()).collect();

@@ -6,8 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dex::hats::push::{PushRequest, PushStatus};
-use dex_tests::test_hat::{RouteFail, TestHat};
-use futures_util::StreamExt;
+use dex_tests::test_hat::RouteFail;
 use serde::Serialize;
 
 use crate::hats::{CLUSTER_DOMAIN, HatSetup, describe};
@@ -62,19 +61,8 @@ fn service() -> Vec<u8> {
 
 async fn measure(setup: &mut HatSetup) -> Result<PushThroughput, String> {
     let prefix = format!("push{}", std::process::id());
-    let first = setup.add_hats(&prefix, 1).remove(0);
-    let mut hats: Vec<TestHat> = vec![first.clone()];
-    for i in 1..HATS {
-        let label = format!("{prefix}-{i:04}.{CLUSTER_DOMAIN}");
-        hats.push(setup.cluster.add_hat_sharing_key(&label, &first));
-    }
     let started = Instant::now();
-    let registered: Vec<Result<_, String>> = futures_util::stream::iter(hats.iter())
-        .map(|h| setup.register(h))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    registered.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let hats = setup.registered_hats_sharing_key(&prefix, HATS).await?;
     let register_seconds = started.elapsed().as_secs_f64();
     let filter = format!("{prefix}-*");
     let config = setup.app.config();

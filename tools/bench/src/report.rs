@@ -52,8 +52,31 @@ pub fn targets(
             .and_then(Outcome::measured)
             .and_then(|o| o.verified_request.as_ref())
             .map(|v| v.met),
+        forged_tokens: warm
+            .iter()
+            .find(|w| w.name == "hat-log-forged")
+            .and_then(WarmEntry::result)
+            .and_then(forged_tokens),
         stats_reads_flat,
     }
+}
+
+/// The key re-reads allowed: one per HAT per `RefreshLimits::per_hat` (5 s) of the run.
+fn forged_tokens(r: &crate::results::WarmResult) -> Option<crate::results::ForgedTokens> {
+    let per_request = r.per_request.dynamodb?;
+    let seconds = r.requests as f64 / r.throughput_per_s;
+    let per_hat = dex::hats::verify::RefreshLimits::default()
+        .per_hat
+        .as_secs_f64();
+    let bound = 1.0 + (seconds / per_hat).floor();
+    let dynamodb_requests = per_request * r.requests as f64;
+    Some(crate::results::ForgedTokens {
+        requests: r.requests,
+        seconds,
+        dynamodb_requests,
+        bound,
+        met: dynamodb_requests <= bound + 1e-9,
+    })
 }
 
 fn num(value: Option<f64>, decimals: usize) -> String {
@@ -133,6 +156,10 @@ pub fn print(r: &Results) {
     print_reads(r);
     if let Some(push) = &r.update_application {
         print_push(push);
+    }
+    print_exchange(r);
+    if let Some(growth) = &r.registry_growth {
+        print_growth(growth);
     }
     let parts: Vec<String> = r
         .phase_seconds
@@ -530,6 +557,16 @@ fn print_targets(r: &Results) {
             met(ok)
         );
     }
+    if let Some(f) = &t.forged_tokens {
+        println!(
+            "target forged HAT tokens re-read the key at most once per HAT per 5 s: {} ({} forged requests in {:.1} s: {:.0} DynamoDB requests, bound {:.0})",
+            met(f.met),
+            f.requests,
+            f.seconds,
+            f.dynamodb_requests,
+            f.bound
+        );
+    }
     if let Some(reads) = &t.stats_reads_flat {
         let detail: Vec<String> = reads
             .reads
@@ -573,6 +610,116 @@ fn print_push(push: &Outcome<crate::push::PushThroughput>) {
         println!(
             "  {:<40} {:>6} {:>9.1} {:>7.1} {:>7} {:>7}",
             r.case, r.calls, r.seconds, r.hats_per_second, r.updated, r.failed
+        );
+    }
+}
+
+/// The claim's requests (from the warm case and the HATs' records) and the race.
+fn print_exchange(r: &Results) {
+    if r.claim_hat_requests.is_none() && r.claim_race.is_none() {
+        return;
+    }
+    println!();
+    let claim = r
+        .warm
+        .iter()
+        .find(|w| w.name == crate::exchange::CLAIM)
+        .and_then(|w| w.result());
+    if let Some(c) = claim {
+        let ops: Vec<String> = c
+            .per_request
+            .dynamodb_ops
+            .iter()
+            .map(|(op, n)| format!("{} {n:.1}", op.trim_start_matches("DynamoDB_20120810.")))
+            .collect();
+        println!(
+            "offer claim (warm, a new HAT each request): p50 {:.1} ms, p99 {:.1} ms; DynamoDB requests per claim {} ({})",
+            c.p50_ms,
+            c.p99_ms,
+            num(c.per_request.dynamodb, 1),
+            ops.join(", ")
+        );
+    }
+    match &r.claim_hat_requests {
+        Some(Outcome::Measured(h)) => {
+            let routes: Vec<String> = h
+                .by_route
+                .iter()
+                .map(|(route, n)| format!("{route} {n:.1}"))
+                .collect();
+            println!(
+                "  HAT requests per claim ({} claims): {:.1} ({})",
+                h.claims,
+                h.hat_requests_per_claim,
+                routes.join(", ")
+            );
+        }
+        Some(other) => println!(
+            "  HAT requests per claim: ERROR {}",
+            other.reason().unwrap_or_default()
+        ),
+        None => {}
+    }
+    match &r.claim_race {
+        Some(Outcome::Measured(race)) => {
+            let statuses: Vec<String> = race
+                .statuses
+                .iter()
+                .map(|(s, n)| format!("{s}×{n}"))
+                .collect();
+            println!(
+                "claim race: {} HATs (1 in 9 failing the debit: {}) for {} places, {} offer-claim processes: {:.1} s ({:.0} claims/s), p50 {:.0} ms, p99 {:.0} ms; answers {}; {} kept, {} debits on HATs, {:.1} DynamoDB requests per claim; exact: {}",
+                race.hats,
+                race.failing_hats,
+                race.places,
+                race.instances,
+                race.seconds,
+                race.claims_per_s,
+                race.p50_ms,
+                race.p99_ms,
+                statuses.join(" "),
+                race.kept,
+                race.debits_on_hats,
+                race.dynamodb_per_claim,
+                met(race.exact && race.unexpected.is_none())
+            );
+            if let Some(u) = &race.unexpected {
+                println!("  unexpected: {u}");
+            }
+        }
+        Some(other) => println!("claim race: ERROR {}", other.reason().unwrap_or_default()),
+        None => {}
+    }
+}
+
+fn print_growth(growth: &Outcome<crate::registry::RegistryGrowth>) {
+    println!();
+    let g = match growth {
+        Outcome::Measured(g) => g,
+        other => {
+            println!(
+                "registry growth: ERROR {}",
+                other.reason().unwrap_or_default()
+            );
+            return;
+        }
+    };
+    println!(
+        "registry growth (DynamoDB requests per request, warm): flat from 10 to 1,000 applications: {}",
+        met(g.flat)
+    );
+    println!(
+        "target the bare lists (v1.1, history) of 1,000 applications fit Lambda's 6 MB answer: {}",
+        met(g.bare_lists_fit)
+    );
+    println!(
+        "  {:<20} {:>12} {:>10} {:>9} {:>9} {:>12}",
+        "", "applications", "DynamoDB", "p50 ms", "p99 ms", "answer bytes"
+    );
+    for p in &g.points {
+        println!(
+            "  {:<20} {:>12} {:>10.1} {:>9.1} {:>9.1} {:>12}",
+            p.case, p.applications, p.dynamodb_per_request, p.p50_ms, p.p99_ms, p.answer_bytes
         );
     }
 }

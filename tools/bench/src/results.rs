@@ -59,6 +59,12 @@ pub struct Results {
     pub stats_scale: Option<Outcome<Seeding>>,
     /// HATs per second of update-application, with and without slow HATs.
     pub update_application: Option<Outcome<crate::push::PushThroughput>>,
+    /// The HAT requests of the warm `offer-claim` case's claims.
+    pub claim_hat_requests: Option<Outcome<crate::exchange::ClaimHatRequests>>,
+    /// 500 HATs racing for a 10-place offer through several `offer-claim` processes.
+    pub claim_race: Option<Outcome<crate::exchange::ClaimRace>>,
+    /// A single application and a v3 page as the registry grows.
+    pub registry_growth: Option<Outcome<crate::registry::RegistryGrowth>>,
     pub targets: Targets,
 }
 
@@ -406,7 +412,20 @@ pub struct Targets {
     /// `jwks` p50 / the floor's p50, warm.
     pub warm_jwks_floor_ratio: Option<f64>,
     pub verified_hat_request: Option<bool>,
+    /// The `hat-log-forged` case: the key reads its forged tokens caused.
+    pub forged_tokens: Option<ForgedTokens>,
     pub stats_reads_flat: Option<ReadsFlat>,
+}
+
+/// Forged tokens naming a registered HAT: DynamoDB requests over the warm run against the
+/// bound (one key re-read per HAT per 5 s).
+#[derive(Debug, Serialize)]
+pub struct ForgedTokens {
+    pub requests: usize,
+    pub seconds: f64,
+    pub dynamodb_requests: f64,
+    pub bound: f64,
+    pub met: bool,
 }
 
 /// Whether the stats reads cost as many DynamoDB requests at scale as on the small data set.
