@@ -32,7 +32,12 @@ pub fn parse_instant(text: &str) -> Option<i64> {
 /// An instant in JSON: a string as above, or a number of epoch milliseconds.
 pub fn parse_instant_json(value: &serde_json::Value) -> Option<i64> {
     match value {
-        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        // A whole number only: `1.5` or `2.6e-42` is not a millisecond count.
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        }),
         serde_json::Value::String(s) => parse_instant(s),
         _ => None,
     }

@@ -70,8 +70,30 @@ fn check_bundle(field: &str, bundle: &Value, problems: &mut Vec<String>) {
                 "{field}.bundle.{key}.endpoints: a non-empty list of {{\"endpoint\": ...}}"
             ));
         }
+        check_query_options(&format!("{field}.bundle.{key}"), query, problems);
     }
 }
+
+/// The HAT's `PropertyQuery` options, when present: `orderBy` and `ordering` strings, `limit`
+/// a whole number the HAT can hold (a Scala `Int`). Checked so that what is kept is what the
+/// HAT will parse, and what is answered stays within openapi.yaml's schema.
+fn check_query_options(at: &str, query: &Value, problems: &mut Vec<String>) {
+    for name in ["orderBy", "ordering"] {
+        if query.get(name).is_some_and(|v| !v.is_string()) {
+            problems.push(format!("{at}.{name}: a string"));
+        }
+    }
+    if let Some(limit) = query.get("limit")
+        && !limit.as_u64().is_some_and(|l| l <= MAX_QUERY_LIMIT)
+    {
+        problems.push(format!(
+            "{at}.limit: a whole number from 0 to {MAX_QUERY_LIMIT}"
+        ));
+    }
+}
+
+/// The largest `limit` of a property query: the HAT reads it as a 32-bit `Int`.
+pub const MAX_QUERY_LIMIT: u64 = i32::MAX as u64;
 
 /// A registration's terms, or a 400 listing every problem.
 pub fn validate_registration(r: OfferRegistration) -> DexResult<OfferTerms> {
@@ -291,6 +313,53 @@ mod tests {
         let mut bad = valid_body();
         bad["starts"] = json!("soon");
         assert!(serde_json::from_value::<OfferRegistration>(bad).is_err());
+    }
+
+    #[test]
+    fn a_fractional_time_is_refused() {
+        let mut bad = valid_body();
+        bad["starts"] = json!(2.5890419884777833e-42);
+        assert!(serde_json::from_value::<OfferRegistration>(bad).is_err());
+        let mut whole = valid_body();
+        whole["starts"] = json!(5_000.0);
+        let terms = validate_registration(registration(whole)).unwrap();
+        assert_eq!(terms.starts, 5_000);
+    }
+
+    #[test]
+    fn property_query_options_are_what_the_hat_parses() {
+        let with = |options: Value| {
+            let mut body = valid_body();
+            let query = &mut body["requiredData"]["bundle"]["locations"];
+            for (k, v) in options.as_object().unwrap() {
+                query[k] = v.clone();
+            }
+            validate_registration(registration(body))
+        };
+        assert!(
+            with(json!({"orderBy": "date", "ordering": "descending", "limit": MAX_QUERY_LIMIT}))
+                .is_ok()
+        );
+        // The fuzzer's finding: a limit past u64 was kept as a float and answered as one.
+        for bad in [
+            json!({"limit": 145_345_566_185_214_570_000.0}),
+            json!({"limit": MAX_QUERY_LIMIT + 1}),
+            json!({"limit": -1}),
+            json!({"limit": 1.5}),
+            json!({"orderBy": 5}),
+            json!({"ordering": null}),
+        ] {
+            let err = with(bad.clone()).unwrap_err();
+            assert_eq!(err.status(), 400, "{bad}");
+            assert!(
+                err.body()
+                    .details
+                    .iter()
+                    .any(|d| d.contains("requiredData.bundle.locations.")),
+                "{bad}: {:?}",
+                err.body().details
+            );
+        }
     }
 
     #[test]
