@@ -118,8 +118,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_attempt_that_hangs_ends_at_the_deadline() {
         let start = Instant::now();
-        let answer: DexResult<()> =
-            while_unavailable(REPORT_RETRY, || std::future::pending()).await;
+        let answer: DexResult<()> = while_unavailable(REPORT_RETRY, std::future::pending).await;
         assert!(
             matches!(answer, Err(DexError::Unavailable(_))),
             "{answer:?}"
