@@ -17,12 +17,19 @@
 # After the suite, the fuzz step (scripts/fuzz.sh) runs schemathesis on every route of
 # openapi.yaml against the same stack. It runs when no runner arguments are given;
 # DEX_FUZZ=1 runs it with them too, DEX_FUZZ=0 skips it, DEX_FUZZ=only runs it alone.
+#
+# Then the fault phase (scripts/faults.sh): the fault tests (package dex-faults, which the
+# suite leaves out) on a stack of their own, one at a time. Same switches: it runs when no
+# runner arguments are given; DEX_FAULTS=1 runs it with them too (they filter the fault
+# tests as well), DEX_FAULTS=0 skips it, DEX_FAULTS=only runs it alone (no suite stack).
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/fuzz.sh
 . "$(dirname "${BASH_SOURCE[0]}")/fuzz.sh"
+# shellcheck source=scripts/faults.sh
+. "$(dirname "${BASH_SOURCE[0]}")/faults.sh"
 
 CONCURRENCY="${DEX_CONCURRENCY:-8}"
 RUNNER_ARGS=()
@@ -51,9 +58,8 @@ pick_ports() {
     export DEX_PORT="${ports[2]}"
 }
 
-start_stack() {
-    export DEX_TABLE=dex-test
-    export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
+# What both the suite's stack and the fault phase's run with.
+export_test_settings() {
     export DEX_HAT_SCHEME=http
     export DEX_HAT_RESOLVE=127.0.0.1
     # Short HAT timeout so the slow-HAT test is quick; a 1 s key cache so re-key tests can
@@ -70,6 +76,11 @@ start_stack() {
     # (shown by the rules tests) would lock the whole suite out. The per-username one keeps
     # its default and abuse_e2e shows it over HTTP.
     export DEX_LOGIN_SOURCE_FAILURES=1000000
+}
+
+start_stack() {
+    export DEX_TABLE=dex-test
+    export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env
@@ -111,9 +122,10 @@ serve() {
 }
 
 run_suite() {
-    local -a runner=(cargo test --workspace --no-fail-fast)
+    # The fault tests stop this stack's dependencies: they run in their own phase.
+    local -a runner=(cargo test --workspace --exclude dex-faults --no-fail-fast)
     if cargo nextest --version >/dev/null 2>&1; then
-        runner=(cargo nextest run --workspace --no-fail-fast)
+        runner=(cargo nextest run --workspace --exclude dex-faults --no-fail-fast)
     fi
     log "${runner[*]} ${RUNNER_ARGS[*]} (DEX_TEST_URL=$DEX_TEST_URL)"
     "${runner[@]}" "${RUNNER_ARGS[@]}"
@@ -127,6 +139,14 @@ validate_template() {
     fi
     log "scripts/validate-template.sh"
     "$script"
+}
+
+faults_wanted() {
+    case "${DEX_FAULTS:-}" in
+    0) return 1 ;;
+    1 | only) return 0 ;;
+    *) ((${#RUNNER_ARGS[@]} == 0)) ;;
+    esac
 }
 
 fuzz_wanted() {
@@ -159,20 +179,29 @@ main() {
     build_all
     DEX_LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dex-test.XXXXXX")"
     install_cleanup_trap
-    pick_ports
-    start_stack
-    init_stack
-    serve
-    if [[ ${DEX_FUZZ:-} != only ]]; then
-        run_suite || {
-            failed=1
-            log "tests FAILED"
-        }
+    export_test_settings
+    if [[ ${DEX_FAULTS:-} != only ]]; then
+        pick_ports
+        start_stack
+        init_stack
+        serve
+        if [[ ${DEX_FUZZ:-} != only ]]; then
+            run_suite || {
+                failed=1
+                log "tests FAILED"
+            }
+        fi
+        if fuzz_wanted; then
+            run_fuzz || {
+                failed=1
+                log "fuzz FAILED"
+            }
+        fi
     fi
-    if fuzz_wanted; then
-        run_fuzz || {
+    if faults_wanted; then
+        run_faults "${RUNNER_ARGS[@]}" || {
             failed=1
-            log "fuzz FAILED"
+            log "faults FAILED"
         }
     fi
     validate_template || {

@@ -14,6 +14,7 @@ pub mod offers;
 pub mod page;
 pub mod plugs;
 pub mod ports;
+pub mod retry;
 pub mod roles;
 pub mod stats;
 #[cfg(any(test, feature = "testing"))]

@@ -8,8 +8,9 @@ use dex_lambda::web::{self, ApiRequest, HttpResponse, StatusCode};
 const REPORT_BODY_LIMIT: usize = 5 * 1024 * 1024;
 
 async fn handle(app: &App, request: ApiRequest) -> DexResult<HttpResponse> {
-    let hat = app.verify_hat(request.auth_token()).await?;
-    let response = app.stats().report(&hat, request.body()).await?;
+    let response = app
+        .report_stats(request.auth_token(), request.body())
+        .await?;
     Ok(web::json(StatusCode::OK, &response))
 }
 

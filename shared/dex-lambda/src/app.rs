@@ -381,6 +381,21 @@ where
         self.verifier.verify(&self.store, now, token).await
     }
 
+    /// `POST /stats/report`: verifies the HAT and counts its report, both tried again while
+    /// DynamoDB is unavailable, within the report's budget (`dex::retry::REPORT_RETRY`,
+    /// docs/decisions.md §7): a HAT drops its batch after any answer.
+    pub async fn report_stats(
+        &self,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> DexResult<dex::stats::service::ReportResponse> {
+        dex::retry::while_unavailable(dex::retry::REPORT_RETRY, || async {
+            let hat = self.verify_hat(token).await?;
+            self.stats().report(&hat, body).await
+        })
+        .await
+    }
+
     /// Verifies the caller's DEX token and requires `role` (the shared authorisation step).
     pub async fn authorize(&self, token: Option<&str>, role: &Role) -> DexResult<Account> {
         self.accounts().authorize(token, role).await

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The fault phase of `make test` (scripts/test.sh sources this file and calls run_faults
+# after the suite and the fuzz step): the fault tests (tests/faults, package dex-faults)
+# stop DynamoDB, cut Secrets Manager off and kill function processes, which would break
+# every other test running on the same stack, so they get a stack of their own and run one
+# at a time:
+#
+# - tools: fault-ctl (tests/faults/src/bin/fault-ctl.rs) runs DynamoDB Local on disk
+#   (-dbPath, not -inMemory) as its child, so a test can kill it and start it again on the
+#   same port and data, and holds the Secrets Manager port in front of this phase's moto,
+#   which a test can cut (refused, every connection dropped), stall or open again;
+# - its own `cargo lambda watch` with ONE instance per function, so a test can name the
+#   process that serves a function (a descendant of the watch, DEX_FAULTS_WATCH_PID) and
+#   show that it is still the same process after a fault (no cold start), or kill it;
+# - its own table (dexctl init) and admin (dexctl ensure-admin).
+#
+# Environment for the tests: DEX_TEST_URL, the AWS_* endpoints (Secrets Manager = the gate),
+# DEX_FAULTS_CONTROL (host:port of fault-ctl), DEX_FAULTS_WATCH_PID.
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Distinct free ports for: DynamoDB, moto, the Secrets Manager gate, fault-ctl, the watch,
+# the DEX.
+faults_ports() {
+    local port
+    FAULT_PORTS=()
+    while ((${#FAULT_PORTS[@]} < 6)); do
+        port="$(free_port)"
+        [[ " ${FAULT_PORTS[*]} " == *" $port "* ]] || FAULT_PORTS+=("$port")
+    done
+}
+
+# run_faults [RUNNER_ARGS...]: starts the fault stack, runs the fault tests serially.
+run_faults() {
+    local started=$SECONDS dir dynamodb_dir target rc=0
+    local -a runner
+    dir="$DEX_LOG_DIR/faults"
+    mkdir -p "$dir/dynamodb"
+    target="$(cargo_target_dir)" || return 1
+    dynamodb_dir="$(dynamodb_local_dir)" || die "DynamoDB Local is not installed (run ensure_tools)"
+    faults_ports
+    local dynamodb_port="${FAULT_PORTS[0]}" moto_port="${FAULT_PORTS[1]}"
+    local secrets_port="${FAULT_PORTS[2]}" control_port="${FAULT_PORTS[3]}"
+    local watch_port="${FAULT_PORTS[4]}"
+    export DEX_PORT="${FAULT_PORTS[5]}"
+    export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
+    export DEX_TABLE=dex-faults
+    export_stack_env "$dynamodb_port" "$secrets_port"
+    log "faults: a stack of its own (DynamoDB Local on disk in $dir/dynamodb, Secrets Manager" \
+        "through fault-ctl's gate, one instance per function)"
+    print_stack_env
+    start_bg faults-moto moto_server -H 127.0.0.1 -p "$moto_port"
+    wait_for_port "$moto_port" faults-moto 60
+    start_bg faults-ctl "$target/debug/fault-ctl" "$control_port" "$secrets_port" "$moto_port" \
+        "$dynamodb_port" "$dynamodb_dir" "$dir/dynamodb"
+    wait_for_port "$control_port" faults-ctl 150
+    export DEX_LOCAL_ADMIN_USERNAME="${DEX_LOCAL_ADMIN_USERNAME:-admin@dex.local}"
+    export DEX_LOCAL_ADMIN_PASSWORD="${DEX_LOCAL_ADMIN_PASSWORD:-dex-local-admin}"
+    log "faults: dexctl init, ensure-admin (table $DEX_TABLE)"
+    # Explicit: a caller's `run_faults || ...` turns errexit off in here.
+    cargo run -q -p dexctl -- init || return 1
+    cargo run -q -p dexctl -- ensure-admin || return 1
+    start_bg faults-serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$watch_port" \
+        --concurrency 1
+    require_free_port "$DEX_PORT" "the fault DEX"
+    start_bg faults-gateway cargo run -q -p local-gateway -- "$DEX_PORT" "$watch_port"
+    wait_for_port "$DEX_PORT" faults-gateway 120
+    wait_for_http "http://127.0.0.1:$DEX_PORT/publickey" faults-serve 180
+    export DEX_TEST_URL="http://127.0.0.1:$DEX_PORT"
+    export DEX_FAULTS_CONTROL="127.0.0.1:$control_port"
+    export DEX_FAULTS_WATCH_PID="${DEX_SVC_PID[faults-serve]}"
+    runner=(cargo test -p dex-faults --no-fail-fast "$@" -- --test-threads 1)
+    if cargo nextest --version >/dev/null 2>&1; then
+        # One test at a time: each one breaks the stack for a while.
+        runner=(cargo nextest run -p dex-faults --no-fail-fast --test-threads 1 --no-tests warn "$@")
+    fi
+    log "faults: ${runner[*]}"
+    "${runner[@]}" || rc=$?
+    log "faults: finished in $((SECONDS - started))s (exit $rc)"
+    return "$rc"
+}

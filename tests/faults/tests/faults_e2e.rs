@@ -1,0 +1,536 @@
+//! Faults (issue 11 §2), on the fault phase's own stack (scripts/faults.sh), one test at a
+//! time: DynamoDB Local killed and started again on its data on disk, Secrets Manager cut
+//! off at its port (moto itself keeps running), and HATs that hang while DynamoDB goes
+//! down. (A function process killed mid-request is not here: `cargo lambda watch` 1.9.2
+//! neither answers that request nor replaces the instance.) Each test shows the status and message DEX answers
+//! during the fault, that nothing half-done stays (markers and counts, places and claims,
+//! log entries and their changes), that resends after the fault end with exact totals,
+//! and that the function that saw the fault recovers in the same process (its pid under
+//! the watch is unchanged: no cold start). Run through `make test` or
+//! `DEX_FAULTS=only make test`.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use reqwest::Response;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use dex_tests::hat_support::{
+    CertifiedCluster, certify_cluster, register_hat_ok, subject_log, unique_domain,
+};
+use dex_tests::stats_support::{
+    EndpointStats, FieldTotals, HatUser, Json, StatsCluster, accepted_entries, add_totals, batch,
+    hat_log, inbound, namespace_totals, now_millis, parse_outcome, post_report, report,
+    report_token, unique_namespace,
+};
+use dex_tests::support::{Dex, admin_token, assert_error, create_account, expect_json, public_url};
+use dex_tests::test_hat::{RouteFail, TestHat, TestHatCluster};
+
+// ---- the fault controller and the function processes ------------------------------------
+
+/// Sends one command to fault-ctl (scripts/faults.sh) and expects `ok`.
+async fn ctl(command: &str) -> String {
+    let address = std::env::var("DEX_FAULTS_CONTROL").expect(
+        "DEX_FAULTS_CONTROL is not set: run the fault tests with `make test` (scripts/faults.sh)",
+    );
+    let mut socket = tokio::net::TcpStream::connect(&address)
+        .await
+        .unwrap_or_else(|e| panic!("fault-ctl at {address}: {e}"));
+    socket
+        .write_all(format!("{command}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(socket).read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("ok "), "fault-ctl {command}: {line}");
+    eprintln!("fault-ctl {command}: {}", line.trim_end());
+    line
+}
+
+/// (pid, parent pid, executable name) of every process.
+fn processes() -> Vec<(u32, u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its `)`.
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid = rest.split(' ').nth(1).and_then(|p| p.parse().ok());
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        if let Some(ppid) = ppid {
+            out.push((pid, ppid, exe));
+        }
+    }
+    out
+}
+
+/// The processes running `function` under this stack's `cargo lambda watch`.
+fn function_pids(function: &str) -> Vec<u32> {
+    let watch: u32 = std::env::var("DEX_FAULTS_WATCH_PID")
+        .expect("DEX_FAULTS_WATCH_PID is not set: run through `make test` (scripts/faults.sh)")
+        .parse()
+        .unwrap();
+    let all = processes();
+    let mut under = vec![watch];
+    let mut i = 0;
+    while i < under.len() {
+        let parent = under[i];
+        under.extend(all.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    let mut pids: Vec<u32> = all
+        .iter()
+        .filter(|(pid, _, exe)| exe == function && under.contains(pid))
+        .map(|p| p.0)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// The one process serving `function` (the fault stack runs one instance per function).
+fn function_pid(function: &str) -> u32 {
+    let pids = function_pids(function);
+    assert_eq!(pids.len(), 1, "processes of {function}: {pids:?}");
+    pids[0]
+}
+
+/// Waits until `what` holds (a safety bound, not a timing assertion).
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: still not so after 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// DEX's 503 for a dependency that is down: its JSON error naming `service`, and a
+/// `Retry-After` in seconds.
+async fn assert_unavailable(resp: Response, service: &str) {
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = assert_error(resp, 503, service).await;
+    assert_eq!(body["message"], "Service unavailable", "{body}");
+    assert!(
+        retry_after
+            .as_deref()
+            .is_some_and(|s| s.parse::<u32>().is_ok_and(|n| n > 0)),
+        "Retry-After: {retry_after:?}"
+    );
+}
+
+// ---- statistics while DynamoDB is down ---------------------------------------------------
+
+/// `n` distinct inbound items for `namespace` (salted by `salt`), and what they add.
+fn inbound_items(namespace: &str, salt: i64, n: i64) -> (Vec<Json>, FieldTotals) {
+    let user = HatUser::owner("alice");
+    let start = (now_millis() / 1000 - 3600) * 1000;
+    let mut totals = FieldTotals::new();
+    let items = (0..n)
+        .map(|i| {
+            let stats = vec![EndpointStats::new(
+                format!("{namespace}/ep{}", i % 2),
+                &[("a", 1 + i), ("b.c", 2)],
+            )];
+            add_totals(&mut totals, namespace, &stats);
+            inbound(start + (salt * 1000 + i) * 1000, &user, &stats, "saved")
+        })
+        .collect();
+    (items, totals)
+}
+
+fn sum_into(totals: &mut FieldTotals, more: &FieldTotals) {
+    for (k, v) in more {
+        *totals.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// The items counted for `hat` as its log states them, and that its chain verifies.
+async fn logged_items(dex: &Dex, hat: &TestHat) -> u64 {
+    let log = hat_log(dex, hat).await;
+    let entries: Vec<dex::txlog::LogEntry> = log
+        .iter()
+        .map(|e| serde_json::from_value(e.clone()).expect("a log entry"))
+        .collect();
+    assert_eq!(
+        dex::txlog::verify_chain(&entries),
+        Ok(()),
+        "the HAT's chain verifies"
+    );
+    accepted_entries(&log)
+        .iter()
+        .map(|e| e["details"]["items"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_down_answers_503_after_retries_and_resends_end_with_exact_totals() {
+    let dex = Dex::new();
+    let sc = StatsCluster::start(&["alice"]).await;
+    let hat = &sc.hats[0];
+    let ns = unique_namespace();
+    let (a, a_totals) = inbound_items(&ns, 0, 10);
+    let (b, b_totals) = inbound_items(&ns, 1, 10);
+    let (c, c_totals) = inbound_items(&ns, 2, 10);
+    let outcome = report(&dex, hat, &batch(&a)).await;
+    assert_eq!(
+        (outcome.accepted, outcome.duplicates),
+        (10, 0),
+        "{outcome:?}"
+    );
+    let reporter = function_pid("stats-report");
+
+    // Down for longer than the report's retries: 503, nothing of the batch counted.
+    ctl("dynamodb stop").await;
+    let started = Instant::now();
+    let resp = post_report(&dex, Some(&report_token(hat)), batch(&b)).await;
+    eprintln!("503 after {:?}", started.elapsed());
+    assert_unavailable(resp, "DynamoDB").await;
+    ctl("dynamodb start").await;
+    assert_eq!(function_pid("stats-report"), reporter, "no cold start");
+
+    // A resend after the fault: all of it counted now, once.
+    let outcome = report(&dex, hat, &batch(&b)).await;
+    assert_eq!(
+        (outcome.accepted, outcome.duplicates),
+        (10, 0),
+        "{outcome:?}"
+    );
+
+    // Down while a report is on its way: answered 200 and counted when DynamoDB is back
+    // within the report's retries (dex::retry::REPORT_RETRY), else the same 503 (a
+    // restart of DynamoDB Local takes 5-30 s on a loaded machine), and the resend counts it.
+    ctl("dynamodb stop").await;
+    let (token, body) = (report_token(hat), batch(&c));
+    let sent = Instant::now();
+    let in_flight = tokio::spawn(async move { post_report(&Dex::new(), Some(&token), body).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ctl("dynamodb start").await;
+    let back_after = sent.elapsed();
+    let resp = in_flight.await.unwrap();
+    eprintln!(
+        "DynamoDB back {back_after:?} after the report was sent: {}",
+        resp.status()
+    );
+    if resp.status().as_u16() == 200 {
+        let outcome = parse_outcome(resp).await;
+        assert_eq!(
+            (outcome.accepted, outcome.duplicates),
+            (10, 0),
+            "{outcome:?}"
+        );
+    } else {
+        assert!(
+            back_after > Duration::from_secs(10),
+            "a 503 although DynamoDB was back after {back_after:?}"
+        );
+        assert_unavailable(resp, "DynamoDB").await;
+        let outcome = report(&dex, hat, &batch(&c)).await;
+        assert_eq!(
+            (outcome.accepted, outcome.duplicates),
+            (10, 0),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(function_pid("stats-report"), reporter, "no cold start");
+
+    // Everything again: each item was counted exactly once, with its marker.
+    let mut all = a.clone();
+    all.extend(b.iter().cloned());
+    all.extend(c.iter().cloned());
+    let outcome = report(&dex, hat, &batch(&all)).await;
+    assert_eq!(
+        (outcome.accepted, outcome.duplicates),
+        (0, 30),
+        "{outcome:?}"
+    );
+    let mut want = a_totals;
+    sum_into(&mut want, &b_totals);
+    sum_into(&mut want, &c_totals);
+    assert_eq!(namespace_totals(&dex, &ns).await, want);
+    assert_eq!(
+        logged_items(&dex, hat).await,
+        30,
+        "one log entry per counted batch"
+    );
+    assert_eq!(function_pid("stats-report"), reporter, "no cold start");
+}
+
+// ---- Secrets Manager unreachable ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_without_secrets_manager_answers_503_then_recovers_in_the_same_process() {
+    let dex = Dex::new();
+    eprintln!("jwks processes before: {:?}", function_pids("jwks"));
+    ctl("secrets cut").await;
+    assert_unavailable(
+        dex.get("/.well-known/jwks.json", None).await,
+        "Secrets Manager",
+    )
+    .await;
+    let jwks = function_pid("jwks");
+    assert_unavailable(
+        dex.get("/.well-known/jwks.json", None).await,
+        "Secrets Manager",
+    )
+    .await;
+    ctl("secrets open").await;
+    let keys = expect_json(dex.get("/.well-known/jwks.json", None).await, 200).await;
+    assert!(
+        keys["keys"].as_array().is_some_and(|k| !k.is_empty()),
+        "{keys}"
+    );
+    assert_eq!(function_pid("jwks"), jwks, "no cold start");
+}
+
+// ---- a claim and a plug connection meeting DynamoDB down after the HAT acted ------------
+
+fn now_ms() -> i64 {
+    now_millis()
+}
+
+struct Market {
+    hats: TestHatCluster,
+    cluster: CertifiedCluster,
+    admin: String,
+    buyer: String,
+}
+
+impl Market {
+    async fn start() -> Self {
+        let admin = admin_token().await;
+        let hats = TestHatCluster::start().await;
+        let (user, password) = hats.platform_credentials();
+        let cluster = certify_cluster(&admin, &unique_domain(), (&user, &password)).await;
+        let (_, username, password) = create_account(&admin, &["marketplace"]).await;
+        let buyer = Dex::new().token(&username, &password).await;
+        Self {
+            hats,
+            cluster,
+            admin,
+            buyer,
+        }
+    }
+
+    async fn hat(&self, label: &str) -> TestHat {
+        let label = format!("{label}.{}", self.cluster.domain);
+        let hat = tokio::task::block_in_place(|| self.hats.add_hat(&label));
+        register_hat_ok(hat.address()).await;
+        hat
+    }
+
+    /// A running, approved offer for at most `max` HATs.
+    async fn offer(&self, max: u32) -> String {
+        let id = format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let now = now_ms();
+        let body = json!({
+            "offerId": id, "title": "Locations", "description": "a month of locations",
+            "starts": now - 60_000, "expires": now + 86_400_000,
+            "collectionDuration": 2_592_000_000i64,
+            "requiredData": {"name": "locations", "bundle": {
+                "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
+            "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
+        });
+        let dex = Dex::new();
+        expect_json(
+            dex.post_json("/api/v2/offer", Some(&self.buyer), &body)
+                .await,
+            201,
+        )
+        .await;
+        let resp = dex
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/v2/offer/{id}?status=approved"),
+                Some(&self.buyer),
+            )
+            .send()
+            .await
+            .unwrap();
+        expect_json(resp, 200).await;
+        id
+    }
+
+    fn debit_posts(&self, hat: &TestHat) -> usize {
+        self.hats
+            .requests_for(hat.address())
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.starts_with("/api/v2.6/data-debit/"))
+            .count()
+    }
+
+    /// The offer's `offer.claimed` entries on `hat`'s chain.
+    async fn claimed(&self, hat: &TestHat) -> Vec<Value> {
+        subject_log(&self.admin, &format!("hat:{}", hat.address()))
+            .await
+            .into_iter()
+            .filter(|e| e.kind == "offer.claimed")
+            .map(|e| e.details)
+            .collect()
+    }
+}
+
+async fn claim(id: &str, hat: &TestHat) -> Response {
+    Dex::new()
+        .get(
+            &format!("/api/v2/offer/{id}/claim"),
+            Some(&hat.dex_token(&public_url())),
+        )
+        .await
+}
+
+/// Starts `request` and, once the HAT holds the call `route` (which it answers after a
+/// pause), kills DynamoDB: the HAT then does what it was asked, and what DEX writes after
+/// it meets DynamoDB down. Answers the request's response; DynamoDB is started again.
+async fn dynamodb_down_after_the_hat_acted(
+    hat: &TestHat,
+    hats: &TestHatCluster,
+    route: (&str, &str),
+    request: impl Future<Output = Response> + Send + 'static,
+) -> Response {
+    let (method, path) = route;
+    let seen = |hats: &TestHatCluster| {
+        hats.requests_for(hat.address())
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(path))
+            .count()
+    };
+    let before = seen(hats);
+    // Below the HAT timeout of the test settings (2 s): the HAT answers, in time.
+    hat.fail_route(
+        &format!("{method} {path}"),
+        RouteFail::Slow(Duration::from_millis(1500)),
+        Some(1),
+    );
+    let pending = tokio::spawn(request);
+    eventually("the HAT holds the call", || seen(hats) > before).await;
+    ctl("dynamodb stop").await;
+    let resp = pending.await.unwrap();
+    ctl("dynamodb start").await;
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_kept_while_dynamodb_is_down_keeps_its_place_and_resumes_once() {
+    let m = Market::start().await;
+    let alice = m.hat("alice").await;
+    let bob = m.hat("bob").await;
+    let id = m.offer(1).await;
+    assert_error(claim(&format!("{id}-none"), &alice).await, 404, "").await;
+    let claimer = function_pid("offer-claim");
+
+    let request = {
+        let (id, alice) = (id.clone(), alice.clone());
+        async move { claim(&id, &alice).await }
+    };
+    let resp = dynamodb_down_after_the_hat_acted(
+        &alice,
+        &m.hats,
+        ("POST", "/api/v2.6/data-debit/"),
+        request,
+    )
+    .await;
+    assert_unavailable(resp, "DynamoDB").await;
+    // The HAT made the debit; DEX kept no claim, and the place stays with alice.
+    assert_eq!(alice.data_debits().len(), 1);
+    assert!(m.claimed(&alice).await.is_empty());
+    assert_error(claim(&id, &bob).await, 400, "offer is full").await;
+    // Alice again: resumed, the HAT's 400 on the second create taken as the debit.
+    let kept = expect_json(claim(&id, &alice).await, 200).await;
+    assert_eq!(kept["claimerNumber"], 1, "{kept}");
+    assert_eq!(m.debit_posts(&alice), 2);
+    assert_eq!(alice.data_debits().len(), 1);
+    assert_eq!(alice.users().len(), 1);
+    let claimed = m.claimed(&alice).await;
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0]["resumed"], true, "{claimed:?}");
+    assert_eq!(function_pid("offer-claim"), claimer, "no cold start");
+}
+
+/// An approved plug of a new owner account: (plug id, owner token).
+async fn approved_plug(admin: &str) -> (String, String) {
+    let (owner_id, username, password) = create_account(admin, &[]).await;
+    let owner = Dex::new().token(&username, &password).await;
+    let dex = Dex::new();
+    let name = format!("plug{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let body = json!({
+        "name": name, "description": "syncs a calendar",
+        "url": "https://plug.example.com/connect",
+        "illustrationUrl": "https://plug.example.com/logo.png",
+        "providerId": owner_id, "password": "a long plug password",
+    });
+    let resp = dex
+        .post_json("/api/admin/dataplugs", Some(admin), &body)
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["uuid"].as_str().unwrap().to_owned();
+    let resp = dex
+        .put_json(
+            &format!("/api/admin/dataplugs/{id}"),
+            Some(admin),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    (id, owner)
+}
+
+async fn connect(plug: &str, hat: &str, token: &str) -> Response {
+    Dex::new()
+        .get(
+            &format!(
+                "/api/dataplugs/{plug}/connect?hat={}",
+                dex_tests::support::url_encode(hat)
+            ),
+            Some(token),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_recorded_while_dynamodb_is_down_is_made_again_once() {
+    let m = Market::start().await;
+    let hat = m.hat("carol").await;
+    let (plug, owner) = approved_plug(&m.admin).await;
+    assert_error(
+        connect(&plug, "nobody.example.com", &owner).await,
+        400,
+        "not registered",
+    )
+    .await;
+    let connector = function_pid("dataplug-connect");
+
+    let request = {
+        let (plug, address, owner) = (plug.clone(), hat.address().to_owned(), owner.clone());
+        async move { connect(&plug, &address, &owner).await }
+    };
+    let resp =
+        dynamodb_down_after_the_hat_acted(&hat, &m.hats, ("POST", "/users/user"), request).await;
+    assert_unavailable(resp, "DynamoDB").await;
+    // The HAT has the plug's user; DEX recorded no connection.
+    assert_eq!(hat.users().len(), 1);
+    let connected =
+        |log: &[dex::txlog::LogEntry]| log.iter().filter(|e| e.kind == "plug.connected").count();
+    let subject = format!("hat:{}", hat.address());
+    assert_eq!(connected(&subject_log(&m.admin, &subject).await), 0);
+    // Connecting again finds the user, enables it and records the connection, once.
+    let resp = connect(&plug, hat.address(), &owner).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(hat.users().len(), 1);
+    assert!(hat.users()[0].enabled);
+    assert_eq!(connected(&subject_log(&m.admin, &subject).await), 1);
+    assert_eq!(function_pid("dataplug-connect"), connector, "no cold start");
+}
