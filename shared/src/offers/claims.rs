@@ -8,7 +8,10 @@
 //! - the debit request got no answer: the debit may exist. The place stays reserved for the
 //!   HAT until its lease ends (longer than the function's timeout), so a retry by the same
 //!   HAT resumes the claim instead of making a second debit; after the lease another HAT
-//!   may take the place.
+//!   may take the place;
+//! - the claim could not be kept after the HAT side was made (the numbering raced for too
+//!   long, or the lease ran out): the place goes back and the credential user is disabled,
+//!   so the debit on the HAT gives no access that DEX has no claim for.
 
 use std::future::Future;
 use std::time::Duration;
@@ -112,10 +115,25 @@ impl<S: OfferStore, C: ClaimSetup> ClaimService<'_, S, C> {
             actor,
             serde_json::json!({ "offerId": offer_id, "resumed": resumed }),
         );
-        let claim = self
+        let claim = match self
             .store
             .keep_claim(offer_id, &hat.address, &attempt, event)
-            .await?;
+            .await
+        {
+            Ok(claim) => claim,
+            // Known not kept (numbering kept racing, or the lease ran out and the place went
+            // to another HAT): the claim's user must not outlive its place, or the HAT keeps
+            // a debit DEX has no claim for. An unavailable store is no such answer: the place
+            // stays reserved and a retry resumes.
+            Err(error @ (DexError::Throttled(_) | DexError::Conflict(_))) => {
+                self.store
+                    .give_back_place(offer_id, &hat.address, &attempt)
+                    .await?;
+                self.setup.undo(offer, &hat).await;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         claim_view(&claim)
     }
 }

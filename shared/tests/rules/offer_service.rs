@@ -12,9 +12,10 @@ use dex::auth::sealing::EncryptionKeys;
 use dex::hats::calls::{HatCalls, HatSessions};
 use dex::hats::register::RegisterHat;
 use dex::hats::verify::VerifiedHat;
+use dex::offers::claims::{ClaimService, ClaimSetup};
 use dex::offers::rules::Confirmation;
 use dex::offers::service::OfferService;
-use dex::offers::{Offer, OfferStore};
+use dex::offers::{ClaimState, Offer, OfferHat, OfferStore, Reservation};
 use dex::ports::Clock;
 use dex::testing::{Fail, FakeHats, MemorySecrets, MemoryStore};
 use dex::txlog::{Kind, LogEvent, Subject};
@@ -535,4 +536,172 @@ async fn five_hundred_distinct_hats_racing_on_ten_places_make_ten_claims_and_ten
         .collect();
     assert_eq!(enabled, with_debit);
     assert_eq!(refusals.values().sum::<usize>(), 490, "{refusals:?}");
+}
+
+/// The offer store with `keep_claim` refusing as DynamoDB's adapter does after its retry
+/// budget (`Throttled`) or when the lease ran out (`Conflict`).
+struct RefusingKeep<'a> {
+    store: &'a MemoryStore,
+    refusal: fn() -> dex::DexError,
+}
+
+impl OfferStore for RefusingKeep<'_> {
+    async fn insert_offer(&self, offer: &Offer, event: LogEvent) -> dex::DexResult<()> {
+        self.store.insert_offer(offer, event).await
+    }
+    async fn get_offer(&self, offer_id: &str) -> dex::DexResult<Option<Offer>> {
+        self.store.get_offer(offer_id).await
+    }
+    async fn listed_offers(&self) -> dex::DexResult<Vec<Offer>> {
+        self.store.listed_offers().await
+    }
+    async fn update_offer_status(
+        &self,
+        offer: &Offer,
+        expected_version: u64,
+        event: LogEvent,
+    ) -> dex::DexResult<()> {
+        self.store
+            .update_offer_status(offer, expected_version, event)
+            .await
+    }
+    async fn reserve_place(
+        &self,
+        offer_id: &str,
+        hat: &OfferHat,
+        attempt: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> dex::DexResult<Reservation> {
+        self.store
+            .reserve_place(offer_id, hat, attempt, now, lease_until)
+            .await
+    }
+    async fn keep_claim(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: LogEvent,
+    ) -> dex::DexResult<dex::offers::Claim> {
+        Err((self.refusal)())
+    }
+    async fn give_back_place(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        attempt: &str,
+    ) -> dex::DexResult<()> {
+        self.store.give_back_place(offer_id, hat, attempt).await
+    }
+    async fn get_claim(
+        &self,
+        offer_id: &str,
+        hat: &str,
+    ) -> dex::DexResult<Option<dex::offers::Claim>> {
+        self.store.get_claim(offer_id, hat).await
+    }
+    async fn set_confirmation(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        expected: Confirmation,
+        new: Confirmation,
+        event: LogEvent,
+    ) -> dex::DexResult<()> {
+        self.store
+            .set_confirmation(offer_id, hat, expected, new, event)
+            .await
+    }
+    async fn confirmed_claims(&self, offer_id: &str) -> dex::DexResult<Vec<dex::offers::Claim>> {
+        self.store.confirmed_claims(offer_id).await
+    }
+}
+
+/// A HAT side that always succeeds, counting set-ups and undos.
+#[derive(Default)]
+struct CountingSetup {
+    set_ups: std::sync::atomic::AtomicUsize,
+    undos: std::sync::atomic::AtomicUsize,
+}
+
+impl ClaimSetup for CountingSetup {
+    async fn set_up(
+        &self,
+        _: &Offer,
+        _: &OfferHat,
+        _: bool,
+        _: i64,
+    ) -> Result<(), dex::offers::claims::SetupError> {
+        self.set_ups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    async fn undo(&self, _: &Offer, _: &OfferHat) {
+        self.undos
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The load test's finding: a claim whose HAT side was made but that could not be kept
+/// (429 after the numbering raced too long, or 409 once its lease ran out) gave nothing
+/// back, leaving a debit on the HAT without a claim. Now its place goes back and its user
+/// is disabled; an unavailable store (503) still keeps the place for the retry.
+#[tokio::test]
+async fn a_claim_that_cannot_be_kept_gives_its_place_back_and_undoes_the_hat_side() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = Market::new().await;
+    let cases: [(&str, fn() -> dex::DexError, u16, bool); 3] = [
+        (
+            "k1",
+            || dex::DexError::Throttled("too many concurrent claims".into()),
+            429,
+            true,
+        ),
+        (
+            "k2",
+            || dex::DexError::Conflict("the place was given away".into()),
+            409,
+            true,
+        ),
+        (
+            "k3",
+            || dex::DexError::Unavailable("DynamoDB is unavailable".into()),
+            503,
+            false,
+        ),
+    ];
+    for (offer, refusal, code, undone) in cases {
+        m.offer(offer, 1, 1).await;
+        let store = RefusingKeep {
+            store: &m.w.store,
+            refusal,
+        };
+        let setup = CountingSetup::default();
+        let claims = ClaimService {
+            store: &store,
+            setup: &setup,
+            clock: &*m.w.clock,
+            random: &*m.w.random,
+        };
+        let hat = OfferHat {
+            address: HAT.into(),
+            public_key: hat_key(0).public_pem.clone(),
+        };
+        let err = claims
+            .claim(offer, hat, &Actor::Hat(HAT.into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), code, "{offer}: {err:?}");
+        assert_eq!(setup.set_ups.load(Relaxed), 1, "{offer}");
+        assert_eq!(setup.undos.load(Relaxed), usize::from(undone), "{offer}");
+        let held = m.w.store.get_claim(offer, HAT).await.unwrap();
+        if undone {
+            assert_eq!(m.places(offer).await, (0, 0), "{offer}");
+            assert!(held.is_none(), "{offer}");
+        } else {
+            assert_eq!(m.places(offer).await, (1, 0), "{offer}");
+            assert!(matches!(held.unwrap().state, ClaimState::Reserved { .. }));
+        }
+    }
 }
