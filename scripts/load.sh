@@ -81,7 +81,7 @@ main() {
     export DEX_TEST_URL="http://127.0.0.1:$DEX_PORT"
 
     log "dex-load $*"
-    cargo run -q -p dex-load -- "$@" || rc=$?
+    cargo run -q -p dex-load -- "$@" 2>&1 | tee "$DEX_LOG_DIR/load.log" || rc=$?
     log "make load took $SECONDS s"
     return "$rc"
 }

@@ -44,7 +44,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                 .map_err(|_| format!("LOAD_SECS={s} is not a number"))?,
             None => 180,
         },
-        warmup: 10,
+        warmup: 60,
         hats: 300,
         workers: 32,
         max_requests: 2_000_000,
@@ -56,7 +56,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     while let Some(flag) = it.next() {
         if flag == "--quick" {
             a.secs = 20;
-            a.warmup = 3;
+            a.warmup = 10;
             a.hats = 30;
             a.workers = 8;
             a.caps = vec![3, 10];

@@ -689,7 +689,7 @@ async fn setup(args: &Args, cluster: &TestHatCluster, admin: &str) -> World {
             &json!({"message": "load test notice"}),
         )
         .await,
-        201,
+        200,
         "notice",
     )
     .await;
@@ -865,7 +865,7 @@ pub async fn run(args: Args) -> bool {
     for w in 0..args.workers {
         let world = Arc::clone(&world);
         workers.spawn(async move {
-            let mut rng = Rng::new(seed ^ ((w as u64 + 1) * 0x9E37_79B9_7F4A_7C15));
+            let mut rng = Rng::new(seed ^ (w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             while Instant::now() < end
                 && world.requests.load(Ordering::Relaxed) < world.max_requests
             {
