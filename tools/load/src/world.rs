@@ -152,8 +152,9 @@ fn pick(rng: &mut Rng) -> Op {
 fn allowed(endpoint: &str, status: u16) -> bool {
     match status {
         200 => true,
-        // The race: "offer is full", "already claimed"; 409 a place in progress.
-        400 | 409 => endpoint.ends_with("/claim"),
+        // The race: 400 "offer is full" / "already claimed"; 409 and 429 "claim again"
+        // (the driver does, as a HAT would).
+        400 | 409 | 429 => endpoint.ends_with("/claim"),
         404 => endpoint.ends_with("/userClaim"),
         304 => endpoint.contains("/applications"),
         _ => false,
@@ -431,7 +432,21 @@ impl World {
                     "/api/v2.6" => "GET /api/v2.6/offer/{id}/claim",
                     _ => "GET /api/v3/offer/{id}/claim",
                 };
-                let answer = self.call(endpoint, r).await;
+                let mut answer = self.call(endpoint, r).await;
+                // 429 (too many claims at once) and 409 (the place went to another HAT
+                // meanwhile) ask the HAT to claim again, as a HAT does, after Retry-After.
+                for _ in 0..10 {
+                    if answer.status != 429 && answer.status != 409 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let again = self.request(
+                        Method::GET,
+                        &format!("{prefix}/offer/{offer}/claim"),
+                        Some(&hat.token),
+                    );
+                    answer = self.call(endpoint, again).await;
+                }
                 if answer.status == 200 {
                     let number = answer.json()["claimerNumber"].as_u64().unwrap_or(0);
                     let mut live = lock(&self.live);
@@ -998,6 +1013,7 @@ mod tests {
     fn only_the_race_may_refuse() {
         assert!(allowed("GET /api/v2/offer/{id}/claim", 400));
         assert!(allowed("GET /api/v3/offer/{id}/userClaim", 404));
+        assert!(allowed("GET /api/v2/offer/{id}/claim", 429));
         assert!(!allowed("POST /stats/report", 429));
         assert!(!allowed("POST /stats/report", 503));
         assert!(!allowed("GET /api/v3/offer/{id}/claim", 500));
