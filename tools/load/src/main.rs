@@ -46,7 +46,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         },
         warmup: 60,
         hats: 300,
-        workers: 32,
+        workers: 16,
         max_requests: 2_000_000,
         caps: vec![5, 10, 25, 50],
         plugs: 3,
