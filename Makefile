@@ -2,6 +2,7 @@
 #   make run                          the whole DEX on http://127.0.0.1:9000
 #   make test ARGS="-E test(stats)"   the suite against a private local stack
 #   make bench ARGS=--quick           the benchmarks, short (ARGS go to dex-bench; --help)
+#   make load ARGS=--quick            the load test, short (LOAD_SECS=300 make load; ARGS go to dex-load)
 #   make tools                        install what the scripts need (idempotent)
 #   make invoke FN=stats              invoke one function with its sample event (make run first)
 #   make routes                       rewrite what is generated from routes.toml
@@ -10,7 +11,7 @@ ARGS ?=
 # Passed through the environment, so that no shell re-parses it (parentheses, quotes).
 export DEX_TEST_ARGS := $(ARGS)
 
-.PHONY: run test lint fmt build release validate bench deploy clean-local tools invoke routes
+.PHONY: run test lint fmt build release validate bench load deploy clean-local tools invoke routes
 
 run:
 	scripts/run-local.sh
@@ -38,6 +39,10 @@ validate:
 
 bench:
 	scripts/bench.sh $(ARGS)
+
+# Not part of `make test`: minutes of the ecosystem's mix on a private stack, exact totals checked.
+load:
+	scripts/load.sh $(ARGS)
 
 # The whole deployment (scripts/lib.sh deploy): sam build, then sam deploy (--guided the first
 # time); keys and the first admin are made on first use, no step after it. SAM's telemetry is
