@@ -17,6 +17,11 @@
 # After the suite, the fuzz step (scripts/fuzz.sh) runs schemathesis on every route of
 # openapi.yaml against the same stack. It runs when no runner arguments are given;
 # DEX_FUZZ=1 runs it with them too, DEX_FUZZ=0 skips it, DEX_FUZZ=only runs it alone.
+#
+# Last, the secrets scan (tests/src/bin/secrets-scan.rs) looks for every secret the run made
+# or sent (the local gateway captures every exchange in $DEX_CAPTURE_FILE; the test support
+# appends what DEX never sees, e.g. test HATs' private keys, to $DEX_SECRETS_LEDGER) in the
+# functions' log, every answer and every table item: whatever ran, filtered or not.
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -71,6 +76,9 @@ start_stack() {
     # its default and abuse_e2e shows it over HTTP.
     export DEX_LOGIN_SOURCE_FAILURES=1000000
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
+    # The secrets scan's inputs (the gateway and every test process read them at start).
+    export DEX_CAPTURE_FILE="$DEX_LOG_DIR/exchanges.jsonl"
+    export DEX_SECRETS_LEDGER="$DEX_LOG_DIR/secrets.ledger"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env
     start_dynamodb "$DYNAMODB_PORT"
@@ -129,6 +137,13 @@ validate_template() {
     "$script"
 }
 
+# After everything that sends traffic: the secrets of the run in clear in the functions' log,
+# an answer or the table fail it (the report names each by kind and hash, never in clear).
+scan_secrets() {
+    log "secrets scan (capture $DEX_CAPTURE_FILE, ledger $DEX_SECRETS_LEDGER)"
+    DEX_LOG_DIR="$DEX_LOG_DIR" "$(cargo_target_dir)/debug/secrets-scan"
+}
+
 fuzz_wanted() {
     case "${DEX_FUZZ:-}" in
     0) return 1 ;;
@@ -175,6 +190,10 @@ main() {
             log "fuzz FAILED"
         }
     fi
+    scan_secrets || {
+        failed=1
+        log "secrets scan FAILED"
+    }
     validate_template || {
         failed=1
         log "template validation FAILED"
