@@ -16,8 +16,9 @@
 //! They are looked for in every function log line, every answer (headers and body) and every
 //! table item. A secret may appear in clear only in the answers whose purpose it is
 //! ([`Allowed`]); stored hashes and sealed values are not the secret, so they never match.
-//! Values shorter than [`MIN_SECRET_LEN`] are not secrets a test makes (they are random and
-//! long) and could match by chance, so they are ignored.
+//! Values shorter than [`MIN_SECRET_LEN`] or of fewer than [`MIN_DISTINCT_CHARS`] different
+//! characters are not secrets a test makes (they are random and long) and could match by
+//! chance, so they are ignored.
 
 use std::collections::HashMap;
 
@@ -31,6 +32,18 @@ use serde_json::Value;
 /// Shorter values are ignored: every secret the suite makes is longer, and short strings
 /// (a fuzzed `password` of `"0"`) would match anywhere.
 pub const MIN_SECRET_LEN: usize = 8;
+
+/// Fewer different characters are not a secret a test makes (a limits test's token of
+/// 10,000 `a`s) and would match every long run of that character.
+pub const MIN_DISTINCT_CHARS: usize = 5;
+
+/// Whether `value` can be one of the run's secrets: long enough and not a repetition.
+fn could_be_secret(value: &str) -> bool {
+    let mut distinct: Vec<char> = value.chars().take(4096).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    value.chars().count() >= MIN_SECRET_LEN && distinct.len() >= MIN_DISTINCT_CHARS
+}
 
 /// Private key PEM text in clear, whatever key it is (also catches keys no source listed).
 const PRIVATE_KEY_MARKER: &str = "PRIVATE KEY-----";
@@ -126,7 +139,7 @@ impl Secrets {
     /// Adds a secret (ignored when shorter than [`MIN_SECRET_LEN`]); `allowed` adds to the
     /// places it may already appear.
     pub fn add(&mut self, kind: &str, value: &str, allowed: Option<Allowed>) {
-        if value.chars().count() < MIN_SECRET_LEN {
+        if !could_be_secret(value) {
             return;
         }
         let entry = self.by_value.entry(value.to_owned()).or_default();
@@ -804,6 +817,8 @@ mod tests {
             r#"{"username":"hatdex.org-platform","password":"0123456789abcdef+/% &pw"}"#,
         );
         secrets.add("a password", "short", None);
+        secrets.add("a token", &"a".repeat(10_000), None);
+        secrets.add("a token", "abab-abab-abab", None);
         assert_eq!(secrets.len(), 3);
         let scanner = secrets.scanner();
         assert!(
