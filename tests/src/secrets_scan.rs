@@ -257,18 +257,22 @@ impl Secrets {
     #[must_use]
     pub fn scanner(&self) -> Scanner {
         let mut secrets = Vec::new();
-        let mut needles = Vec::new();
-        let mut owners = Vec::new();
+        // One needle may be several secrets' form: a tampered token keeps its original's
+        // signature, and the original is allowed in its login's answer.
+        let mut by_needle: HashMap<String, Vec<Option<usize>>> = HashMap::new();
         for (value, secret) in &self.by_value {
             let id = secrets.len();
             secrets.push((secret.clone(), fingerprint(value), value.chars().count()));
             for needle in forms(value) {
-                needles.push(needle);
-                owners.push(Some(id));
+                by_needle.entry(needle).or_default().push(Some(id));
             }
         }
-        needles.push(PRIVATE_KEY_MARKER.to_owned());
-        owners.push(None);
+        by_needle
+            .entry(PRIVATE_KEY_MARKER.to_owned())
+            .or_default()
+            .push(None);
+        let (needles, owners): (Vec<String>, Vec<Vec<Option<usize>>>) =
+            by_needle.into_iter().unzip();
         let automaton = AhoCorasick::new(&needles).expect("an automaton over the secrets");
         Scanner {
             automaton,
@@ -361,8 +365,8 @@ impl std::fmt::Display for Finding {
 /// Finds the secrets of a run in texts.
 pub struct Scanner {
     automaton: AhoCorasick,
-    /// The secret of each needle (`None`: the private key marker).
-    owners: Vec<Option<usize>>,
+    /// The secrets of each needle (`None`: the private key marker).
+    owners: Vec<Vec<Option<usize>>>,
     /// Each secret, its fingerprint and its length in characters.
     secrets: Vec<(Secret, String, usize)>,
 }
@@ -374,8 +378,13 @@ impl Scanner {
         let mut seen = Vec::new();
         let mut findings = Vec::new();
         for m in self.automaton.find_overlapping_iter(text) {
-            let owner = self.owners[m.pattern().as_usize()];
-            if seen.contains(&owner) {
+            let owners = &self.owners[m.pattern().as_usize()];
+            let allowed = owners
+                .iter()
+                .flatten()
+                .any(|&id| self.secrets[id].0.allowed.iter().any(|a| place.allows(a)));
+            let owner = owners[0];
+            if allowed || seen.contains(&owner) {
                 continue;
             }
             seen.push(owner);
@@ -383,9 +392,6 @@ impl Scanner {
                 None => "private key PEM text".to_owned(),
                 Some(id) => {
                     let (secret, fingerprint, len) = &self.secrets[id];
-                    if secret.allowed.iter().any(|a| place.allows(a)) {
-                        continue;
-                    }
                     format!("{} (sha256 {fingerprint}…, {len} chars)", secret.kind)
                 }
             };
@@ -421,7 +427,7 @@ impl Scanner {
         let mut last = 0;
         for m in self.automaton.find_iter(text) {
             out.push_str(&text[last..m.start()]);
-            match self.owners[m.pattern().as_usize()] {
+            match self.owners[m.pattern().as_usize()][0] {
                 Some(id) => out.push_str(&format!("<secret {}…>", self.secrets[id].1)),
                 None => out.push_str(&text[m.start()..m.end()]),
             }
@@ -682,6 +688,29 @@ mod tests {
         let signature = TOKEN.rsplit('.').next().unwrap();
         let line = format!("verified signature {signature}");
         assert_eq!(scanner.scan(&line, &log_place()).len(), 1);
+    }
+
+    #[test]
+    fn a_tampered_copy_of_a_token_does_not_forbid_the_original_in_its_login_answer() {
+        let mut secrets = Secrets::default();
+        let first = login(PASSWORD, TOKEN);
+        secrets.harvest(0, &first);
+        let signature = TOKEN.rsplit('.').next().unwrap();
+        let tampered = Exchange {
+            request_headers: vec![(
+                "x-auth-token".into(),
+                format!("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ5In0.{signature}"),
+            )],
+            ..exchange("GET", "/api/admin/accounts", 401, "{}")
+        };
+        secrets.harvest(1, &tampered);
+        let scanner = secrets.scanner();
+        assert!(
+            scanner
+                .scan(&answer_text(&first), &Place::answer(0, &first))
+                .is_empty()
+        );
+        assert_eq!(scanner.scan(signature, &log_place()).len(), 1);
     }
 
     #[test]
