@@ -18,6 +18,12 @@
 # openapi.yaml against the same stack. It runs when no runner arguments are given;
 # DEX_FUZZ=1 runs it with them too, DEX_FUZZ=0 skips it, DEX_FUZZ=only runs it alone.
 #
+# Then the secrets scan (tests/src/bin/secrets-scan.rs) looks for every secret the run made
+# or sent (the local gateway captures every exchange in $DEX_CAPTURE_FILE; the test support
+# appends what DEX never sees, e.g. test HATs' private keys, to $DEX_SECRETS_LEDGER) in the
+# functions' log, every answer and every table item of the suite's stack: whatever ran
+# there (suite and fuzz), filtered or not.
+#
 # Then the fault phase (scripts/faults.sh): the fault tests (package dex-faults, which the
 # suite leaves out) on a stack of their own, one at a time. Same switches: it runs when no
 # runner arguments are given; DEX_FAULTS=1 runs it with them too (they filter the fault
@@ -82,6 +88,9 @@ start_stack() {
     export DEX_TABLE=dex-test
     export DEX_PUBLIC_URL="http://127.0.0.1:$DEX_PORT"
     export_stack_env "$DYNAMODB_PORT" "$MOTO_PORT"
+    # The secrets scan's inputs (the gateway and every test process read them at start).
+    export DEX_CAPTURE_FILE="$DEX_LOG_DIR/exchanges.jsonl"
+    export DEX_SECRETS_LEDGER="$DEX_LOG_DIR/secrets.ledger"
     log "test stack settings (logs in $DEX_LOG_DIR):"
     print_stack_env
     start_dynamodb "$DYNAMODB_PORT"
@@ -149,6 +158,14 @@ faults_wanted() {
     esac
 }
 
+# After everything that sends traffic to the suite's stack: the secrets of the run in clear in
+# the functions' log, an answer or the table fail it (the report names each by kind and hash,
+# never in clear).
+scan_secrets() {
+    log "secrets scan (capture $DEX_CAPTURE_FILE, ledger $DEX_SECRETS_LEDGER)"
+    DEX_LOG_DIR="$DEX_LOG_DIR" "$(cargo_target_dir)/debug/secrets-scan"
+}
+
 fuzz_wanted() {
     case "${DEX_FUZZ:-}" in
     0) return 1 ;;
@@ -197,6 +214,10 @@ main() {
                 log "fuzz FAILED"
             }
         fi
+        scan_secrets || {
+            failed=1
+            log "secrets scan FAILED"
+        }
     fi
     if faults_wanted; then
         run_faults "${RUNNER_ARGS[@]}" || {

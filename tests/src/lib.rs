@@ -2,6 +2,8 @@
 
 pub mod hat_support;
 pub mod routes;
+pub mod secrets_ledger;
+pub mod secrets_scan;
 pub mod stats_support;
 pub mod support;
 pub mod test_hat;

@@ -286,6 +286,7 @@ impl TestHatCluster {
 
     /// Replaces the platform user credentials of every HAT of the cluster.
     pub fn set_platform_credentials(&self, username: &str, password: &str) {
+        crate::secrets_ledger::record("a test HAT cluster's platform password", password);
         *lock(&self.shared.platform) = (username.to_owned(), password.to_owned());
     }
 
@@ -376,7 +377,9 @@ fn random_password() -> String {
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("system random generator");
-    format!("{}+/% &pw", hex::encode(bytes))
+    let password = format!("{}+/% &pw", hex::encode(bytes));
+    crate::secrets_ledger::record("a test HAT cluster's platform password", &password);
+    password
 }
 
 /// A handle to one HAT of a [`TestHatCluster`]; cheap to clone.

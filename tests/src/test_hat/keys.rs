@@ -1,6 +1,6 @@
 //! Key material of test HATs: RSA signing keys and the PEM text `/publickey` serves.
 
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
@@ -43,6 +43,12 @@ impl HatKey {
     /// A fresh 2048-bit RSA key pair (aws-lc-rs always uses e = 65537).
     pub(crate) fn generate() -> Self {
         let pair = KeyPair::generate(KeySize::Rsa2048).expect("generate a 2048-bit RSA key");
+        // The secrets scan of `make test` looks for it in DEX's logs, answers and table.
+        let private: Pkcs8V1Der<'static> = pair.as_der().expect("encode the RSA key as PKCS#8");
+        crate::secrets_ledger::record(
+            "a test HAT's private key",
+            &pem_encode("PRIVATE KEY", private.as_ref()),
+        );
         let spki = pair
             .public_key()
             .as_der()

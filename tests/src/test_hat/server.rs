@@ -338,6 +338,7 @@ fn login(
         &[("accessScope", "platform"), ("resource", &hat.address)],
     )
     .build();
+    crate::secrets_ledger::record("a test HAT's login token (platform user)", &token);
     lock(&hat.state).login_tokens.push(token.clone());
     let mut response = json_response(
         StatusCode::OK,

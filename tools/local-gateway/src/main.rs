@@ -18,9 +18,17 @@
 //!   `$default` route; the emulator answers 404 with a document listing the workspace's
 //!   binaries. The gateway sends it to the default-route function instead (the emulator's
 //!   `/lambda-url/default-route/...`), which answers DEX's 405 or 404.
+//!
+//! With `DEX_CAPTURE_FILE` set (scripts/test.sh sets it), every exchange is appended to that
+//! file as one JSON line (method, path, request headers and body, status, answer headers and
+//! body) for the secrets scan of `make test` (tests/src/secrets_scan.rs), which learns the
+//! passwords and tokens clients sent from it and looks for them in every answer. It holds
+//! those secrets: a test-only file, never set by `make run`.
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -29,6 +37,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+
+/// The capture file, when `DEX_CAPTURE_FILE` names one.
+static CAPTURE: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
 
 /// Sends of one idempotent request when the emulator keeps losing its answer.
 const ATTEMPTS: usize = 5;
@@ -71,6 +82,18 @@ async fn main() {
         .build()
         .expect("an HTTP client");
     let upstream = format!("http://127.0.0.1:{upstream}");
+    if let Some(path) = std::env::var_os("DEX_CAPTURE_FILE").filter(|p| !p.is_empty()) {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| {
+                eprintln!("local-gateway: cannot open the capture file {path:?}: {e}");
+                std::process::exit(1);
+            });
+        let _ = CAPTURE.set(Mutex::new(file));
+        eprintln!("local-gateway: capturing every exchange for the secrets scan");
+    }
     eprintln!("local-gateway: 127.0.0.1:{listen} -> {upstream}");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -149,6 +172,7 @@ async fn forward(
             url = format!("{upstream}/lambda-url/default-route{path}");
             continue;
         }
+        capture(&parts, &body, status.as_u16(), &response_headers, &bytes);
         let mut out = Response::new(Full::new(bytes));
         *out.status_mut() =
             StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -158,6 +182,46 @@ async fn forward(
             }
         }
         return out;
+    }
+}
+
+/// Appends one exchange to the capture file, if there is one (a failed write stops the
+/// gateway: a scan over a partial capture would pass for the wrong reason).
+fn capture(
+    request: &hyper::http::request::Parts,
+    request_body: &[u8],
+    status: u16,
+    response_headers: &reqwest::header::HeaderMap,
+    response_body: &[u8],
+) {
+    let Some(file) = CAPTURE.get() else {
+        return;
+    };
+    let headers = |map: &hyper::HeaderMap| -> Vec<(String, String)> {
+        map.iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), value)
+            })
+            .collect()
+    };
+    let line = serde_json::json!({
+        "method": request.method.as_str(),
+        "path": request.uri.path_and_query().map_or("/", |p| p.as_str()),
+        "requestHeaders": headers(&request.headers),
+        "requestBody": String::from_utf8_lossy(request_body),
+        "status": status,
+        "responseHeaders": headers(response_headers),
+        "responseBody": String::from_utf8_lossy(response_body),
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    let mut file = file
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(e) = file.write_all(text.as_bytes()) {
+        eprintln!("local-gateway: cannot write the capture file: {e}");
+        std::process::exit(1);
     }
 }
 
