@@ -84,7 +84,7 @@ fn check_query_options(at: &str, query: &Value, problems: &mut Vec<String>) {
         }
     }
     if let Some(limit) = query.get("limit")
-        && !limit.as_u64().is_some_and(|l| l <= MAX_QUERY_LIMIT)
+        && limit.as_u64().is_none_or(|l| l > MAX_QUERY_LIMIT)
     {
         problems.push(format!(
             "{at}.limit: a whole number from 0 to {MAX_QUERY_LIMIT}"

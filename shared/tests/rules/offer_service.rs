@@ -542,8 +542,11 @@ async fn five_hundred_distinct_hats_racing_on_ten_places_make_ten_claims_and_ten
 /// budget (`Throttled`) or when the lease ran out (`Conflict`).
 struct RefusingKeep<'a> {
     store: &'a MemoryStore,
-    refusal: fn() -> dex::DexError,
+    refusal: Refusal,
 }
+
+/// The error `keep_claim` answers.
+type Refusal = fn() -> dex::DexError;
 
 impl OfferStore for RefusingKeep<'_> {
     async fn insert_offer(&self, offer: &Offer, event: LogEvent) -> dex::DexResult<()> {
@@ -651,7 +654,7 @@ impl ClaimSetup for CountingSetup {
 async fn a_claim_that_cannot_be_kept_gives_its_place_back_and_undoes_the_hat_side() {
     use std::sync::atomic::Ordering::Relaxed;
     let m = Market::new().await;
-    let cases: [(&str, fn() -> dex::DexError, u16, bool); 3] = [
+    let cases: [(&str, Refusal, u16, bool); 3] = [
         (
             "k1",
             || dex::DexError::Throttled("too many concurrent claims".into()),
