@@ -67,6 +67,63 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The exchange as the client saw it. The default route (`functions/default-route`)
+    /// hands an alias to the canonical function with Lambda's Invoke API, through the same
+    /// gateway: such an exchange (`POST /2015-03-31/functions/<name>/invocations`) carries the
+    /// API Gateway event and the function's answer, so it is read as that request and that
+    /// answer (an alias of `.../claims` answers the credentials as the canonical path does).
+    /// Any other exchange is kept as it is.
+    #[must_use]
+    pub fn edge_view(self) -> Exchange {
+        let path = self.path.split('?').next().unwrap_or_default();
+        let is_invocation = self.method.eq_ignore_ascii_case("POST")
+            && path.starts_with("/2015-03-31/functions/")
+            && path.ends_with("/invocations");
+        if !is_invocation {
+            return self;
+        }
+        let (Ok(event), Ok(answer)) = (
+            serde_json::from_str::<serde_json::Value>(&self.request_body),
+            serde_json::from_str::<serde_json::Value>(&self.response_body),
+        ) else {
+            return self;
+        };
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let pairs = |v: &serde_json::Value| -> Vec<(String, String)> {
+            v.as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+                .unwrap_or_default()
+        };
+        let body = |v: &serde_json::Value| {
+            let raw = text(&v["body"]);
+            if v["isBase64Encoded"].as_bool() == Some(true) {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(&raw)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or(raw)
+            } else {
+                raw
+            }
+        };
+        let query = text(&event["rawQueryString"]);
+        Exchange {
+            method: text(&event["requestContext"]["http"]["method"]),
+            path: match query.is_empty() {
+                true => text(&event["rawPath"]),
+                false => format!("{}?{query}", text(&event["rawPath"])),
+            },
+            request_headers: pairs(&event["headers"]),
+            request_body: body(&event),
+            status: answer["statusCode"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(self.status),
+            response_headers: pairs(&answer["headers"]),
+            response_body: body(&answer),
+        }
+    }
+
     fn request_header(&self, name: &str) -> Option<&str> {
         self.request_headers
             .iter()
@@ -727,6 +784,50 @@ mod tests {
             .scan(&answer_text(&leaky), &Place::answer(0, &leaky));
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert!(findings[0].what.contains("password"));
+    }
+
+    /// CI's finding: an alias of `.../claims` reaches `offer-claims` through the default
+    /// route's Lambda Invoke, which the gateway captures too; it is read as the alias.
+    #[test]
+    fn an_invocation_by_the_default_route_is_read_as_the_request_it_carries() {
+        let answer = format!(
+            r#"{{"credentials":{{"offerId":"o-1","login":"offer-o-1","passwordPlain":"{PASSWORD}"}},"claims":[]}}"#
+        );
+        let event = serde_json::json!({
+            "rawPath": "/api/v2.6/offer/o-1/claims/", "rawQueryString": "",
+            "headers": {"x-auth-token": "t", "user-agent": "dex-tests"},
+            "requestContext": {"http": {"method": "GET"}}
+        });
+        let invocation = Exchange {
+            method: "POST".into(),
+            path: "/2015-03-31/functions/offer-claims/invocations".into(),
+            request_body: event.to_string(),
+            status: 200,
+            response_body: serde_json::json!({"statusCode": 200, "headers": {}, "body": answer})
+                .to_string(),
+            ..Exchange::default()
+        };
+        let seen = invocation.clone().edge_view();
+        assert_eq!((seen.method.as_str(), seen.status), ("GET", 200));
+        assert_eq!(seen.claims_offer().as_deref(), Some("o-1"));
+        assert_eq!(seen.response_body, answer);
+        let mut secrets = Secrets::default();
+        secrets.add_offer_password("o-1", PASSWORD);
+        let scanner = secrets.scanner();
+        assert!(
+            scanner
+                .scan(&answer_text(&seen), &Place::answer(7, &seen))
+                .is_empty()
+        );
+        // Read as sent, the same answer would be a finding: the view is what allows it.
+        assert!(
+            !scanner
+                .scan(&answer_text(&invocation), &Place::answer(7, &invocation))
+                .is_empty()
+        );
+        // Anything else is kept as it is.
+        let plain = exchange("GET", "/api/v2/offer/o-1/claims", 200, "{}");
+        assert_eq!(plain.clone().edge_view().path, plain.path);
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn for_each_exchange(path: &Path, mut each: impl FnMut(usize, Exchange)) -> usiz
         }
         let exchange: Exchange = serde_json::from_str(&line)
             .unwrap_or_else(|e| fail(&format!("capture line {}: {e}", i + 1)));
-        each(i, exchange);
+        each(i, exchange.edge_view());
         count += 1;
     }
     count

@@ -129,7 +129,8 @@ pub async fn prepare(
         .register(
             &Actor::Operator,
             NewPlug {
-                name: Some(format!("bench-plug-{}", uuid_text())),
+                // Plug names are letters and digits only.
+                name: Some(format!("benchplug{}", uuid_text().replace('-', ""))),
                 description: Some("dex-bench".into()),
                 url: Some("https://plug.bench.example".into()),
                 illustration_url: Some("https://plug.bench.example/i.png".into()),
