@@ -44,7 +44,7 @@ async fn anonymous(dex: &Dex, route: &Route, path: &str) -> (u16, String) {
     (status, response.text().await.unwrap_or_default())
 }
 
-/// Figures change while other suites run, and so do the published keys (the rotation test
+/// Figures and public lists change while other suites run, and so do the published keys (the rotation test
 /// makes a new key current, and each warm instance picks it up within its refresh time):
 /// compare what does not change.
 fn comparable(route: &Route, body: &str) -> Value {
@@ -63,6 +63,13 @@ fn comparable(route: &Route, body: &str) -> Value {
                     .all(|k| k["kty"] == "RSA" && k["alg"] == "RS256")
         })),
         "publickey" => json!(body.starts_with("-----BEGIN PUBLIC KEY-----")),
+        // Public lists other suites add to while this one runs (CI's finding: an application
+        // published between the canonical request and its alias): their shape.
+        "apps-list" | "apps-history" | "offers-list" | "dataplugs-list" => match &value {
+            Value::Array(_) => json!("an array"),
+            Value::Object(fields) => json!(fields.keys().collect::<Vec<_>>()),
+            other => other.clone(),
+        },
         _ => value,
     }
 }
