@@ -321,9 +321,18 @@ impl<H: HatHttp, K: SecretStore> HatSession<'_, '_, H, K> {
                 .await?
                 .map(Arc::new)
                 .ok_or_else(|| {
-                    DexError::internal(format!(
-                        "the platform credentials secret {} does not exist",
-                        self.secret_name
+                    // An operator's state, not a bug: the cluster's row outlived its secret
+                    // (deleted by hand, or a restore of the table alone). Nothing DEX does
+                    // fixes it, so the caller learns which HAT and the operator is told how.
+                    tracing::error!(
+                        secret = self.secret_name,
+                        hat = %self.hat,
+                        "a certified cluster has no platform credentials; certify it again"
+                    );
+                    DexError::Unavailable(format!(
+                        "DEX holds no platform credentials for the cluster of HAT {}; \
+                         an administrator must certify the cluster again",
+                        self.hat
                     ))
                 })
         })

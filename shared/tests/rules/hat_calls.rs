@@ -333,6 +333,32 @@ async fn the_credentials_are_read_once_per_container_and_cluster() {
 }
 
 #[tokio::test]
+async fn a_cluster_without_its_credentials_secret_answers_503_naming_the_hat() {
+    let rig = Rig::new().await;
+    let calls = rig.calls(20);
+    let session = calls.session(&rig.address, "dex/clusters/nowhere.net", calls.deadline());
+    let err = session.find_user("x").await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err}");
+    let cause = err.body().cause;
+    assert!(cause.contains(HAT) && cause.contains("certify"), "{cause}");
+    assert!(rig.routes().is_empty(), "no HAT call without credentials");
+    assert_eq!(rig.hats.logins(HAT), 0);
+    // Once an administrator certifies the cluster again, the same container logs in.
+    rig.secrets
+        .put_json(
+            "dex/clusters/nowhere.net",
+            &PlatformCredentials {
+                username: "hatdex.org".into(),
+                password: "platform + secret".into(),
+            },
+        )
+        .await
+        .unwrap();
+    session.find_user("x").await.unwrap();
+    assert_eq!(rig.hats.logins(HAT), 1);
+}
+
+#[tokio::test]
 async fn data_debits_and_applications_go_through_the_same_session() {
     let rig = Rig::new().await;
     let calls = rig.calls(20);
