@@ -14,6 +14,12 @@
 //!   document comes back and the request is idempotent: GET, HEAD, PUT, DELETE, and the two
 //!   POSTs DEX makes idempotent (`IDEMPOTENT_POSTS`: a resent stats batch counts once, a
 //!   description merge is the same merge); other requests get the document as is.
+//! - The emulator also, rarely and under load, never answers a request at all: the function
+//!   logged its answer in milliseconds and the client waits forever (seen on CI for
+//!   `GET .../applications-history`). API Gateway never does. A read (GET, HEAD) whose answer
+//!   has not come within `READ_ATTEMPT_TIMEOUT` is sent again, at most `READ_ATTEMPTS` times,
+//!   and then answered 504 like API Gateway's integration timeout; every resend is logged.
+//!   No DEX read takes more than a few seconds here, so a resend never races a slow answer.
 //! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
 //!   `$default` route; the emulator answers 404 with a document listing the workspace's
 //!   binaries. The gateway sends it to the default-route function instead (the emulator's
@@ -43,6 +49,12 @@ static CAPTURE: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
 
 /// Sends of one idempotent request when the emulator keeps losing its answer.
 const ATTEMPTS: usize = 5;
+
+/// How long a read waits for the emulator's answer before it is sent again.
+const READ_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(18);
+
+/// Sends of one read whose answer never comes (3 x 18 s stays under the fuzzer's 60 s).
+const READ_ATTEMPTS: usize = 3;
 
 /// POST routes whose repetition changes nothing (docs/decisions.md §7: exactly-once reports;
 /// merging the same descriptions twice is one merge).
@@ -122,6 +134,17 @@ async fn forward(
         Ok(collected) => collected.to_bytes(),
         Err(e) => return plain(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")),
     };
+    relay(client, upstream, &parts, body, READ_ATTEMPT_TIMEOUT).await
+}
+
+/// Sends one request on to the emulator, with the corrections the module describes.
+async fn relay(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+    read_attempt_timeout: std::time::Duration,
+) -> Response<Full<Bytes>> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{upstream}{path}");
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
@@ -145,23 +168,52 @@ async fn forward(
             | reqwest::Method::DELETE
     ) || (method == reqwest::Method::POST
         && IDEMPOTENT_POSTS.contains(&parts.uri.path().trim_end_matches('/')));
+    let read = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
     let mut attempt = 0;
+    let mut unanswered = 0;
     let mut url = url;
     loop {
         attempt += 1;
-        let sent = client
-            .request(method.clone(), &url)
-            .headers(headers.clone())
-            .body(body.clone())
-            .send()
-            .await;
-        let response = match sent {
+        let exchange = async {
+            let response = client
+                .request(method.clone(), &url)
+                .headers(headers.clone())
+                .body(body.clone())
+                .send()
+                .await?;
+            let status = response.status();
+            let response_headers = response.headers().clone();
+            let bytes = response.bytes().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, response_headers, bytes))
+        };
+        let sent = if read {
+            match tokio::time::timeout(read_attempt_timeout, exchange).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    unanswered += 1;
+                    if unanswered < READ_ATTEMPTS {
+                        eprintln!(
+                            "local-gateway: the emulator did not answer {method} {path} in {}s; sending it again",
+                            read_attempt_timeout.as_secs()
+                        );
+                        continue;
+                    }
+                    eprintln!(
+                        "local-gateway: the emulator did not answer {method} {path} {READ_ATTEMPTS} times; answering 504"
+                    );
+                    return plain(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "the function did not answer in time".to_owned(),
+                    );
+                }
+            }
+        } else {
+            exchange.await
+        };
+        let (status, response_headers, bytes) = match sent {
             Ok(r) => r,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("the emulator: {e}")),
         };
-        let status = response.status();
-        let response_headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap_or_default();
         if idempotent && attempt < ATTEMPTS && status == 500 && is_lost_answer(&bytes) {
             eprintln!(
                 "local-gateway: the emulator lost the answer to {method} {path}; sending it again"
@@ -172,7 +224,7 @@ async fn forward(
             url = format!("{upstream}/lambda-url/default-route{path}");
             continue;
         }
-        capture(&parts, &body, status.as_u16(), &response_headers, &bytes);
+        capture(parts, &body, status.as_u16(), &response_headers, &bytes);
         let mut out = Response::new(Full::new(bytes));
         *out.status_mut() =
             StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -293,5 +345,92 @@ mod tests {
         assert!(!is_no_route(
             br#"{"message":"Not found","cause":"no route for QUERY /x"}"#
         ));
+    }
+
+    /// An emulator stand-in on 127.0.0.1: it reads each request and answers the n-th
+    /// connection (1-based) after `answers(n)` milliseconds; `None` holds the connection open
+    /// without a word, as the emulator did on CI.
+    async fn emulator(
+        answers: fn(usize) -> Option<u64>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    if let Some(delay) = answers(n) {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                        let body = format!("{{\"attempt\":{n}}}");
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(body.as_bytes()).await;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    }
+                });
+            }
+        });
+        (format!("http://127.0.0.1:{port}"), seen)
+    }
+
+    fn request(method: &str) -> hyper::http::request::Parts {
+        Request::builder()
+            .method(method)
+            .uri("/api/applications-history")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    async fn body_of(response: Response<Full<Bytes>>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_the_emulator_never_answers_is_sent_again() {
+        let (upstream, seen) = emulator(|n| (n == 2).then_some(0)).await;
+        let client = reqwest::Client::new();
+        let wait = std::time::Duration::from_millis(300);
+        let response = relay(&client, &upstream, &request("GET"), Bytes::new(), wait).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_of(response).await, r#"{"attempt":2}"#);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_never_answered_ends_in_504_after_its_attempts() {
+        let (upstream, seen) = emulator(|_| None).await;
+        let client = reqwest::Client::new();
+        let wait = std::time::Duration::from_millis(200);
+        let response = relay(&client, &upstream, &request("HEAD"), Bytes::new(), wait).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            seen.load(std::sync::atomic::Ordering::SeqCst),
+            READ_ATTEMPTS
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_sent_twice_for_a_slow_answer() {
+        // The answer comes well after a read would have been sent again.
+        let (upstream, seen) = emulator(|_| Some(600)).await;
+        let client = reqwest::Client::new();
+        let wait = std::time::Duration::from_millis(100);
+        let response = relay(&client, &upstream, &request("POST"), Bytes::new(), wait).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
