@@ -35,9 +35,11 @@ impl<S: AccountStore, K: SecretStore> AccountService<'_, S, K> {
     pub async fn create(&self, actor: &Actor, new: NewAccount) -> DexResult<Account> {
         let username = new.username.trim().to_owned();
         let mut details = Vec::new();
+        // Control characters are refused where they stand, before the trim: a vertical tab
+        // around a name is not a blank the owner typed (openapi.yaml's pattern says the same).
         if username.is_empty()
             || username.chars().count() > MAX_USERNAME_LEN
-            || username.chars().any(char::is_control)
+            || new.username.chars().any(char::is_control)
         {
             details.push(format!(
                 "username: 1 to {MAX_USERNAME_LEN} printable characters"

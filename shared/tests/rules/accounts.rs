@@ -35,6 +35,23 @@ async fn create_validates_hashes_logs_and_keeps_usernames_unique() {
         dex::DexError::BadRequest { details, .. } => assert_eq!(details.len(), 3, "{details:?}"),
         other => panic!("{other:?}"),
     }
+    // A control character is refused even where the trim would drop it (CI's fuzz sent
+    // "\u{b}ì"): blanks around a name are forgiven, control characters never.
+    for username in ["\u{b}ì", "bob\u{7}", "\tcarol"] {
+        status(
+            w.accounts()
+                .create(
+                    &Actor::Operator,
+                    NewAccount {
+                        username: username.into(),
+                        password: PASSWORD.into(),
+                        roles: vec![],
+                    },
+                )
+                .await,
+            400,
+        );
+    }
     let a = w.account("  Alice@Example.com ", &["marketplace"]).await;
     assert_eq!(a.username, "Alice@Example.com", "trimmed");
     assert!(a.password_hash.starts_with("$argon2id$"));
