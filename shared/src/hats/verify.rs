@@ -36,11 +36,17 @@ const MAX_CACHED_HATS: usize = 10_000;
 /// The HATs' own idle rule: a token issued more than three days ago is stale.
 const MAX_TOKEN_AGE_SECS: i64 = 3 * 24 * 3600;
 
-/// The HAT a request verifiably comes from.
+/// The HAT a request verifiably comes from, with what the verifier read of its
+/// registration (as fresh as the verifier's cache, `DEX_HAT_KEY_CACHE_SECS`), so that a
+/// handler calling the HAT back does not read it again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedHat {
     pub address: String,
     pub cluster: String,
+    /// The registered public key, PEM.
+    pub public_key_pem: String,
+    /// The Secrets Manager name of its certified cluster's platform credentials.
+    pub cluster_secret: String,
 }
 
 impl VerifiedHat {
@@ -66,8 +72,10 @@ struct HatClaims {
 
 struct CachedHat {
     key: Arc<DecodingKey>,
+    public_key_pem: String,
     cluster: String,
-    certified: bool,
+    /// The certified cluster's credentials secret; `None`: the cluster is not certified.
+    cluster_secret: Option<String>,
     loaded: Instant,
     /// Loaded by a re-read after a failed signature.
     forced: bool,
@@ -162,7 +170,7 @@ impl HatVerifier {
 
         let (mut hat, mut fresh) = self.lookup(store, &parsed, false).await?;
         let claims = loop {
-            if !hat.certified {
+            if hat.cluster_secret.is_none() {
                 return Err(refused(format!(
                     "the cluster of HAT {address} is not certified"
                 )));
@@ -184,6 +192,8 @@ impl HatVerifier {
         Ok(VerifiedHat {
             address,
             cluster: hat.cluster.clone(),
+            public_key_pem: hat.public_key_pem.clone(),
+            cluster_secret: hat.cluster_secret.clone().unwrap_or_default(),
         })
     }
 
@@ -207,13 +217,15 @@ impl HatVerifier {
         let hat = hat.ok_or_else(|| refused(format!("HAT {address} is not registered")))?;
         let key = DecodingKey::from_rsa_pem(hat.public_key_pem.as_bytes())
             .map_err(|_| DexError::internal(format!("stored key of {address} does not parse")))?;
-        let certified = clusters
-            .iter()
-            .any(|c| c.domain == hat.cluster && c.certified);
+        let cluster_secret = clusters
+            .into_iter()
+            .find(|c| c.domain == hat.cluster && c.certified)
+            .map(|c| c.secret_name);
         let entry = Arc::new(CachedHat {
             key: Arc::new(key),
+            public_key_pem: hat.public_key_pem,
             cluster: hat.cluster,
-            certified,
+            cluster_secret,
             loaded: Instant::now(),
             forced: force,
         });

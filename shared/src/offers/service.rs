@@ -11,6 +11,7 @@ use super::rules::{StatusSetter, check_status_change, claims_released, validate_
 use crate::accounts::{Account, Actor};
 use crate::auth::sealing::EncryptionKeys;
 use crate::error::{DexError, DexResult};
+use crate::hats::address::HatAddress;
 use crate::hats::calls::HatCalls;
 use crate::hats::verify::VerifiedHat;
 use crate::hats::{HatHttp, HatStore};
@@ -169,7 +170,22 @@ impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
         offer_id: &str,
     ) -> DexResult<ClaimView> {
         let offer = self.get(offer_id).await?;
-        self.claim(calls, &offer, &hat.address, &hat.actor()).await
+        // The verifier read the HAT and its certified cluster: not again.
+        let address = HatAddress::parse(&hat.address, self.allow_ports)
+            .map_err(|e| DexError::invalid("invalid hat", vec![format!("hat: {e}")]))?;
+        let registered = OfferHat {
+            address: hat.address.clone(),
+            public_key: hat.public_key_pem.clone(),
+        };
+        self.claim(
+            calls,
+            &offer,
+            &address,
+            registered,
+            &hat.cluster_secret,
+            &hat.actor(),
+        )
+        .await
     }
 
     /// `PUT .../registerClaim?hat=`: the owner (or an admin) claims the offer for a
@@ -190,30 +206,42 @@ impl<S: OfferStore + HatStore, K: SecretStore> OfferService<'_, S, K> {
                 DexError::invalid("hat is required", vec!["hat: the HAT address".into()])
             })?;
         limits::check_len("hat", hat, limits::MAX_DOMAIN_LEN + 6)?;
-        self.claim(calls, &offer, hat, &Actor::Account(caller.clone()))
-            .await
+        let (address, registered, cluster) =
+            crate::hats::certified_hat(self.store, hat, self.allow_ports).await?;
+        let registered = OfferHat {
+            address: registered.address,
+            public_key: registered.public_key_pem,
+        };
+        let actor = Actor::Account(caller.clone());
+        self.claim(
+            calls,
+            &offer,
+            &address,
+            registered,
+            &cluster.secret_name,
+            &actor,
+        )
+        .await
     }
 
+    /// Claims `offer` for the registered HAT at `address`, whose cluster's platform
+    /// credentials are in `cluster_secret`.
     async fn claim<H: HatHttp, C: SecretStore>(
         &self,
         calls: &HatCalls<'_, H, C>,
         offer: &Offer,
-        hat: &str,
+        address: &HatAddress,
+        hat: OfferHat,
+        cluster_secret: &str,
         actor: &Actor,
     ) -> DexResult<ClaimView> {
-        let (address, registered, cluster) =
-            crate::hats::certified_hat(self.store, hat, self.allow_ports).await?;
-        let session = calls.session(&address, &cluster.secret_name, calls.deadline());
+        let session = calls.session(address, cluster_secret, calls.deadline());
         let setup = HatClaimSetup::new(session, self.random);
         let claims = ClaimService {
             store: self.store,
             setup: &setup,
             clock: self.clock,
             random: self.random,
-        };
-        let hat = OfferHat {
-            address: registered.address.clone(),
-            public_key: registered.public_key_pem.clone(),
         };
         claims.claim_offer(offer, hat, actor).await
     }

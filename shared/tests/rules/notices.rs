@@ -19,10 +19,7 @@ fn notices(w: &World) -> NoticeService<'_, MemoryStore> {
 }
 
 fn hat(address: &str) -> VerifiedHat {
-    VerifiedHat {
-        address: address.to_owned(),
-        cluster: "hubat.net".to_owned(),
-    }
+    crate::support::verified_hat(address)
 }
 
 fn new(message: &str, target: serde_json::Value) -> NewNotice {

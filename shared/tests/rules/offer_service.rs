@@ -11,7 +11,6 @@ use dex::accounts::{Account, Actor};
 use dex::auth::sealing::EncryptionKeys;
 use dex::hats::calls::{HatCalls, HatSessions};
 use dex::hats::register::RegisterHat;
-use dex::hats::verify::VerifiedHat;
 use dex::offers::claims::{ClaimService, ClaimSetup};
 use dex::offers::rules::Confirmation;
 use dex::offers::service::OfferService;
@@ -116,10 +115,7 @@ impl Market {
     }
 
     async fn claim(&self, offer: &str, hat: &str) -> dex::DexResult<u32> {
-        let verified = VerifiedHat {
-            address: hat.into(),
-            cluster: "hubat.net".into(),
-        };
+        let verified = self.w.verified_hat(hat);
         self.offers()
             .claim_by_hat(&self.calls(), &verified, offer)
             .await
@@ -265,10 +261,7 @@ async fn a_claim_makes_the_credential_user_and_the_exact_debit_then_is_kept() {
             .await
             .contains(&"offer.claimed".to_owned())
     );
-    let verified = VerifiedHat {
-        address: HAT.into(),
-        cluster: "hubat.net".into(),
-    };
+    let verified = m.w.verified_hat(HAT);
     let mine = m.offers().user_claim(&verified, "o1").await.unwrap();
     assert_eq!((mine.claimer_number, mine.confirmed), (1, false));
     assert_eq!(mine.user.public_key, hat_key(0).public_pem);

@@ -19,10 +19,7 @@ use serde_json::{Value, json};
 use crate::support::World;
 
 fn verified(address: &str) -> VerifiedHat {
-    VerifiedHat {
-        address: address.into(),
-        cluster: "hubat.net".into(),
-    }
+    crate::support::verified_hat(address)
 }
 
 /// A v2.6 `datadebit` item as HAT2.0 sends it (docs/hats.md §4); `time` in epoch ms.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dex::hats::verify::VerifiedHat;
 use dex::ports::Clock;
 use dex::stats::SnapshotStore;
 use dex::stats::snapshot::{FIGURES, MAX_SNAPSHOT_BYTES, PublicStats, SnapshotCache};
@@ -192,10 +191,7 @@ async fn a_reported_value_shows_in_the_figures_once_the_lag_has_passed() {
             .unwrap()
     };
     assert_eq!(data_in(&public().figures().await.unwrap()), 0);
-    let hat = VerifiedHat {
-        address: "a.hubat.net".into(),
-        cluster: "hubat.net".into(),
-    };
+    let hat = crate::support::verified_hat("a.hubat.net");
     let item = json!({"time": w.clock.now_millis(), "user": {"userId": "u"}, "logEntry": "x",
         "statsType": "inbound", "stats": [{"endpoint": "ns/ep", "propertyStats": {"a": 5}}]});
     let body = serde_json::to_vec(&[item]).unwrap();

@@ -13,10 +13,7 @@ use crate::support::{World, status};
 const T0: i64 = 1_764_000_000_000;
 
 fn hat(address: &str) -> VerifiedHat {
-    VerifiedHat {
-        address: address.into(),
-        cluster: "hubat.net".into(),
-    }
+    crate::support::verified_hat(address)
 }
 
 /// Item `i`: `endpoints` endpoints of namespace `ns<i % 3>`, fields `a` (1) and `b.c` (2).

@@ -20,10 +20,7 @@ use crate::support::World;
 const T0: i64 = 1_764_000_000_000;
 
 fn hat(address: &str) -> VerifiedHat {
-    VerifiedHat {
-        address: address.into(),
-        cluster: "hubat.net".into(),
-    }
+    crate::support::verified_hat(address)
 }
 
 fn item(i: usize, endpoint: &str, fields: &[String]) -> Value {

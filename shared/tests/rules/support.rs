@@ -10,6 +10,7 @@ use dex::config::Config;
 use dex::hats::clusters::{ClusterService, NewCluster};
 use dex::hats::register::Registration;
 use dex::hats::verify::HatVerifier;
+use dex::hats::verify::VerifiedHat;
 use dex::page::PageRequest;
 use dex::ports::SecretStore;
 use dex::roles::Role;
@@ -233,6 +234,33 @@ static HAT_KEYS: LazyLock<Vec<LoadedKey>> = LazyLock::new(|| {
 
 pub fn hat_key(i: usize) -> &'static LoadedKey {
     &HAT_KEYS[i]
+}
+
+impl World {
+    /// A HAT of the certified `hubat.net` as the verifier hands it to a handler, registered
+    /// with `hat_key(0)`: for the rules that start after verification.
+    pub fn verified_hat(&self, address: &str) -> VerifiedHat {
+        VerifiedHat {
+            address: address.to_owned(),
+            cluster: "hubat.net".to_owned(),
+            public_key_pem: hat_key(0).public_pem.clone(),
+            cluster_secret: dex::config::cluster_secret_name(
+                &self.config.secrets_prefix,
+                "hubat.net",
+            ),
+        }
+    }
+}
+
+/// A verified HAT of `hubat.net` for rules that never call it back (stats, notices, the
+/// log): no registration behind it.
+pub fn verified_hat(address: &str) -> VerifiedHat {
+    VerifiedHat {
+        address: address.to_owned(),
+        cluster: "hubat.net".to_owned(),
+        public_key_pem: String::new(),
+        cluster_secret: String::new(),
+    }
 }
 
 /// Asserts the error's HTTP status, showing the error otherwise.

@@ -83,8 +83,11 @@ pub(crate) fn subject_of(log_pk: &str) -> &str {
     log_pk.trim_start_matches("LOG#")
 }
 
+/// The sort key of a log partition's head item.
+pub(crate) const LOG_HEAD_SORT: &str = "#HEAD";
+
 pub(crate) fn log_head(subject: &str) -> Item {
-    key(log_partition(subject), "#HEAD")
+    key(log_partition(subject), LOG_HEAD_SORT)
 }
 
 pub(crate) fn log_entry(subject: &str, seq: u64) -> Item {

@@ -60,6 +60,23 @@ pub struct DynamoStore {
     pub(crate) random: Arc<dyn Random>,
 }
 
+/// Chain heads by subject: (sequence number, hash) of each subject's last log entry.
+pub(crate) type Heads = HashMap<String, (u64, String)>;
+
+/// The chain heads among `items` (what a batch read of `keys::log_head` keys answered,
+/// maybe beside other items); a subject with no head has no entry.
+pub(crate) fn heads_in(items: &[Item]) -> DexResult<Heads> {
+    let mut heads = HashMap::new();
+    for item in items {
+        if get_s(item, "sk").ok().as_deref() != Some(keys::LOG_HEAD_SORT) {
+            continue;
+        }
+        let subject = keys::subject_of(&get_s(item, "pk")?).to_owned();
+        heads.insert(subject, (get_n(item, "seq")?, get_s(item, "hash")?));
+    }
+    Ok(heads)
+}
+
 /// What a commit did.
 #[derive(Debug)]
 pub(crate) enum Commit {
@@ -208,6 +225,18 @@ impl DynamoStore {
         writes: Vec<TransactWriteItem>,
         events: Vec<LogEvent>,
     ) -> DexResult<Commit> {
+        self.commit_with_heads(writes, events, None).await
+    }
+
+    /// `commit`, when the caller read the chain heads of the events' subjects itself
+    /// (consistently, in a batch it needed anyway: `heads_in`): the first attempt uses them
+    /// instead of reading them again, and a retry reads them afresh.
+    pub(crate) async fn commit_with_heads(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        events: Vec<LogEvent>,
+        mut known_heads: Option<Heads>,
+    ) -> DexResult<Commit> {
         let subjects: Vec<String> = {
             let mut s: Vec<String> = events.iter().map(|e| e.subject.clone()).collect();
             s.sort();
@@ -223,7 +252,10 @@ impl DynamoStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let heads = self.read_heads(&subjects).await?;
+            let heads = match known_heads.take() {
+                Some(heads) => heads,
+                None => self.read_heads(&subjects).await?,
+            };
             let at = self.clock.now_millis();
             let (entries, next) = chain_events(
                 &events,
@@ -285,17 +317,12 @@ impl DynamoStore {
         tokio::time::sleep(Duration::from_millis(self.random.below(cap + 1))).await;
     }
 
-    async fn read_heads(&self, subjects: &[String]) -> DexResult<HashMap<String, (u64, String)>> {
+    async fn read_heads(&self, subjects: &[String]) -> DexResult<Heads> {
         let keys = subjects
             .iter()
             .map(|subject| keys::log_head(subject))
             .collect();
-        let mut heads = HashMap::new();
-        for item in self.batch_get(keys, true).await? {
-            let subject = keys::subject_of(&get_s(&item, "pk")?).to_owned();
-            heads.insert(subject, (get_n(&item, "seq")?, get_s(&item, "hash")?));
-        }
-        Ok(heads)
+        heads_in(&self.batch_get(keys, true).await?)
     }
 
     /// Does what the first request would otherwise pay for (the SDK's connector and TLS

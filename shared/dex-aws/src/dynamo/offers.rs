@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::item::{Codec, get_bool, get_n, get_opt_s, get_s, n, s};
 use super::keys::{self, gsi};
-use super::{Commit, DynamoStore, Filter, Item, Query, Sort};
+use super::{Commit, DynamoStore, Filter, Item, Query, Sort, heads_in};
 use dex::error::{DexError, DexResult};
 use dex::offers::rules::Confirmation;
 use dex::offers::{
@@ -260,6 +260,17 @@ enum Round {
     Again,
 }
 
+/// What one claim asks of `reserve_place`: a place on `offer_id` for `hat`, under its
+/// `attempt`, leased until `lease_until`.
+#[derive(Clone, Copy)]
+struct PlaceAsk<'a> {
+    offer_id: &'a str,
+    hat: &'a OfferHat,
+    attempt: &'a str,
+    now: i64,
+    lease_until: i64,
+}
+
 impl DynamoStore {
     fn update(
         &self,
@@ -326,21 +337,15 @@ impl DynamoStore {
     }
 
     /// A new reservation's claim item (confirmation never reported yet).
-    fn reserved_claim(
-        offer_id: &str,
-        hat: &OfferHat,
-        attempt: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Item {
+    fn reserved_claim(ask: &PlaceAsk<'_>) -> Item {
         Claim {
-            offer_id: offer_id.to_owned(),
-            hat: hat.clone(),
+            offer_id: ask.offer_id.to_owned(),
+            hat: ask.hat.clone(),
             state: ClaimState::Reserved {
-                attempt: attempt.to_owned(),
-                lease_until,
+                attempt: ask.attempt.to_owned(),
+                lease_until: ask.lease_until,
             },
-            created: now,
+            created: ask.now,
             confirmation: Confirmation {
                 confirmed: false,
                 at: 0,
@@ -349,15 +354,49 @@ impl DynamoStore {
         .to_item()
     }
 
-    /// One round of `reserve_place`.
-    async fn reserve_round(
-        &self,
-        offer_id: &str,
-        hat: &OfferHat,
-        attempt: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> DexResult<Round> {
+    /// A new place: the offer's counter below the cap, in the same transaction as the claim
+    /// item, which must not exist yet (index 1 of the writes).
+    fn new_place_writes(&self, ask: &PlaceAsk<'_>) -> Vec<TransactWriteItem> {
+        let PlaceAsk { offer_id, now, .. } = *ask;
+        let take = self.update_item(
+            keys::offer(offer_id),
+            "ADD #taken :one",
+            Some(&format!(
+                "attribute_exists(pk) AND #taken < #max AND {OPEN}"
+            )),
+            open_expr(now)
+                .name("#taken", "placesTaken")
+                .name("#max", "requiredMaxUser")
+                .value(":one", n(1)),
+        );
+        let put = self.put_new(Self::reserved_claim(ask));
+        vec![take, put]
+    }
+
+    /// The first round of `reserve_place`: most claims are a HAT's first, on an offer with a
+    /// free place, so the new place's transaction is tried without reading the HAT's claim
+    /// first. Any refusal (a claim of this HAT exists, the offer is full, closed or unknown)
+    /// is decided by `reserve_round`, which reads.
+    async fn reserve_first_round(&self, ask: &PlaceAsk<'_>) -> DexResult<Option<Reservation>> {
+        let PlaceAsk { attempt, .. } = *ask;
+        let writes = self.new_place_writes(ask);
+        Ok(match self.commit(writes, vec![]).await? {
+            Commit::Done(_) => Some(Reservation::Taken {
+                attempt: attempt.to_owned(),
+            }),
+            Commit::Refused(_) => None,
+        })
+    }
+
+    /// One round of `reserve_place` that reads the HAT's claim first.
+    async fn reserve_round(&self, ask: &PlaceAsk<'_>) -> DexResult<Round> {
+        let PlaceAsk {
+            offer_id,
+            hat,
+            attempt,
+            now,
+            lease_until,
+        } = *ask;
         let claim_key = keys::offer_claim(offer_id, &hat.address);
         // The HAT's own claim first: kept, or an unfinished attempt to resume.
         if let Some(item) = self.get_item(claim_key.clone(), true).await? {
@@ -386,27 +425,8 @@ impl DynamoStore {
                 Commit::Refused(_) => Round::Again,
             });
         }
-        // A new place: the offer's counter below the cap, in the same transaction as the
-        // claim item, which must not exist yet.
-        let take = self.update_item(
-            keys::offer(offer_id),
-            "ADD #taken :one",
-            Some(&format!(
-                "attribute_exists(pk) AND #taken < #max AND {OPEN}"
-            )),
-            open_expr(now)
-                .name("#taken", "placesTaken")
-                .name("#max", "requiredMaxUser")
-                .value(":one", n(1)),
-        );
-        let put = self.put_new(Self::reserved_claim(
-            offer_id,
-            hat,
-            attempt,
-            now,
-            lease_until,
-        ));
-        let failed = match self.commit(vec![take, put], vec![]).await? {
+        let writes = self.new_place_writes(ask);
+        let failed = match self.commit(writes, vec![]).await? {
             Commit::Done(_) => {
                 return Ok(Round::Done(Reservation::Taken {
                     attempt: attempt.to_owned(),
@@ -423,20 +443,19 @@ impl DynamoStore {
         if !is_open(&offer, now)? {
             return Ok(Round::Done(Reservation::NotOpen));
         }
-        self.take_over(offer_id, hat, attempt, now, lease_until)
-            .await
+        self.take_over(ask).await
     }
 
     /// The offer is full: takes the place of another HAT's attempt whose lease has ended, by
     /// deleting that reservation on its very lease in the transaction that writes this one.
-    async fn take_over(
-        &self,
-        offer_id: &str,
-        hat: &OfferHat,
-        attempt: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> DexResult<Round> {
+    async fn take_over(&self, ask: &PlaceAsk<'_>) -> DexResult<Round> {
+        let PlaceAsk {
+            offer_id,
+            hat,
+            attempt,
+            now,
+            ..
+        } = *ask;
         let leases = keys::offer_leases(offer_id);
         let query = Query {
             index: Some("gsi1"),
@@ -476,13 +495,7 @@ impl DynamoStore {
                         .value(":old", s(&dead_attempt))
                         .value(":now", n(now)),
                 ),
-                self.put_new(Self::reserved_claim(
-                    offer_id,
-                    hat,
-                    attempt,
-                    now,
-                    lease_until,
-                )),
+                self.put_new(Self::reserved_claim(ask)),
             ];
             match self.commit(writes, vec![]).await? {
                 Commit::Done(_) => {
@@ -605,14 +618,21 @@ impl OfferStore for DynamoStore {
         now: i64,
         lease_until: i64,
     ) -> DexResult<Reservation> {
+        let ask = PlaceAsk {
+            offer_id,
+            hat,
+            attempt,
+            now,
+            lease_until,
+        };
+        if let Some(reservation) = self.reserve_first_round(&ask).await? {
+            return Ok(reservation);
+        }
         let started = tokio::time::Instant::now();
         let mut round = 0;
         loop {
             round += 1;
-            match self
-                .reserve_round(offer_id, hat, attempt, now, lease_until)
-                .await?
-            {
+            match self.reserve_round(&ask).await? {
                 Round::Done(reservation) => return Ok(reservation),
                 Round::Again if started.elapsed() < CLAIM_RETRY_BUDGET => self.backoff(round).await,
                 Round::Again => {
@@ -635,15 +655,24 @@ impl OfferStore for DynamoStore {
         let mut round = 0;
         loop {
             round += 1;
+            // The count to number from, the claim, and the head of the HAT's log chain that
+            // the event extends: one consistent read for all three.
             let items = self
                 .batch_get(
-                    vec![keys::offer(offer_id), keys::offer_claim(offer_id, hat)],
+                    vec![
+                        keys::offer(offer_id),
+                        keys::offer_claim(offer_id, hat),
+                        keys::log_head(&event.subject),
+                    ],
                     true,
                 )
                 .await?;
+            let heads = heads_in(&items)?;
             let sort = |item: &Item| get_s(item, "sk").unwrap_or_default();
             let offer = items.iter().find(|i| sort(i) == "OFFER");
-            let claim = items.iter().find(|i| sort(i) != "OFFER");
+            let claim = items
+                .iter()
+                .find(|i| sort(i).starts_with(keys::CLAIM_PREFIX));
             let (Some(offer), Some(claim)) = (offer, claim) else {
                 return Err(DexError::Conflict(
                     "the claim's place was given to another HAT meanwhile; claim again".into(),
@@ -678,7 +707,10 @@ impl OfferStore for DynamoStore {
                 ),
                 self.counter_add(OFFER_CLAIMS, 1),
             ];
-            match self.commit(writes, vec![event.clone()]).await? {
+            match self
+                .commit_with_heads(writes, vec![event.clone()], Some(heads))
+                .await?
+            {
                 Commit::Done(_) => {
                     claim.state = ClaimState::Kept {
                         claimer_number: next,
