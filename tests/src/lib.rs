@@ -1,6 +1,7 @@
 //! Test support for DEX: the test HAT cluster and helpers for the end-to-end suites.
 
 pub mod hat_support;
+pub mod market;
 pub mod routes;
 pub mod secrets_ledger;
 pub mod secrets_scan;

@@ -12,13 +12,9 @@ use futures::StreamExt;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use dex_tests::hat_support::{
-    CertifiedCluster, certify_cluster, register_hat_ok, subject_log, table_items, unique_domain,
-};
-use dex_tests::support::{
-    Dex, admin_token, assert_error, create_account, expect_json, public_url, url_encode,
-};
-use dex_tests::test_hat::{RouteFail, TestHat, TestHatCluster};
+use dex_tests::hat_support::{register_hat_ok, subject_log, table_items};
+use dex_tests::support::{Dex, assert_error, expect_json, public_url, url_encode};
+use dex_tests::test_hat::{RouteFail, TestHat};
 
 const PREFIXES: [&str; 3] = ["/api/v2", "/api/v2.6", "/api/v3"];
 
@@ -55,42 +51,19 @@ fn running() -> (i64, i64) {
     (now - 60_000, now + 86_400_000)
 }
 
-struct Market {
-    hats: TestHatCluster,
-    cluster: CertifiedCluster,
-    admin: String,
-    buyer_id: String,
-    buyer: String,
+/// The shared market with this suite's offers on top.
+struct Market(dex_tests::market::Market);
+
+impl std::ops::Deref for Market {
+    type Target = dex_tests::market::Market;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Market {
     async fn start() -> Self {
-        let admin = admin_token().await;
-        let hats = TestHatCluster::start().await;
-        let (user, password) = hats.platform_credentials();
-        let cluster = certify_cluster(&admin, &unique_domain(), (&user, &password)).await;
-        let (buyer_id, username, password) = create_account(&admin, &["marketplace"]).await;
-        let buyer = Dex::new().token(&username, &password).await;
-        Self {
-            hats,
-            cluster,
-            admin,
-            buyer_id,
-            buyer,
-        }
-    }
-
-    async fn hat(&self, label: &str) -> TestHat {
-        let label = format!("{label}.{}", self.cluster.domain);
-        let hat = tokio::task::block_in_place(|| self.hats.add_hat(&label));
-        register_hat_ok(hat.address()).await;
-        hat
-    }
-
-    /// A marketplace account other than the buyer, with its token.
-    async fn other_buyer(&self) -> String {
-        let (_, username, password) = create_account(&self.admin, &["marketplace"]).await;
-        Dex::new().token(&username, &password).await
+        Self(dex_tests::market::Market::start().await)
     }
 
     /// Registers (201) and, when `approve`, approves an offer of the buyer on `prefix`.
@@ -170,13 +143,6 @@ async fn claims(prefix: &str, id: &str, token: &str) -> Value {
         assert!(!text.contains(bad), "{text}");
     }
     serde_json::from_str(&text).unwrap()
-}
-
-fn debit_posts(hat: &TestHat, hats: &TestHatCluster) -> usize {
-    hats.requests_for(hat.address())
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.starts_with("/api/v2.6/data-debit/"))
-        .count()
 }
 
 fn offer_user(hat: &TestHat, id: &str) -> Option<(Value, bool)> {
@@ -454,8 +420,8 @@ async fn every_refusal_answers_its_status_and_cause() {
     )
     .await;
     // Nothing of this reached a HAT but the two kept claims.
-    assert_eq!(debit_posts(&alice, &m.hats), 1);
-    assert_eq!(debit_posts(&bob, &m.hats), 0);
+    assert_eq!(m.debit_posts(&alice), 1);
+    assert_eq!(m.debit_posts(&bob), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,18 +484,14 @@ async fn a_retry_after_an_unknown_outcome_resumes_without_a_second_debit() {
         "create data debit",
     )
     .await;
-    assert_eq!(
-        debit_posts(&alice, &m.hats),
-        1,
-        "a debit create is not sent again"
-    );
+    assert_eq!(m.debit_posts(&alice), 1, "a debit create is not sent again");
     assert_eq!(alice.data_debits().len(), 1);
     // The place stays reserved for alice; bob finds the offer full.
     assert_error(claim("/api/v2.6", &id, &bob).await, 400, "offer is full").await;
     // Alice again: the claim resumes; the HAT's 400 on the second create is the debit.
     let kept = expect_json(claim("/api/v2.6", &id, &alice).await, 200).await;
     assert_eq!(kept["claimerNumber"], 1);
-    assert_eq!(debit_posts(&alice, &m.hats), 2);
+    assert_eq!(m.debit_posts(&alice), 2);
     assert_eq!(alice.data_debits().len(), 1);
     assert_eq!(alice.users().len(), 1);
     assert!(offer_user(&alice, &id).unwrap().1);

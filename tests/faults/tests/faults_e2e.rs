@@ -16,15 +16,13 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use dex_tests::hat_support::{
-    CertifiedCluster, certify_cluster, register_hat_ok, subject_log, unique_domain,
-};
+use dex_tests::hat_support::subject_log;
 use dex_tests::stats_support::{
     EndpointStats, FieldTotals, HatUser, Json, StatsCluster, accepted_entries, add_totals, batch,
     hat_log, inbound, namespace_totals, now_millis, parse_outcome, post_report, report,
     report_token, unique_namespace,
 };
-use dex_tests::support::{Dex, admin_token, assert_error, create_account, expect_json, public_url};
+use dex_tests::support::{Dex, assert_error, create_account, expect_json, public_url};
 use dex_tests::test_hat::{RouteFail, TestHat, TestHatCluster};
 
 // ---- the fault controller and the function processes ------------------------------------
@@ -301,34 +299,19 @@ fn now_ms() -> i64 {
     now_millis()
 }
 
-struct Market {
-    hats: TestHatCluster,
-    cluster: CertifiedCluster,
-    admin: String,
-    buyer: String,
+/// The shared market with the offers these tests need on top.
+struct Market(dex_tests::market::Market);
+
+impl std::ops::Deref for Market {
+    type Target = dex_tests::market::Market;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Market {
     async fn start() -> Self {
-        let admin = admin_token().await;
-        let hats = TestHatCluster::start().await;
-        let (user, password) = hats.platform_credentials();
-        let cluster = certify_cluster(&admin, &unique_domain(), (&user, &password)).await;
-        let (_, username, password) = create_account(&admin, &["marketplace"]).await;
-        let buyer = Dex::new().token(&username, &password).await;
-        Self {
-            hats,
-            cluster,
-            admin,
-            buyer,
-        }
-    }
-
-    async fn hat(&self, label: &str) -> TestHat {
-        let label = format!("{label}.{}", self.cluster.domain);
-        let hat = tokio::task::block_in_place(|| self.hats.add_hat(&label));
-        register_hat_ok(hat.address()).await;
-        hat
+        Self(dex_tests::market::Market::start().await)
     }
 
     /// A running, approved offer for at most `max` HATs.
@@ -361,14 +344,6 @@ impl Market {
             .unwrap();
         expect_json(resp, 200).await;
         id
-    }
-
-    fn debit_posts(&self, hat: &TestHat) -> usize {
-        self.hats
-            .requests_for(hat.address())
-            .iter()
-            .filter(|r| r.method == "POST" && r.path.starts_with("/api/v2.6/data-debit/"))
-            .count()
     }
 
     /// The offer's `offer.claimed` entries on `hat`'s chain.

@@ -1,8 +1,9 @@
 //! The fault controller of the fault phase (scripts/faults.sh starts it; the fault tests
-//! drive it): it runs DynamoDB Local on disk as its child, so that it can stop (SIGKILL)
-//! and restart it on the same port and data, and it holds the port the functions know as
-//! Secrets Manager, in front of moto, which it can open, cut (nothing listens, every
-//! connection it carried is dropped) or stall (connections accepted, never answered).
+//! drive it): it runs DynamoDB Local on disk as its child, so that it can stop (SIGTERM,
+//! SIGKILL after 10 s) and restart it on the same port and data, and it holds the port the
+//! functions know as Secrets Manager, in front of moto, which it can open, cut (nothing
+//! listens, every connection it carried is dropped) or stall (connections accepted, never
+//! answered).
 //!
 //! Usage: fault-ctl CONTROL_PORT SECRETS_PORT MOTO_PORT DYNAMODB_PORT DYNAMODB_DIR DATA_DIR
 //! (DYNAMODB_DIR holds DynamoDBLocal.jar and DynamoDBLocal_lib). It answers one command per
@@ -126,6 +127,22 @@ impl Dynamo {
             return Ok("not running".into());
         };
         let pid = child.id();
+        // SIGTERM first, so that DynamoDB Local closes its database: killed outright mid-run,
+        // it was once seen to come back without a transaction it had acknowledged (a stats
+        // report's markers and log entry), which is the emulator's loss, not DEX's. For DEX
+        // the effect is the same: connections drop and nothing listens until `start`.
+        let terminated = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if terminated {
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Ok(format!("stopped (pid {pid})"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         child.kill().map_err(|e| format!("kill: {e}"))?;
         child.wait().map_err(|e| format!("wait: {e}"))?;
         Ok(format!("killed (pid {pid})"))
