@@ -2,8 +2,10 @@
 //! HAT cluster certified under a fresh domain, the bootstrap admin's token, and a buyer (a
 //! `marketplace` account) with its token. Each suite adds the offers it needs on top.
 
+use serde_json::Value;
+
 use crate::hat_support::{CertifiedCluster, certify_cluster, register_hat_ok, unique_domain};
-use crate::support::{Dex, admin_token, create_account};
+use crate::support::{Dex, admin_token, create_account, expect_json};
 use crate::test_hat::{TestHat, TestHatCluster};
 
 pub struct Market {
@@ -45,6 +47,32 @@ impl Market {
     pub async fn other_buyer(&self) -> String {
         let (_, username, password) = create_account(&self.admin, &["marketplace"]).await;
         Dex::new().token(&username, &password).await
+    }
+
+    /// Registers (201) the buyer's offer `body` on `prefix` (`/api/v2`, ...) and, when
+    /// `approve`, approves it (200); the offer as the last answer shows it.
+    pub async fn register_offer(&self, prefix: &str, body: &Value, approve: bool) -> Value {
+        let dex = Dex::new();
+        let created = expect_json(
+            dex.post_json(&format!("{prefix}/offer"), Some(&self.buyer), body)
+                .await,
+            201,
+        )
+        .await;
+        if !approve {
+            return created;
+        }
+        let id = body["offerId"].as_str().expect("the body's offerId");
+        let approved = dex
+            .request(
+                reqwest::Method::PUT,
+                &format!("{prefix}/offer/{id}?status=approved"),
+                Some(&self.buyer),
+            )
+            .send()
+            .await
+            .expect("PUT status");
+        expect_json(approved, 200).await
     }
 
     /// The data debits DEX posted to `hat` (each claim's HAT side posts one).

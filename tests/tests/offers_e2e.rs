@@ -13,6 +13,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use dex_tests::hat_support::{register_hat_ok, subject_log, table_items};
+use dex_tests::market::Market;
 use dex_tests::support::{Dex, assert_error, expect_json, public_url, url_encode};
 use dex_tests::test_hat::{RouteFail, TestHat};
 
@@ -51,43 +52,12 @@ fn running() -> (i64, i64) {
     (now - 60_000, now + 86_400_000)
 }
 
-/// The shared market with this suite's offers on top.
-struct Market(dex_tests::market::Market);
-
-impl std::ops::Deref for Market {
-    type Target = dex_tests::market::Market;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl Market {
-    async fn start() -> Self {
-        Self(dex_tests::market::Market::start().await)
-    }
-
-    /// Registers (201) and, when `approve`, approves an offer of the buyer on `prefix`.
-    async fn offer(&self, prefix: &str, body: &Value, approve: bool) -> Value {
-        let dex = Dex::new();
-        let created = expect_json(
-            dex.post_json(&format!("{prefix}/offer"), Some(&self.buyer), body)
-                .await,
-            201,
-        )
+/// A running, approved offer of the market's buyer for `min`..`max` HATs.
+async fn running_offer(m: &Market, min: u32, max: u32) -> String {
+    let id = unique_offer_id();
+    m.register_offer("/api/v2", &offer_body(&id, min, max, running()), true)
         .await;
-        if !approve {
-            return created;
-        }
-        let id = body["offerId"].as_str().unwrap();
-        expect_json(status(prefix, id, "approved", &self.buyer).await, 200).await
-    }
-
-    async fn running_offer(&self, min: u32, max: u32) -> String {
-        let id = unique_offer_id();
-        self.offer("/api/v2", &offer_body(&id, min, max, running()), true)
-            .await;
-        id
-    }
+    id
 }
 
 async fn status(prefix: &str, id: &str, status: &str, token: &str) -> Response {
@@ -160,7 +130,7 @@ async fn every_path_works_on_the_three_prefixes() {
     for prefix in PREFIXES {
         let id = unique_offer_id();
         let body = offer_body(&id, 1, 10, running());
-        let created = m.offer(prefix, &body, false).await;
+        let created = m.register_offer(prefix, &body, false).await;
         assert_eq!(created["status"], "draft", "the body's status is ignored");
         assert_eq!(created["provider"], m.buyer_id.as_str());
         assert_eq!(created["requiredData"], body["requiredData"]);
@@ -275,7 +245,7 @@ async fn every_refusal_answers_its_status_and_cause() {
         details.contains("starts") && details.contains("requiredMaxUser"),
         "{err}"
     );
-    m.offer("/api/v3", &body, false).await;
+    m.register_offer("/api/v3", &body, false).await;
     assert_error(
         dex.post_json("/api/v3/offer", Some(&m.buyer), &body).await,
         409,
@@ -338,7 +308,7 @@ async fn every_refusal_answers_its_status_and_cause() {
     assert_error(claim("/api/v2.6", &id, &bob).await, 400, "offer is full").await;
     let future = unique_offer_id();
     let now = now_ms();
-    m.offer(
+    m.register_offer(
         "/api/v2",
         &offer_body(&future, 1, 1, (now + 3_600_000, now + 7_200_000)),
         true,
@@ -346,7 +316,7 @@ async fn every_refusal_answers_its_status_and_cause() {
     .await;
     assert_error(claim("/api/v2", &future, &bob).await, 400, "not started").await;
     let past = unique_offer_id();
-    m.offer(
+    m.register_offer(
         "/api/v2",
         &offer_body(&past, 1, 1, (now - 7_200_000, now - 3_600_000)),
         true,
@@ -355,7 +325,7 @@ async fn every_refusal_answers_its_status_and_cause() {
     assert_error(claim("/api/v2", &past, &bob).await, 400, "expired").await;
 
     // registerClaim.
-    let open = m.running_offer(1, 5).await;
+    let open = running_offer(&m, 1, 5).await;
     assert_error(
         register_claim("/api/v3", &open, Some(bob.address()), &other).await,
         403,
@@ -428,7 +398,7 @@ async fn every_refusal_answers_its_status_and_cause() {
 async fn a_failing_hat_at_each_step_gives_the_place_back() {
     let m = Market::start().await;
     let alice = m.hat("alice").await;
-    let id = m.running_offer(1, 1).await;
+    let id = running_offer(&m, 1, 1).await;
     for (route, step) in [
         ("GET /users/access_token", "login"),
         ("POST /users/user", "create user"),
@@ -475,7 +445,7 @@ async fn a_retry_after_an_unknown_outcome_resumes_without_a_second_debit() {
     let m = Market::start().await;
     let alice = m.hat("alice").await;
     let bob = m.hat("bob").await;
-    let id = m.running_offer(1, 1).await;
+    let id = running_offer(&m, 1, 1).await;
     // The HAT makes the debit, then drops the connection: DEX cannot know it worked.
     alice.fail_route("POST /api/v2.6/data-debit", RouteFail::DropAfter, Some(1));
     assert_error(
@@ -506,7 +476,7 @@ async fn a_retry_after_an_unknown_outcome_resumes_without_a_second_debit() {
 async fn the_password_is_never_in_clear_in_the_table_or_the_log() {
     let m = Market::start().await;
     let alice = m.hat("alice").await;
-    let id = m.running_offer(1, 3).await;
+    let id = running_offer(&m, 1, 3).await;
     expect_json(claim("/api/v3", &id, &alice).await, 200).await;
     let info = claims("/api/v3", &id, &m.buyer).await;
     let plain = info["credentials"]["passwordPlain"]
@@ -572,7 +542,7 @@ async fn five_hundred_claims_from_five_hundred_hats_race_for_ten_places() {
         .step_by(9)
         .map(|h| h.address().to_owned())
         .collect();
-    let id = m.running_offer(1, 10).await;
+    let id = running_offer(&m, 1, 10).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .pool_max_idle_per_host(IN_FLIGHT)
@@ -683,7 +653,7 @@ async fn the_claims_are_released_once_required_min_user_are_confirmed_by_stats_r
     let m = Market::start().await;
     let alice = m.hat("alice").await;
     let bob = m.hat("bob").await;
-    let id = m.running_offer(2, 5).await;
+    let id = running_offer(&m, 2, 5).await;
     expect_json(claim("/api/v2", &id, &alice).await, 200).await;
     expect_json(claim("/api/v2", &id, &bob).await, 200).await;
     let t = now_ms() - 600_000;

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use dex_tests::hat_support::subject_log;
+use dex_tests::market::Market;
 use dex_tests::stats_support::{
     EndpointStats, FieldTotals, HatUser, Json, StatsCluster, accepted_entries, add_totals, batch,
     hat_log, inbound, namespace_totals, now_millis, parse_outcome, post_report, report,
@@ -299,62 +300,30 @@ fn now_ms() -> i64 {
     now_millis()
 }
 
-/// The shared market with the offers these tests need on top.
-struct Market(dex_tests::market::Market);
-
-impl std::ops::Deref for Market {
-    type Target = dex_tests::market::Market;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
+/// A running, approved offer of the market's buyer for at most `max` HATs.
+async fn running_offer(m: &Market, max: u32) -> String {
+    let id = format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let now = now_ms();
+    let body = json!({
+        "offerId": id, "title": "Locations", "description": "a month of locations",
+        "starts": now - 60_000, "expires": now + 86_400_000,
+        "collectionDuration": 2_592_000_000i64,
+        "requiredData": {"name": "locations", "bundle": {
+            "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
+        "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
+    });
+    m.register_offer("/api/v2", &body, true).await;
+    id
 }
 
-impl Market {
-    async fn start() -> Self {
-        Self(dex_tests::market::Market::start().await)
-    }
-
-    /// A running, approved offer for at most `max` HATs.
-    async fn offer(&self, max: u32) -> String {
-        let id = format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-        let now = now_ms();
-        let body = json!({
-            "offerId": id, "title": "Locations", "description": "a month of locations",
-            "starts": now - 60_000, "expires": now + 86_400_000,
-            "collectionDuration": 2_592_000_000i64,
-            "requiredData": {"name": "locations", "bundle": {
-                "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
-            "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
-        });
-        let dex = Dex::new();
-        expect_json(
-            dex.post_json("/api/v2/offer", Some(&self.buyer), &body)
-                .await,
-            201,
-        )
-        .await;
-        let resp = dex
-            .request(
-                reqwest::Method::PUT,
-                &format!("/api/v2/offer/{id}?status=approved"),
-                Some(&self.buyer),
-            )
-            .send()
-            .await
-            .unwrap();
-        expect_json(resp, 200).await;
-        id
-    }
-
-    /// The offer's `offer.claimed` entries on `hat`'s chain.
-    async fn claimed(&self, hat: &TestHat) -> Vec<Value> {
-        subject_log(&self.admin, &format!("hat:{}", hat.address()))
-            .await
-            .into_iter()
-            .filter(|e| e.kind == "offer.claimed")
-            .map(|e| e.details)
-            .collect()
-    }
+/// The `offer.claimed` entries on `hat`'s chain.
+async fn claimed(m: &Market, hat: &TestHat) -> Vec<Value> {
+    subject_log(&m.admin, &format!("hat:{}", hat.address()))
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "offer.claimed")
+        .map(|e| e.details)
+        .collect()
 }
 
 async fn claim(id: &str, hat: &TestHat) -> Response {
@@ -402,7 +371,7 @@ async fn a_claim_kept_while_dynamodb_is_down_keeps_its_place_and_resumes_once() 
     let m = Market::start().await;
     let alice = m.hat("alice").await;
     let bob = m.hat("bob").await;
-    let id = m.offer(1).await;
+    let id = running_offer(&m, 1).await;
     assert_error(claim(&format!("{id}-none"), &alice).await, 404, "").await;
     let claimer = function_pid("offer-claim");
 
@@ -420,7 +389,7 @@ async fn a_claim_kept_while_dynamodb_is_down_keeps_its_place_and_resumes_once() 
     assert_unavailable(resp, "DynamoDB").await;
     // The HAT made the debit; DEX kept no claim, and the place stays with alice.
     assert_eq!(alice.data_debits().len(), 1);
-    assert!(m.claimed(&alice).await.is_empty());
+    assert!(claimed(&m, &alice).await.is_empty());
     assert_error(claim(&id, &bob).await, 400, "offer is full").await;
     // Alice again: resumed, the HAT's 400 on the second create taken as the debit.
     let kept = expect_json(claim(&id, &alice).await, 200).await;
@@ -428,7 +397,7 @@ async fn a_claim_kept_while_dynamodb_is_down_keeps_its_place_and_resumes_once() 
     assert_eq!(m.debit_posts(&alice), 2);
     assert_eq!(alice.data_debits().len(), 1);
     assert_eq!(alice.users().len(), 1);
-    let claimed = m.claimed(&alice).await;
+    let claimed = claimed(&m, &alice).await;
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     assert_eq!(claimed[0]["resumed"], true, "{claimed:?}");
     assert_eq!(function_pid("offer-claim"), claimer, "no cold start");
