@@ -167,11 +167,13 @@ pub enum Actor {
     /// The deployment itself: its first admin, created at that admin's first login, and its
     /// first signing key.
     Bootstrap,
+    /// The scheduled sweep of expired claim reservations (offers::sweep).
+    Sweeper,
 }
 
 impl Actor {
     /// The actor as the log stores it: `account:<id>`, `hat:<address>`, `dexctl`, `anonymous`,
-    /// `bootstrap`.
+    /// `bootstrap`, `sweeper`.
     pub fn id(&self) -> String {
         match self {
             Actor::Account(a) => a.subject().into(),
@@ -179,6 +181,7 @@ impl Actor {
             Actor::Operator => "dexctl".into(),
             Actor::Anonymous => "anonymous".into(),
             Actor::Bootstrap => "bootstrap".into(),
+            Actor::Sweeper => "sweeper".into(),
         }
     }
 }

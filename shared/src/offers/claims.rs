@@ -12,6 +12,9 @@
 //! - the claim could not be kept after the HAT side was made (the numbering raced for too
 //!   long, or the lease ran out): the place goes back and the credential user is disabled,
 //!   so the debit on the HAT gives no access that DEX has no claim for.
+//!
+//! A reservation whose attempt died and that its HAT never resumes is swept after its lease
+//! ([`super::sweep`]): its place goes back and the credential user is disabled on the HAT.
 
 use std::future::Future;
 use std::time::Duration;
@@ -98,6 +101,13 @@ impl<S: OfferStore, C: ClaimSetup> ClaimService<'_, S, C> {
             Reservation::Full => return Err(offer_full()),
             Reservation::NotOpen => {
                 return Err(DexError::bad_request("the offer is not open for claims"));
+            }
+            Reservation::BeingReleased => {
+                return Err(DexError::Conflict(
+                    "an earlier, unfinished claim of this HAT is being undone on the HAT; \
+                     claim again in a few minutes"
+                        .into(),
+                ));
             }
         };
         if let Err(failure) = self.setup.set_up(offer, &hat, resumed, now).await {

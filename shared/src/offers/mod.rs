@@ -14,9 +14,10 @@ pub mod model;
 pub mod ports;
 pub mod rules;
 pub mod service;
+pub mod sweep;
 
 pub use model::{
     ClaimView, ClaimsInfo, CredentialsView, Offer, OfferCredentials, OfferHat, OfferRegistration,
     OfferStatus, OfferTerms, OfferView, credentials_login,
 };
-pub use ports::{Claim, ClaimState, OfferStore, Reservation};
+pub use ports::{Claim, ClaimState, OfferStore, Reservation, ReservationSweepStore};

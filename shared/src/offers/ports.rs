@@ -27,6 +27,13 @@ pub enum ClaimState {
     Reserved { attempt: String, lease_until: i64 },
     /// The claim is final, with its number among the offer's kept claims (1..N).
     Kept { claimer_number: u32 },
+    /// The sweeper gave the place of an expired reservation back and is disabling the
+    /// claim's credential user on the HAT, under its own `attempt` until `lease_until`
+    /// (after which the next sweep takes it over). A claim by this HAT waits meanwhile.
+    Releasing { attempt: String, lease_until: i64 },
+    /// Swept: no place, but the HAT may hold the debit of the dead attempt, so this HAT's
+    /// next claim resumes (a debit the HAT refuses as existing is its own).
+    Released,
 }
 
 /// What asking for a place gave.
@@ -43,6 +50,8 @@ pub enum Reservation {
     Full,
     /// The offer is not `approved` (any more).
     NotOpen,
+    /// The sweeper is undoing this HAT's expired reservation on the HAT: claim again later.
+    BeingReleased,
 }
 
 pub trait OfferStore: Send + Sync {
@@ -112,4 +121,38 @@ pub trait OfferStore: Send + Sync {
         &self,
         offer_id: &str,
     ) -> impl Future<Output = DexResult<Vec<Claim>>> + Send;
+}
+
+/// The sweeper's view of the claims (docs/decisions.md §13.2 "Expired reservations"): the
+/// reservations whose attempt died, taken over and released in two conditional steps around
+/// the HAT call that disables the claim's credential user.
+pub trait ReservationSweepStore: Send + Sync {
+    /// Up to `limit` claims `Reserved` or `Releasing` whose lease ended before `now`, of
+    /// every offer.
+    fn expired_reservations(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> impl Future<Output = DexResult<Vec<Claim>>> + Send;
+    /// Takes `claim` (as read) for the sweep `attempt`, leased until `lease_until`, if it is
+    /// still in that state with its lease ended at `now`. From `Reserved`: the place goes
+    /// back to the offer and `event` is logged, in one commit. From `Releasing` (a sweep
+    /// that died): only the attempt and lease change. `false` when the claim changed
+    /// meanwhile (resumed, kept, or taken by another sweep).
+    fn begin_release(
+        &self,
+        claim: &Claim,
+        attempt: &str,
+        now: i64,
+        lease_until: i64,
+        event: LogEvent,
+    ) -> impl Future<Output = DexResult<bool>> + Send;
+    /// `Releasing` under `attempt` becomes `Released`; `false` when the sweep no longer
+    /// holds it (its lease ended and another sweep took it).
+    fn finish_release(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        attempt: &str,
+    ) -> impl Future<Output = DexResult<bool>> + Send;
 }

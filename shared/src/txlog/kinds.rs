@@ -24,6 +24,8 @@ pub enum Kind {
     OfferClaimed,
     OfferClaimConfirmed,
     OfferClaimUnconfirmed,
+    /// The sweep gave an expired, unfinished claim's place back (offers::sweep).
+    OfferClaimReleased,
     PlugRegistered,
     PlugUpdated,
     PlugApproved,
@@ -42,7 +44,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 32] = [
+    pub const ALL: [Kind; 33] = [
         Kind::AccountCreated,
         Kind::AccountRolesChanged,
         Kind::AccountDisabled,
@@ -61,6 +63,7 @@ impl Kind {
         Kind::OfferClaimed,
         Kind::OfferClaimConfirmed,
         Kind::OfferClaimUnconfirmed,
+        Kind::OfferClaimReleased,
         Kind::PlugRegistered,
         Kind::PlugUpdated,
         Kind::PlugApproved,
@@ -98,6 +101,7 @@ impl Kind {
             Kind::OfferClaimed => "offer.claimed",
             Kind::OfferClaimConfirmed => "offer.claim-confirmed",
             Kind::OfferClaimUnconfirmed => "offer.claim-unconfirmed",
+            Kind::OfferClaimReleased => "offer.claim-released",
             Kind::PlugRegistered => "plug.registered",
             Kind::PlugUpdated => "plug.updated",
             Kind::PlugApproved => "plug.approved",

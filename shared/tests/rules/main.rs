@@ -12,6 +12,7 @@ mod notices;
 mod offer_service;
 mod offers;
 mod offers_confirm;
+mod offers_sweep;
 mod plugs;
 mod registration;
 mod snapshot;

@@ -24,15 +24,15 @@ use crate::support::{World, hat_key, status};
 
 const HAT: &str = "alice.hubat.net";
 
-struct Market {
-    w: World,
+pub(crate) struct Market {
+    pub(crate) w: World,
     keys: EncryptionKeys<MemorySecrets>,
     sessions: HatSessions,
     buyer: Account,
 }
 
 impl Market {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let w = World::new().await;
         let buyer = w.account("buyer@market.example", &["marketplace"]).await;
         w.cluster("hubat.net", &[]).await;
@@ -53,7 +53,7 @@ impl Market {
     }
 
     /// A registered HAT of the certified cluster, its platform user as `World::cluster` set it.
-    async fn hat(&self, address: &str) {
+    pub(crate) async fn hat(&self, address: &str) {
         self.w.hats.serve_key(address, &hat_key(0).public_pem);
         self.w
             .registration()
@@ -71,7 +71,7 @@ impl Market {
             .add_hat(address, "platform", "platform password");
     }
 
-    fn offers(&self) -> OfferService<'_, MemoryStore, MemorySecrets> {
+    pub(crate) fn offers(&self) -> OfferService<'_, MemoryStore, MemorySecrets> {
         OfferService {
             store: &self.w.store,
             keys: &self.keys,
@@ -81,7 +81,7 @@ impl Market {
         }
     }
 
-    fn calls(&self) -> HatCalls<'_, FakeHats, MemorySecrets> {
+    pub(crate) fn calls(&self) -> HatCalls<'_, FakeHats, MemorySecrets> {
         HatCalls {
             http: &self.w.hats,
             secrets: &self.w.secrets,
@@ -93,7 +93,7 @@ impl Market {
     }
 
     /// An approved offer of the buyer, running now, for `max` HATs.
-    async fn offer(&self, id: &str, min: u32, max: u32) -> Offer {
+    pub(crate) async fn offer(&self, id: &str, min: u32, max: u32) -> Offer {
         let now = self.w.clock.now_millis();
         let body = json!({
             "offerId": id, "title": "Locations", "description": "a month of locations",
@@ -114,7 +114,7 @@ impl Market {
             .unwrap()
     }
 
-    async fn claim(&self, offer: &str, hat: &str) -> dex::DexResult<u32> {
+    pub(crate) async fn claim(&self, offer: &str, hat: &str) -> dex::DexResult<u32> {
         let verified = self.w.verified_hat(hat);
         self.offers()
             .claim_by_hat(&self.calls(), &verified, offer)
@@ -122,16 +122,16 @@ impl Market {
             .map(|c| c.claimer_number)
     }
 
-    async fn places(&self, offer: &str) -> (u32, u32) {
+    pub(crate) async fn places(&self, offer: &str) -> (u32, u32) {
         let o = self.w.store.get_offer(offer).await.unwrap().unwrap();
         (o.places_taken, o.claims_kept)
     }
 
-    fn routes(&self, hat: &str) -> Vec<String> {
+    pub(crate) fn routes(&self, hat: &str) -> Vec<String> {
         self.w.hats.api_calls_to(hat)
     }
 
-    fn debit_posts(&self, hat: &str) -> usize {
+    pub(crate) fn debit_posts(&self, hat: &str) -> usize {
         self.routes(hat)
             .iter()
             .filter(|r| r.starts_with("POST /api/v2.6/data-debit/"))
@@ -139,7 +139,7 @@ impl Market {
     }
 
     /// The offer user on `hat`: (user JSON, enabled).
-    fn offer_user(&self, hat: &str, offer: &str) -> Option<(Value, bool)> {
+    pub(crate) fn offer_user(&self, hat: &str, offer: &str) -> Option<(Value, bool)> {
         self.w
             .hats
             .users(hat)

@@ -5,7 +5,10 @@
 use super::{Failure, MemoryStore, Write, counter_write, shape};
 use crate::error::{DexError, DexResult};
 use crate::offers::rules::Confirmation;
-use crate::offers::{Claim, ClaimState, Offer, OfferHat, OfferStore, Reservation};
+use crate::offers::sweep::is_expired;
+use crate::offers::{
+    Claim, ClaimState, Offer, OfferHat, OfferStore, Reservation, ReservationSweepStore,
+};
 use crate::stats::OFFER_CLAIMS;
 use crate::testing::limits::{self, ItemSize};
 use crate::txlog::LogEvent;
@@ -135,17 +138,18 @@ impl OfferStore for MemoryStore {
             lease_until,
         };
         // The HAT's own claim first: kept, or an unfinished attempt to resume.
-        if let Some(claim) = st.claims.get_mut(&key) {
-            return Ok(match claim.state {
-                ClaimState::Kept { .. } => Reservation::AlreadyClaimed,
-                ClaimState::Reserved { .. } => {
-                    claim.state = reserved;
-                    Reservation::Resumed {
-                        attempt: attempt.to_owned(),
-                    }
-                }
-            });
-        }
+        let released = match st.claims.get_mut(&key).map(|c| (c.state.clone(), c)) {
+            Some((ClaimState::Kept { .. }, _)) => return Ok(Reservation::AlreadyClaimed),
+            Some((ClaimState::Releasing { .. }, _)) => return Ok(Reservation::BeingReleased),
+            Some((ClaimState::Reserved { .. }, claim)) => {
+                claim.state = reserved;
+                return Ok(Reservation::Resumed {
+                    attempt: attempt.to_owned(),
+                });
+            }
+            Some((ClaimState::Released, _)) => true,
+            None => false,
+        };
         let Some(offer) = st.offers.get(offer_id) else {
             return Err(DexError::NotFound(format!("no offer {offer_id}")));
         };
@@ -157,6 +161,22 @@ impl OfferStore for MemoryStore {
             return Ok(Reservation::NotOpen);
         }
         let full = offer.places_taken >= offer.terms.required_max_user;
+        if released {
+            // Swept before: a new place for the same claim item (no takeover: the adapter
+            // takes over only for HATs without a claim item), resumed as its debit may exist.
+            if full {
+                return Ok(Reservation::Full);
+            }
+            if let Some(offer) = st.offers.get_mut(offer_id) {
+                offer.places_taken += 1;
+            }
+            if let Some(claim) = st.claims.get_mut(&key) {
+                claim.state = reserved;
+            }
+            return Ok(Reservation::Resumed {
+                attempt: attempt.to_owned(),
+            });
+        }
         if full {
             // A place held past its lease by another HAT's dead attempt is taken over.
             let expired = st
@@ -333,5 +353,97 @@ impl OfferStore for MemoryStore {
             })
             .map(|(_, c)| c.clone())
             .collect())
+    }
+}
+
+impl ReservationSweepStore for MemoryStore {
+    async fn expired_reservations(&self, now: i64, limit: usize) -> DexResult<Vec<Claim>> {
+        tokio::task::yield_now().await;
+        let st = self.lock();
+        let mut expired: Vec<Claim> = st
+            .claims
+            .values()
+            .filter(|c| is_expired(c, now))
+            .cloned()
+            .collect();
+        expired.sort_by_key(|c| (c.offer_id.clone(), c.hat.address.clone()));
+        expired.truncate(limit);
+        Ok(expired)
+    }
+
+    async fn begin_release(
+        &self,
+        claim: &Claim,
+        attempt: &str,
+        now: i64,
+        lease_until: i64,
+        event: LogEvent,
+    ) -> DexResult<bool> {
+        tokio::task::yield_now().await;
+        let key = (claim.offer_id.clone(), claim.hat.address.clone());
+        let expected = claim.state.clone();
+        let from_reserved = matches!(expected, ClaimState::Reserved { .. });
+        let releasing = ClaimState::Releasing {
+            attempt: attempt.to_owned(),
+            lease_until,
+        };
+        let check_key = key.clone();
+        let mut writes = vec![Write::new(
+            shape(
+                offer_pk(&claim.offer_id),
+                format!("CLAIM#{}", claim.hat.address),
+                ItemSize::default().s("attempt", attempt),
+                Some("attempt = :old AND leaseUntil < :now"),
+            ),
+            move |st| {
+                st.claims
+                    .get(&check_key)
+                    .is_some_and(|c| c.state == expected && is_expired(c, now))
+            },
+            move |st| {
+                if let Some(c) = st.claims.get_mut(&key) {
+                    c.state = releasing;
+                }
+            },
+        )];
+        let mut events = Vec::new();
+        if from_reserved {
+            let offer_id = claim.offer_id.clone();
+            writes.push(Write::new(
+                shape(
+                    offer_pk(&claim.offer_id),
+                    "OFFER",
+                    ItemSize::default().n("placesTaken", 0),
+                    Some("placesTaken > :zero"),
+                ),
+                |_| true,
+                move |st| {
+                    if let Some(o) = st.offers.get_mut(&offer_id) {
+                        o.places_taken = o.places_taken.saturating_sub(1);
+                    }
+                },
+            ));
+            events.push(event);
+        }
+        let mut st = self.lock();
+        match self.commit(&mut st, writes, events) {
+            Ok(_) => Ok(true),
+            Err(Failure::Condition(_)) => Ok(false),
+            Err(Failure::Error(e)) => Err(e),
+        }
+    }
+
+    async fn finish_release(&self, offer_id: &str, hat: &str, attempt: &str) -> DexResult<bool> {
+        tokio::task::yield_now().await;
+        let mut st = self.lock();
+        let key = (offer_id.to_owned(), hat.to_owned());
+        match st.claims.get_mut(&key) {
+            Some(c) if matches!(&c.state, ClaimState::Releasing { attempt: a, .. } if a == attempt) =>
+            {
+                c.state = ClaimState::Released;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
