@@ -171,5 +171,10 @@ PY
 RESPONSE="$(cargo lambda invoke "$FN" -A 127.0.0.1 -P "$PORT" --data-file "$FILLED" --output-format json)"
 printf '%s\n' "$RESPONSE"
 STATUS="$(printf '%s' "$RESPONSE" | json_field statusCode)"
+# A scheduled function (offer-sweep) answers its report, not an HTTP response: 200 unless
+# the invocation failed (a Lambda error has an errorType).
+if [[ -z $STATUS ]]; then
+    if [[ -n "$(printf '%s' "$RESPONSE" | json_field errorType)" ]]; then STATUS=500; else STATUS=200; fi
+fi
 log "$FN answered $STATUS"
 [[ $STATUS == 2* ]]

@@ -65,6 +65,8 @@ pub struct Function {
     pub memory: Option<u32>,
     pub memory_note: Option<String>,
     pub routes: Vec<String>,
+    /// A scheduled function (no routes): the template parameter with its schedule expression.
+    pub schedule: Option<String>,
     /// API Gateway throttling of its routes: `<Name>` = the template parameters
     /// `<Name>ThrottleRate` and `<Name>ThrottleBurst`.
     pub throttle: Option<String>,
@@ -203,8 +205,15 @@ impl Table {
             if name == DEFAULT_ROUTE_FUNCTION {
                 problems.push(format!("{name} is generated, not listed"));
             }
-            if f.routes.is_empty() {
-                problems.push(format!("{name}: no routes"));
+            if f.routes.is_empty() == f.schedule.is_none() {
+                problems.push(format!(
+                    "{name}: either routes or a schedule (a scheduled function has no routes)"
+                ));
+            }
+            if f.schedule.is_some() && f.throttle.is_some() {
+                problems.push(format!(
+                    "{name}: a scheduled function has no route to throttle"
+                ));
             }
             if (f.table == TableAccess::Public) == f.leading_keys.is_empty() {
                 problems.push(format!(
@@ -260,6 +269,15 @@ impl Table {
             .collect();
         out.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
         out
+    }
+
+    /// The names of the functions that HTTP routes reach (the default route excluded).
+    pub fn routed_functions(&self) -> Vec<String> {
+        self.functions
+            .iter()
+            .filter(|(_, f)| f.schedule.is_none())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Function names, the default route's included.
@@ -379,13 +397,11 @@ pub fn template_functions(table: &Table) -> String {
     for (name, f) in &table.functions {
         let _ = writeln!(out, "  {}:", logical_id(name));
         function_header(&mut out, name);
-        let routes: Vec<String> = f.routes.clone();
-        let _ = writeln!(
-            out,
-            "      Description: {} - {}",
-            routes.join(", "),
-            f.description
-        );
+        let invoked_by = match &f.schedule {
+            Some(parameter) => format!("schedule {parameter}"),
+            None => f.routes.join(", "),
+        };
+        let _ = writeln!(out, "      Description: {invoked_by} - {}", f.description);
         if let Some(memory) = f.memory {
             if let Some(note) = &f.memory_note {
                 for line in wrap(note, 86) {
@@ -406,6 +422,13 @@ pub fn template_functions(table: &Table) -> String {
             out.push_str(&policies);
         }
         out.push_str("      Events:\n");
+        if let Some(parameter) = &f.schedule {
+            out.push_str("        Schedule:\n          Type: Schedule\n          Properties:\n");
+            let _ = writeln!(out, "            Schedule: !Ref {parameter}");
+            out.push_str("            Enabled: true\n");
+            // A failed run is not retried: the next scheduled run does the same work.
+            out.push_str("            RetryPolicy:\n              MaximumRetryAttempts: 0\n");
+        }
         for route in table.routes().iter().filter(|r| &r.function == name) {
             http_api_event(
                 &mut out,
@@ -429,8 +452,8 @@ pub fn template_functions(table: &Table) -> String {
     out.push_str("      Policies:\n        - Statement:\n");
     out.push_str("            - Sid: InvokeDexFunctions\n              Effect: Allow\n");
     out.push_str("              Action: lambda:InvokeFunction\n              Resource:\n");
-    for name in table.functions.keys() {
-        let _ = writeln!(out, "                - !GetAtt {}.Arn", logical_id(name));
+    for name in table.routed_functions() {
+        let _ = writeln!(out, "                - !GetAtt {}.Arn", logical_id(&name));
     }
     out.push_str("      Events:\n");
     // Its throttle is DexApi's `RouteSettings."$default"` (SAM would key an event-level one

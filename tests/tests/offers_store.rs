@@ -11,14 +11,22 @@ use std::collections::BTreeMap;
 use dex::DexError;
 use dex::accounts::Actor;
 use dex::offers::rules::{Confirmation, validate_registration};
-use dex::offers::{Claim, ClaimState, Offer, OfferHat, OfferStatus, OfferStore, Reservation};
+use dex::offers::{
+    Claim, ClaimState, Offer, OfferHat, OfferStatus, OfferStore, Reservation, ReservationSweepStore,
+};
 use dex::page::PageRequest;
 use dex::txlog::{Kind, LogEntry, LogEvent, LogStore, Subject, verify_chain};
 use serde_json::json;
 
-pub trait Store: OfferStore + LogStore + Clone + Send + Sync + 'static {}
+pub trait Store:
+    OfferStore + ReservationSweepStore + LogStore + Clone + Send + Sync + 'static
+{
+}
 
-impl<T> Store for T where T: OfferStore + LogStore + Clone + Send + Sync + 'static {}
+impl<T> Store for T where
+    T: OfferStore + ReservationSweepStore + LogStore + Clone + Send + Sync + 'static
+{
+}
 
 /// Runs each contract body on both stores: `memory::<name>` and `dynamo::<name>`.
 macro_rules! contract {
@@ -53,6 +61,8 @@ contract!(
     only_open_offers_take_places_and_a_kept_claim_is_already_claimed,
     a_place_given_back_is_free_again_and_unlogged,
     a_live_reservation_is_resumed_and_an_expired_one_taken_over,
+    an_expired_reservation_is_released_in_two_steps_then_resumed_by_its_hat,
+    a_sweep_reads_every_offer_and_only_what_expired,
     confirmations_apply_at_their_expected_state_and_list_the_confirmed,
     oversized_offer_keys_are_refused_alike,
 );
@@ -627,6 +637,166 @@ async fn a_live_reservation_is_resumed_and_an_expired_one_taken_over<S: Store>(s
         kinds(&history(&store, &Subject::hat(&b).to_string()).await),
         ["offer.claimed"]
     );
+}
+
+fn released_event(offer_id: &str, hat: &str) -> LogEvent {
+    LogEvent::new(
+        Subject::hat(hat),
+        Kind::OfferClaimReleased,
+        &Actor::Sweeper,
+        json!({ "offerId": offer_id }),
+    )
+}
+
+/// The claims of `id` that a sweep at `now` finds.
+async fn expired_of<S: Store>(store: &S, id: &str, now: i64) -> Vec<Claim> {
+    let all = store
+        .expired_reservations(now, 1000)
+        .await
+        .expect("expired_reservations");
+    all.into_iter().filter(|c| c.offer_id == id).collect()
+}
+
+async fn an_expired_reservation_is_released_in_two_steps_then_resumed_by_its_hat<S: Store>(
+    store: S,
+) {
+    let prefix = unique("sweep");
+    let (dead, other) = (address(&prefix, 0), address(&prefix, 1));
+    let id = unique("sweep");
+    insert(&store, &offer(&id, 1, OfferStatus::Approved, 1)).await;
+    reserve(&store, &id, &dead, "d1", NOW).await;
+    assert!(
+        expired_of(&store, &id, NOW + LEASE).await.is_empty(),
+        "live at its end"
+    );
+    let after = NOW + LEASE + 1;
+    let found = expired_of(&store, &id, after).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].hat.address, dead);
+
+    // Step 1: under the sweep's attempt, the place back to the offer, logged, in one commit.
+    let lease = after + LEASE;
+    let taken = store
+        .begin_release(&found[0], "s1", after, lease, released_event(&id, &dead))
+        .await
+        .unwrap();
+    assert!(taken);
+    assert_eq!(places(&store, &id).await, (0, 0));
+    let releasing = store.get_claim(&id, &dead).await.unwrap().unwrap();
+    assert_eq!(
+        releasing.state,
+        ClaimState::Releasing {
+            attempt: "s1".into(),
+            lease_until: lease
+        }
+    );
+    assert_eq!(
+        kinds(&history(&store, &Subject::hat(&dead).to_string()).await),
+        ["offer.claim-released"]
+    );
+    // The same read, again (a second sweep racing): refused, nothing given twice.
+    let again = store
+        .begin_release(&found[0], "s2", after, lease, released_event(&id, &dead))
+        .await
+        .unwrap();
+    assert!(!again);
+    assert_eq!(places(&store, &id).await, (0, 0));
+    // Meanwhile the HAT's claim waits, the dead attempt cannot keep, another HAT takes the
+    // free place.
+    assert_eq!(
+        reserve(&store, &id, &dead, "d2", after).await,
+        Reservation::BeingReleased
+    );
+    let err = store
+        .keep_claim(&id, &dead, "d1", claimed(&id, &dead))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DexError::Conflict(_)), "{err:?}");
+    // Within the sweep's lease no other sweep finds it; after it, one takes it over, without
+    // a second give-back or log entry.
+    assert!(expired_of(&store, &id, lease).await.is_empty());
+    let stale = expired_of(&store, &id, lease + 1).await;
+    assert_eq!(stale.len(), 1);
+    assert!(
+        store
+            .begin_release(
+                &stale[0],
+                "s3",
+                lease + 1,
+                lease + 1 + LEASE,
+                released_event(&id, &dead)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(places(&store, &id).await, (0, 0));
+    // The first sweep's finish comes too late; the one holding it finishes.
+    assert!(!store.finish_release(&id, &dead, "s1").await.unwrap());
+    assert!(store.finish_release(&id, &dead, "s3").await.unwrap());
+    let released = store.get_claim(&id, &dead).await.unwrap().unwrap();
+    assert_eq!(released.state, ClaimState::Released);
+    assert!(expired_of(&store, &id, EXPIRES - 1).await.is_empty());
+    assert_eq!(
+        kinds(&history(&store, &Subject::hat(&dead).to_string()).await),
+        ["offer.claim-released"]
+    );
+
+    // The released HAT's next claim resumes on a new place (its debit may exist)...
+    let later = lease + 2 + LEASE;
+    assert_eq!(
+        reserve(&store, &id, &dead, "d3", later).await,
+        Reservation::Resumed {
+            attempt: "d3".into()
+        }
+    );
+    assert_eq!(places(&store, &id).await, (1, 0));
+    // ...which is the offer's one place: another HAT finds it full.
+    assert_eq!(
+        reserve(&store, &id, &other, "o1", later).await,
+        Reservation::Full
+    );
+    let kept = store
+        .keep_claim(&id, &dead, "d3", claimed(&id, &dead))
+        .await
+        .unwrap();
+    assert_eq!(kept.state, ClaimState::Kept { claimer_number: 1 });
+    assert_eq!(places(&store, &id).await, (1, 1));
+    assert_eq!(
+        kinds(&history(&store, &Subject::hat(&dead).to_string()).await),
+        ["offer.claim-released", "offer.claimed"]
+    );
+}
+
+async fn a_sweep_reads_every_offer_and_only_what_expired<S: Store>(store: S) {
+    let prefix = unique("sweeps");
+    let (a, b, c) = (unique("sw-a"), unique("sw-b"), unique("sw-c"));
+    insert(&store, &offer(&a, 3, OfferStatus::Approved, 1)).await;
+    insert(&store, &offer(&b, 3, OfferStatus::Approved, 2)).await;
+    insert(&store, &offer(&c, 3, OfferStatus::Approved, 3)).await;
+    // a: one expired, one live, one kept; b: one expired; c: nothing expired.
+    reserve(&store, &a, &address(&prefix, 0), "a0", NOW).await;
+    reserve(&store, &a, &address(&prefix, 1), "a1", NOW + LEASE).await;
+    claim(&store, &a, &address(&prefix, 2)).await;
+    reserve(&store, &b, &address(&prefix, 3), "b3", NOW).await;
+    reserve(&store, &c, &address(&prefix, 4), "c4", NOW + LEASE).await;
+    let now = NOW + LEASE + 1;
+    let mut found: Vec<(String, String)> = store
+        .expired_reservations(now, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|claim| [&a, &b, &c].contains(&&claim.offer_id))
+        .map(|claim| (claim.offer_id, claim.hat.address))
+        .collect();
+    found.sort();
+    let mut want = vec![
+        (a.clone(), address(&prefix, 0)),
+        (b.clone(), address(&prefix, 3)),
+    ];
+    want.sort();
+    assert_eq!(found, want);
+    // The limit bounds one run.
+    assert_eq!(store.expired_reservations(now, 1).await.unwrap().len(), 1);
 }
 
 async fn confirmations_apply_at_their_expected_state_and_list_the_confirmed<S: Store>(store: S) {

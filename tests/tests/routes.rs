@@ -81,6 +81,8 @@ struct TemplateFunction {
     /// `Metadata.BuildProperties.Binary`: the function (= package = binary) name.
     name: Option<String>,
     routes: Vec<Route>,
+    /// The template parameter of its `Schedule` event (`Schedule: !Ref X`), if it has one.
+    schedule: Option<String>,
 }
 
 struct Template {
@@ -148,12 +150,23 @@ fn template() -> Template {
         }
 
         let mut routes = Vec::new();
+        let mut schedule = None;
         let events = properties
             .and_then(|p| p.get("Events"))
             .and_then(Yaml::as_mapping);
         for (event_id, event) in events.into_iter().flatten() {
             let event_id = event_id.as_str().unwrap_or("?");
             let kind = event.get("Type").and_then(Yaml::as_str);
+            if kind == Some("Schedule") {
+                let expression = event.get("Properties").and_then(|p| p.get("Schedule"));
+                match expression.and_then(ref_target) {
+                    Some(parameter) if schedule.is_none() => schedule = Some(parameter.to_owned()),
+                    _ => problems.push(format!(
+                        "{logical_id}.{event_id}: one Schedule event, its Schedule a !Ref of a parameter"
+                    )),
+                }
+                continue;
+            }
             if kind != Some("HttpApi") {
                 problems.push(format!(
                     "{logical_id}.{event_id}: event type {kind:?}, expected HttpApi"
@@ -176,13 +189,26 @@ fn template() -> Template {
                 )),
             }
         }
-        if routes.is_empty() {
-            problems.push(format!("{logical_id}: no HttpApi events"));
+        if routes.is_empty() == schedule.is_none() {
+            problems.push(format!(
+                "{logical_id}: HttpApi events or one Schedule event (not both, not neither)"
+            ));
+        }
+        if let Some(parameter) = &schedule
+            && doc
+                .get("Parameters")
+                .and_then(|p| p.get(parameter.as_str()))
+                .is_none()
+        {
+            problems.push(format!(
+                "{logical_id}: its schedule {parameter} is no template parameter"
+            ));
         }
         functions.push(TemplateFunction {
             logical_id,
             name,
             routes,
+            schedule,
         });
     }
     Template {
@@ -373,6 +399,19 @@ fn the_router_template_and_openapi_serve_the_tables_routes() {
         |n| n.clone(),
     ));
     for function in &template.functions {
+        let wanted_schedule = function
+            .name
+            .as_ref()
+            .and_then(|n| table.functions.get(n))
+            .and_then(|f| f.schedule.clone());
+        if function.name.as_deref() != Some(DEFAULT_ROUTE_FUNCTION)
+            && function.schedule != wanted_schedule
+        {
+            problems.push(format!(
+                "{}: template schedule {:?}, routes.toml says {wanted_schedule:?}",
+                function.logical_id, function.schedule
+            ));
+        }
         if let Some(name) = &function.name
             && function.logical_id != logical_id(name)
         {
@@ -475,6 +514,19 @@ fn event_problems(table: &Table, function: &str) -> Vec<String> {
         Err(e) => return vec![e],
     };
     let mut problems = Vec::new();
+    if table
+        .functions
+        .get(function)
+        .is_some_and(|f| f.schedule.is_some())
+    {
+        // What an EventBridge schedule sends.
+        if event["detail-type"] != "Scheduled Event" || event["source"] != "aws.events" {
+            problems.push(format!(
+                "{file}: a scheduled function's event has detail-type \"Scheduled Event\" and source \"aws.events\""
+            ));
+        }
+        return problems;
+    }
     if let Err(e) = serde_json::from_value::<
         lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
     >(event.clone())
@@ -635,6 +687,18 @@ fn the_events_readme_lists_every_event_with_its_route() {
         let Ok(event) = sample_event(&function) else {
             continue;
         };
+        if let Some(parameter) = table
+            .functions
+            .get(&function)
+            .and_then(|f| f.schedule.as_ref())
+        {
+            if route != format!("schedule {parameter}") {
+                problems.push(format!(
+                    "events/README.md shows `{route}` for {function}.json, a function invoked by `schedule {parameter}`"
+                ));
+            }
+            continue;
+        }
         let method = event["requestContext"]["http"]["method"]
             .as_str()
             .unwrap_or_default();

@@ -4,12 +4,13 @@
 
 use dex_tests::routes::{Table, TableAccess, read};
 
-/// The `needs:` list of a function's `lambda_main!` call.
+/// The `needs:` list of a function's `lambda_main!` (or, scheduled, `scheduled_main!`) call.
 fn declared_needs(function: &str) -> Vec<String> {
     let main = read(&format!("functions/{function}/src/main.rs"));
     let call = main
         .split("lambda_main!(")
         .nth(1)
+        .or_else(|| main.split("scheduled_main!(").nth(1))
         .unwrap_or_else(|| panic!("functions/{function}: no lambda_main! call"));
     let call = &call[..call.find(')').expect("the call closes")];
     let needs = call

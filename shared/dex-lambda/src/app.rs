@@ -328,6 +328,20 @@ where
         }
     }
 
+    /// The sweep of expired claim reservations (with `hat_calls`).
+    pub fn reservation_sweep<'s>(
+        &'s self,
+        calls: &'s HatCalls<'s, H, K>,
+    ) -> dex::offers::sweep::SweepService<'s, S, H, K> {
+        dex::offers::sweep::SweepService {
+            store: &self.store,
+            calls,
+            clock: &*self.clock,
+            random: &*self.random,
+            allow_ports: self.config.hat_resolve.is_some(),
+        }
+    }
+
     /// HAT registration; builds the HAT client on first use.
     pub fn registration(&self) -> DexResult<Registration<'_, S, H, K>> {
         let hats = self.hat_http()?;

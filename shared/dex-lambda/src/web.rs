@@ -293,6 +293,37 @@ where
     .await
 }
 
+/// The loop of a function that no HTTP route reaches (an EventBridge schedule invokes it):
+/// each event goes to `handler`, whose JSON answer is the invocation's result. An error is
+/// logged and fails the invocation (the schedule's retry policy then applies); it is never
+/// an HTTP answer.
+pub async fn serve_scheduled<H, Fut>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(serde_json::Value) -> Fut + Send + Sync,
+    Fut: Future<Output = DexResult<serde_json::Value>> + Send,
+{
+    let handler = &handler;
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: lambda_http::LambdaEvent<serde_json::Value>| async move {
+            let started = Instant::now();
+            let request_id = event.context.request_id.clone();
+            let result = handler(event.payload).await;
+            let ms = started.elapsed().as_millis() as u64;
+            match result {
+                Ok(answer) => {
+                    tracing::info!(request_id, ms, "scheduled run");
+                    Ok(answer)
+                }
+                Err(error) => {
+                    tracing::error!(request_id, ms, error = %error, "scheduled run failed");
+                    Err(lambda_http::Error::from(error.to_string()))
+                }
+            }
+        },
+    ))
+    .await
+}
+
 /// A container's `App`, built once in the background: by the task `init_app` starts, or by
 /// the first request if it asks before that task is done (it then waits for the same build).
 pub struct LazyApp {
@@ -348,7 +379,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-/// The `main` of a function binary: check the configuration at init, build the `App` and
+/// The `main` of a scheduled function binary (no HTTP route): as `lambda_main!`, then
+/// serve `handle` (an `async fn(&App, serde_json::Value) -> DexResult<serde_json::Value>`)
+/// on every event: `scheduled_main!(handle, needs: TABLE | HATS)`.
+#[macro_export]
+macro_rules! scheduled_main {
+    ($handle:path, needs: $($need:ident)|+) => {
+        fn main() -> Result<(), $crate::web::Error> {
+            $crate::web::runtime().block_on(async {
+                let needs = $crate::app::Needs::NOTHING $(.and($crate::app::Needs::$need))+;
+                let app = $crate::web::init_app(needs);
+                $crate::web::serve_scheduled(move |event| async move {
+                    $handle(app.get().await, event).await
+                })
+                .await
+            })
+        }
+    };
+}
+
+/// The `main` of an HTTP function binary: check the configuration at init, build the `App` and
 /// start warming what the function's first request needs in the background (`Needs` constants joined by `|`: `TABLE`, `SIGNING_KEYS`,
 /// `HATS`, or `NOTHING`), then serve `handle` (an `async fn(&App, ApiRequest) ->
 /// DexResult<HttpResponse>`) with the default body limit or the one given:

@@ -23,7 +23,7 @@ use super::ports::{Claim, ClaimState, ReservationSweepStore};
 use crate::accounts::Actor;
 use crate::error::{DexError, DexResult};
 use crate::hats::HatStore;
-use crate::hats::calls::HatCalls;
+use crate::hats::calls::{Deadline, HatCalls};
 use crate::hats::{HatHttp, certified_hat};
 use crate::ports::{Clock, Random, SecretStore};
 use crate::txlog::{Kind, LogEvent, Subject};
@@ -52,6 +52,8 @@ pub struct SweepReport {
     /// `offerId hat: error` of the HAT calls that failed; each stays `Releasing` and the
     /// next sweep after its lease tries again.
     pub failed: Vec<String>,
+    /// Found but not started: the run's HAT budget was spent (the next run takes them).
+    pub left_for_next_run: usize,
 }
 
 pub struct SweepService<'a, S, H, K> {
@@ -79,13 +81,26 @@ impl<S: ReservationSweepStore + HatStore, H: HatHttp, K: SecretStore> SweepServi
             expired: expired.len(),
             ..SweepReport::default()
         };
+        // One deadline for the whole run's HAT calls, so the run ends within the function's
+        // timeout; what it does not reach waits for the next run.
+        let deadline = self.calls.deadline();
         for claim in &expired {
-            self.release(claim, now, &mut report).await?;
+            if deadline.remaining().is_zero() {
+                report.left_for_next_run += 1;
+                continue;
+            }
+            self.release(claim, now, deadline, &mut report).await?;
         }
         Ok(report)
     }
 
-    async fn release(&self, claim: &Claim, now: i64, report: &mut SweepReport) -> DexResult<()> {
+    async fn release(
+        &self,
+        claim: &Claim,
+        now: i64,
+        deadline: Deadline,
+        report: &mut SweepReport,
+    ) -> DexResult<()> {
         let attempt = self.random.hex(16);
         let lease_until = now + SWEEP_LEASE.as_millis() as i64;
         let event = LogEvent::new(
@@ -106,7 +121,7 @@ impl<S: ReservationSweepStore + HatStore, H: HatHttp, K: SecretStore> SweepServi
             return Ok(());
         }
         let (offer_id, hat) = (claim.offer_id.as_str(), claim.hat.address.as_str());
-        match self.undo_on_hat(offer_id, hat).await {
+        match self.undo_on_hat(offer_id, hat, deadline).await {
             Ok(Undone::Done) => report.released += 1,
             Ok(Undone::Unreachable(why)) => {
                 tracing::warn!(offer = %offer_id, hat = %hat, why = %why,
@@ -128,16 +143,19 @@ impl<S: ReservationSweepStore + HatStore, H: HatHttp, K: SecretStore> SweepServi
     }
 
     /// Disables the offer's credential user on `hat`, if it exists there.
-    async fn undo_on_hat(&self, offer_id: &str, hat: &str) -> DexResult<Undone> {
+    async fn undo_on_hat(
+        &self,
+        offer_id: &str,
+        hat: &str,
+        deadline: Deadline,
+    ) -> DexResult<Undone> {
         let (address, _, cluster) = match certified_hat(self.store, hat, self.allow_ports).await {
             Ok(found) => found,
             // Not registered, not under a certified cluster, or not a HAT address any more.
             Err(DexError::BadRequest { cause, .. }) => return Ok(Undone::Unreachable(cause)),
             Err(e) => return Err(e),
         };
-        let session = self
-            .calls
-            .session(&address, &cluster.secret_name, self.calls.deadline());
+        let session = self.calls.session(&address, &cluster.secret_name, deadline);
         if let Some(user) = session.find_user(&credentials_login(offer_id)).await? {
             session.disable_user(&user.user_id).await?;
         }

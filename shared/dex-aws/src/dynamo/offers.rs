@@ -24,7 +24,7 @@ use dex::error::{DexError, DexResult};
 use dex::offers::rules::Confirmation;
 use dex::offers::{
     Claim, ClaimState, Offer, OfferCredentials, OfferHat, OfferStatus, OfferStore, OfferTerms,
-    Reservation,
+    Reservation, ReservationSweepStore,
 };
 use dex::stats::OFFER_CLAIMS;
 use dex::txlog::LogEvent;
@@ -37,6 +37,11 @@ const TAKEOVER_CANDIDATES: i32 = 10;
 
 const RESERVED: &str = "reserved";
 const KEPT: &str = "kept";
+/// Swept (offers::sweep): the place given back, the HAT side being undone, then done.
+const RELEASING: &str = "releasing";
+const RELEASED: &str = "released";
+/// Offers whose lease index one sweep reads at most (the rest wait for the next run).
+const SWEEP_OFFERS_PER_RUN: usize = 1000;
 
 fn json_text(value: &serde_json::Value) -> AttributeValue {
     s(value.to_string())
@@ -163,6 +168,25 @@ impl Codec for Claim {
                     ("claimerNumber".to_owned(), n(claimer_number)),
                 ]);
             }
+            // In the offer's lease index too, so a sweep finds one whose sweep died.
+            ClaimState::Releasing {
+                attempt,
+                lease_until,
+            } => {
+                item.extend([
+                    ("state".to_owned(), s(RELEASING)),
+                    ("attempt".to_owned(), s(attempt)),
+                    ("leaseUntil".to_owned(), n(lease_until)),
+                ]);
+                item.extend(gsi(
+                    "gsi1",
+                    keys::offer_leases(&self.offer_id),
+                    keys::lease_sort(*lease_until, &self.hat.address),
+                ));
+            }
+            ClaimState::Released => {
+                item.insert("state".to_owned(), s(RELEASED));
+            }
         }
         item
     }
@@ -176,6 +200,11 @@ impl Codec for Claim {
             KEPT => ClaimState::Kept {
                 claimer_number: get_n(item, "claimerNumber")?,
             },
+            RELEASING => ClaimState::Releasing {
+                attempt: get_s(item, "attempt")?,
+                lease_until: get_n(item, "leaseUntil")?,
+            },
+            RELEASED => ClaimState::Released,
             other => {
                 return Err(DexError::internal(format!("stored claim state {other:?}")));
             }
@@ -401,8 +430,11 @@ impl DynamoStore {
         // The HAT's own claim first: kept, or an unfinished attempt to resume.
         if let Some(item) = self.get_item(claim_key.clone(), true).await? {
             let claim = Claim::from_item(&item)?;
-            let ClaimState::Reserved { attempt: old, .. } = claim.state else {
-                return Ok(Round::Done(Reservation::AlreadyClaimed));
+            let old = match claim.state {
+                ClaimState::Reserved { attempt, .. } => attempt,
+                ClaimState::Kept { .. } => return Ok(Round::Done(Reservation::AlreadyClaimed)),
+                ClaimState::Releasing { .. } => return Ok(Round::Done(Reservation::BeingReleased)),
+                ClaimState::Released => return self.place_after_release(ask).await,
             };
             let resume = self.update_item(
                 claim_key,
@@ -444,6 +476,66 @@ impl DynamoStore {
             return Ok(Round::Done(Reservation::NotOpen));
         }
         self.take_over(ask).await
+    }
+
+    /// A new place for a HAT whose earlier claim was swept (`Released`): the offer's counter
+    /// below the cap and the claim item back to `Reserved`, in one transaction. Resumed, as
+    /// the swept attempt's debit may exist on the HAT. No takeover when the offer is full (a
+    /// takeover writes a new claim item): the sweep frees expired places soon enough.
+    async fn place_after_release(&self, ask: &PlaceAsk<'_>) -> DexResult<Round> {
+        let PlaceAsk {
+            offer_id,
+            hat,
+            attempt,
+            now,
+            lease_until,
+        } = *ask;
+        let take = self.update_item(
+            keys::offer(offer_id),
+            "ADD #taken :one",
+            Some(&format!(
+                "attribute_exists(pk) AND #taken < #max AND {OPEN}"
+            )),
+            open_expr(now)
+                .name("#taken", "placesTaken")
+                .name("#max", "requiredMaxUser")
+                .value(":one", n(1)),
+        );
+        let reserve = self.update_item(
+            keys::offer_claim(offer_id, &hat.address),
+            "SET #state = :reserved, #attempt = :attempt, #lease = :lease, \
+             gsi1pk = :leases, gsi1sk = :sort",
+            Some("#state = :released"),
+            Expr::default()
+                .name("#state", "state")
+                .name("#attempt", "attempt")
+                .name("#lease", "leaseUntil")
+                .value(":reserved", s(RESERVED))
+                .value(":released", s(RELEASED))
+                .value(":attempt", s(attempt))
+                .value(":lease", n(lease_until))
+                .value(":leases", s(keys::offer_leases(offer_id)))
+                .value(":sort", s(keys::lease_sort(lease_until, &hat.address))),
+        );
+        let failed = match self.commit(vec![take, reserve], vec![]).await? {
+            Commit::Done(_) => {
+                return Ok(Round::Done(Reservation::Resumed {
+                    attempt: attempt.to_owned(),
+                }));
+            }
+            Commit::Refused(failed) => failed,
+        };
+        if failed.iter().any(|(index, _)| *index == 1) {
+            return Ok(Round::Again);
+        }
+        let Some(offer) = failed.into_iter().next().and_then(|(_, item)| item) else {
+            return Err(DexError::NotFound(format!("no offer {offer_id}")));
+        };
+        Ok(Round::Done(if is_open(&offer, now)? {
+            Reservation::Full
+        } else {
+            Reservation::NotOpen
+        }))
     }
 
     /// The offer is full: takes the place of another HAT's attempt whose lease has ended, by
@@ -823,5 +915,110 @@ impl OfferStore for DynamoStore {
             .iter()
             .map(Claim::from_item)
             .collect()
+    }
+}
+
+impl ReservationSweepStore for DynamoStore {
+    /// Every offer's lease index, read for the leases that ended: one query of the offers,
+    /// then one per offer (a sweep runs every few minutes; offers are few beside claims).
+    async fn expired_reservations(&self, now: i64, limit: usize) -> DexResult<Vec<Claim>> {
+        let mut expired = Vec::new();
+        let offers = self.all_offers().await?;
+        for offer in offers.iter().take(SWEEP_OFFERS_PER_RUN) {
+            if expired.len() >= limit {
+                break;
+            }
+            let leases = keys::offer_leases(&offer.terms.offer_id);
+            let query = Query {
+                index: Some("gsi1"),
+                partition: &leases,
+                sort: Some(Sort::Between(
+                    keys::lease_sort(0, ""),
+                    format!("{}~", keys::lease_sort(now - 1, "")),
+                )),
+                limit: Some((limit - expired.len()) as i32),
+                ..Query::default()
+            };
+            let (items, _) = self.query(&query, None).await?;
+            for item in &items {
+                let claim = Claim::from_item(item)?;
+                if dex::offers::sweep::is_expired(&claim, now) {
+                    expired.push(claim);
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn begin_release(
+        &self,
+        claim: &Claim,
+        attempt: &str,
+        now: i64,
+        lease_until: i64,
+        event: LogEvent,
+    ) -> DexResult<bool> {
+        let (from, old) = match &claim.state {
+            ClaimState::Reserved { attempt, .. } => (RESERVED, attempt),
+            ClaimState::Releasing { attempt, .. } => (RELEASING, attempt),
+            ClaimState::Kept { .. } | ClaimState::Released => return Ok(false),
+        };
+        let take = self.update_item(
+            keys::offer_claim(&claim.offer_id, &claim.hat.address),
+            "SET #state = :releasing, #attempt = :attempt, #lease = :lease, gsi1sk = :sort",
+            Some("#state = :from AND #attempt = :old AND #lease < :now"),
+            Expr::default()
+                .name("#state", "state")
+                .name("#attempt", "attempt")
+                .name("#lease", "leaseUntil")
+                .value(":releasing", s(RELEASING))
+                .value(":attempt", s(attempt))
+                .value(":lease", n(lease_until))
+                .value(
+                    ":sort",
+                    s(keys::lease_sort(lease_until, &claim.hat.address)),
+                )
+                .value(":from", s(from))
+                .value(":old", s(old))
+                .value(":now", n(now)),
+        );
+        let (writes, events) = if from == RESERVED {
+            let give_back = self.update_item(
+                keys::offer(&claim.offer_id),
+                "ADD #taken :minus",
+                Some("#taken > :zero"),
+                Expr::default()
+                    .name("#taken", "placesTaken")
+                    .value(":minus", n(-1))
+                    .value(":zero", n(0)),
+            );
+            (vec![take, give_back], vec![event])
+        } else {
+            // A dead sweep's release: its place went back already, and it was logged.
+            (vec![take], vec![])
+        };
+        Ok(matches!(
+            self.commit(writes, events).await?,
+            Commit::Done(_)
+        ))
+    }
+
+    async fn finish_release(&self, offer_id: &str, hat: &str, attempt: &str) -> DexResult<bool> {
+        let write = self.update_item(
+            keys::offer_claim(offer_id, hat),
+            "SET #state = :released REMOVE #attempt, #lease, gsi1pk, gsi1sk",
+            Some("#state = :releasing AND #attempt = :attempt"),
+            Expr::default()
+                .name("#state", "state")
+                .name("#attempt", "attempt")
+                .name("#lease", "leaseUntil")
+                .value(":released", s(RELEASED))
+                .value(":releasing", s(RELEASING))
+                .value(":attempt", s(attempt)),
+        );
+        Ok(matches!(
+            self.commit(vec![write], vec![]).await?,
+            Commit::Done(_)
+        ))
     }
 }
