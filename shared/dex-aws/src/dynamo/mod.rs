@@ -125,6 +125,8 @@ pub(crate) struct Query<'a> {
     pub limit: Option<i32>,
     /// A filter expression with its own `#name` / `:value` placeholders.
     pub filter: Option<Filter>,
+    /// Only these attributes (a projection expression of plain names), not whole items.
+    pub projection: Option<&'a str>,
 }
 
 /// A condition on the sort key of the queried table or index.
@@ -436,6 +438,9 @@ impl DynamoStore {
         }
         if query.consistent {
             request = request.consistent_read(true);
+        }
+        if let Some(attributes) = query.projection {
+            request = request.projection_expression(attributes);
         }
         if let Some(filter) = &query.filter {
             request = request.filter_expression(filter.conditions.join(" AND "));

@@ -919,16 +919,27 @@ impl OfferStore for DynamoStore {
 }
 
 impl ReservationSweepStore for DynamoStore {
-    /// Every offer's lease index, read for the leases that ended: one query of the offers,
-    /// then one per offer (a sweep runs every few minutes; offers are few beside claims).
+    /// Every offer's lease index, read for the leases that ended: one query of the offer ids
+    /// (only the ids: an offer item may hold 64 KB of bundles), then one per offer (a sweep
+    /// runs every few minutes; offers are few beside claims).
     async fn expired_reservations(&self, now: i64, limit: usize) -> DexResult<Vec<Claim>> {
         let mut expired = Vec::new();
-        let offers = self.all_offers().await?;
-        for offer in offers.iter().take(SWEEP_OFFERS_PER_RUN) {
+        let offer_ids = self
+            .query_all(&Query {
+                index: Some("gsi1"),
+                partition: keys::ALL_OFFERS,
+                projection: Some("offerId"),
+                ..Query::default()
+            })
+            .await?
+            .iter()
+            .map(|item| get_s(item, "offerId"))
+            .collect::<DexResult<Vec<String>>>()?;
+        for offer_id in offer_ids.iter().take(SWEEP_OFFERS_PER_RUN) {
             if expired.len() >= limit {
                 break;
             }
-            let leases = keys::offer_leases(&offer.terms.offer_id);
+            let leases = keys::offer_leases(offer_id);
             let query = Query {
                 index: Some("gsi1"),
                 partition: &leases,
