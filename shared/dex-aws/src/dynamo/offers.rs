@@ -147,12 +147,23 @@ impl Codec for Claim {
             ("confirmedAt".to_owned(), n(self.confirmation.at)),
         ]);
         match &self.state {
+            // A releasing claim stays in the offer's lease index too, so that a sweep finds
+            // one whose sweep died.
             ClaimState::Reserved {
                 attempt,
                 lease_until,
+            }
+            | ClaimState::Releasing {
+                attempt,
+                lease_until,
             } => {
+                let state = if matches!(self.state, ClaimState::Reserved { .. }) {
+                    RESERVED
+                } else {
+                    RELEASING
+                };
                 item.extend([
-                    ("state".to_owned(), s(RESERVED)),
+                    ("state".to_owned(), s(state)),
                     ("attempt".to_owned(), s(attempt)),
                     ("leaseUntil".to_owned(), n(lease_until)),
                 ]);
@@ -167,22 +178,6 @@ impl Codec for Claim {
                     ("state".to_owned(), s(KEPT)),
                     ("claimerNumber".to_owned(), n(claimer_number)),
                 ]);
-            }
-            // In the offer's lease index too, so a sweep finds one whose sweep died.
-            ClaimState::Releasing {
-                attempt,
-                lease_until,
-            } => {
-                item.extend([
-                    ("state".to_owned(), s(RELEASING)),
-                    ("attempt".to_owned(), s(attempt)),
-                    ("leaseUntil".to_owned(), n(lease_until)),
-                ]);
-                item.extend(gsi(
-                    "gsi1",
-                    keys::offer_leases(&self.offer_id),
-                    keys::lease_sort(*lease_until, &self.hat.address),
-                ));
             }
             ClaimState::Released => {
                 item.insert("state".to_owned(), s(RELEASED));
@@ -280,6 +275,17 @@ fn is_open(item: &Item, now: i64) -> DexResult<bool> {
     Ok(offer.status == OfferStatus::Approved
         && offer.terms.starts <= now
         && now < offer.terms.expires)
+}
+
+/// What a transaction that takes a place came to.
+enum PlaceCommit {
+    Done,
+    /// The claim item's condition failed: it appeared or changed meanwhile.
+    ClaimChanged,
+    /// The offer's condition failed: it is full (`open`) or not open for claims.
+    OfferRefused {
+        open: bool,
+    },
 }
 
 /// What one round of a reservation ended with.
@@ -386,8 +392,26 @@ impl DynamoStore {
     /// A new place: the offer's counter below the cap, in the same transaction as the claim
     /// item, which must not exist yet (index 1 of the writes).
     fn new_place_writes(&self, ask: &PlaceAsk<'_>) -> Vec<TransactWriteItem> {
-        let PlaceAsk { offer_id, now, .. } = *ask;
-        let take = self.update_item(
+        let put = self.put_new(Self::reserved_claim(ask));
+        vec![self.take_place(ask.offer_id, ask.now), put]
+    }
+
+    /// One place of the offer back (never below zero).
+    fn return_place(&self, offer_id: &str) -> TransactWriteItem {
+        self.update_item(
+            keys::offer(offer_id),
+            "ADD #taken :minus",
+            Some("#taken > :zero"),
+            Expr::default()
+                .name("#taken", "placesTaken")
+                .value(":minus", n(-1))
+                .value(":zero", n(0)),
+        )
+    }
+
+    /// One more place taken on the offer, if it exists, is open at `now` and is not full.
+    fn take_place(&self, offer_id: &str, now: i64) -> TransactWriteItem {
+        self.update_item(
             keys::offer(offer_id),
             "ADD #taken :one",
             Some(&format!(
@@ -397,9 +421,7 @@ impl DynamoStore {
                 .name("#taken", "placesTaken")
                 .name("#max", "requiredMaxUser")
                 .value(":one", n(1)),
-        );
-        let put = self.put_new(Self::reserved_claim(ask));
-        vec![take, put]
+        )
     }
 
     /// The first round of `reserve_place`: most claims are a HAT's first, on an offer with a
@@ -458,24 +480,36 @@ impl DynamoStore {
             });
         }
         let writes = self.new_place_writes(ask);
+        match self.commit_place(writes, offer_id, now).await? {
+            PlaceCommit::Done => Ok(Round::Done(Reservation::Taken {
+                attempt: attempt.to_owned(),
+            })),
+            PlaceCommit::ClaimChanged => Ok(Round::Again),
+            PlaceCommit::OfferRefused { open: false } => Ok(Round::Done(Reservation::NotOpen)),
+            PlaceCommit::OfferRefused { open: true } => self.take_over(ask).await,
+        }
+    }
+
+    /// Commits `writes`, which take a place: the offer's counter first, the claim second.
+    async fn commit_place(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        offer_id: &str,
+        now: i64,
+    ) -> DexResult<PlaceCommit> {
         let failed = match self.commit(writes, vec![]).await? {
-            Commit::Done(_) => {
-                return Ok(Round::Done(Reservation::Taken {
-                    attempt: attempt.to_owned(),
-                }));
-            }
+            Commit::Done(_) => return Ok(PlaceCommit::Done),
             Commit::Refused(failed) => failed,
         };
         if failed.iter().any(|(index, _)| *index == 1) {
-            return Ok(Round::Again);
+            return Ok(PlaceCommit::ClaimChanged);
         }
         let Some(offer) = failed.into_iter().next().and_then(|(_, item)| item) else {
             return Err(DexError::NotFound(format!("no offer {offer_id}")));
         };
-        if !is_open(&offer, now)? {
-            return Ok(Round::Done(Reservation::NotOpen));
-        }
-        self.take_over(ask).await
+        Ok(PlaceCommit::OfferRefused {
+            open: is_open(&offer, now)?,
+        })
     }
 
     /// A new place for a HAT whose earlier claim was swept (`Released`): the offer's counter
@@ -490,17 +524,7 @@ impl DynamoStore {
             now,
             lease_until,
         } = *ask;
-        let take = self.update_item(
-            keys::offer(offer_id),
-            "ADD #taken :one",
-            Some(&format!(
-                "attribute_exists(pk) AND #taken < #max AND {OPEN}"
-            )),
-            open_expr(now)
-                .name("#taken", "placesTaken")
-                .name("#max", "requiredMaxUser")
-                .value(":one", n(1)),
-        );
+        let take = self.take_place(offer_id, now);
         let reserve = self.update_item(
             keys::offer_claim(offer_id, &hat.address),
             "SET #state = :reserved, #attempt = :attempt, #lease = :lease, \
@@ -517,25 +541,19 @@ impl DynamoStore {
                 .value(":leases", s(keys::offer_leases(offer_id)))
                 .value(":sort", s(keys::lease_sort(lease_until, &hat.address))),
         );
-        let failed = match self.commit(vec![take, reserve], vec![]).await? {
-            Commit::Done(_) => {
-                return Ok(Round::Done(Reservation::Resumed {
+        Ok(
+            match self
+                .commit_place(vec![take, reserve], offer_id, now)
+                .await?
+            {
+                PlaceCommit::Done => Round::Done(Reservation::Resumed {
                     attempt: attempt.to_owned(),
-                }));
-            }
-            Commit::Refused(failed) => failed,
-        };
-        if failed.iter().any(|(index, _)| *index == 1) {
-            return Ok(Round::Again);
-        }
-        let Some(offer) = failed.into_iter().next().and_then(|(_, item)| item) else {
-            return Err(DexError::NotFound(format!("no offer {offer_id}")));
-        };
-        Ok(Round::Done(if is_open(&offer, now)? {
-            Reservation::Full
-        } else {
-            Reservation::NotOpen
-        }))
+                }),
+                PlaceCommit::ClaimChanged => Round::Again,
+                PlaceCommit::OfferRefused { open: true } => Round::Done(Reservation::Full),
+                PlaceCommit::OfferRefused { open: false } => Round::Done(Reservation::NotOpen),
+            },
+        )
     }
 
     /// The offer is full: takes the place of another HAT's attempt whose lease has ended, by
@@ -839,15 +857,7 @@ impl OfferStore for DynamoStore {
                     .value(":reserved", s(RESERVED))
                     .value(":attempt", s(attempt)),
             ),
-            self.update_item(
-                keys::offer(offer_id),
-                "ADD #taken :minus",
-                Some("#taken > :zero"),
-                Expr::default()
-                    .name("#taken", "placesTaken")
-                    .value(":minus", n(-1))
-                    .value(":zero", n(0)),
-            ),
+            self.return_place(offer_id),
         ];
         // Refused: the attempt holds no place (any more); nothing to give back.
         self.commit(writes, vec![]).await?;
@@ -994,16 +1004,7 @@ impl ReservationSweepStore for DynamoStore {
                 .value(":now", n(now)),
         );
         let (writes, events) = if from == RESERVED {
-            let give_back = self.update_item(
-                keys::offer(&claim.offer_id),
-                "ADD #taken :minus",
-                Some("#taken > :zero"),
-                Expr::default()
-                    .name("#taken", "placesTaken")
-                    .value(":minus", n(-1))
-                    .value(":zero", n(0)),
-            );
-            (vec![take, give_back], vec![event])
+            (vec![take, self.return_place(&claim.offer_id)], vec![event])
         } else {
             // A dead sweep's release: its place went back already, and it was logged.
             (vec![take], vec![])
