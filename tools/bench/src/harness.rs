@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::proxy::{self, CountingProxy, Counts};
 use crate::results::{Lap, Phases};
-use crate::runtime::{FunctionProcess, RuntimeApi};
 use crate::{events, hats};
+use dex_tests::runtime_api::{FunctionProcess, RuntimeApi};
 
 /// The counting proxies (`None`: that service is not counted).
 pub struct Proxies {

@@ -15,8 +15,6 @@ mod push;
 mod registry;
 mod report;
 mod results;
-mod runtime;
-mod serve;
 mod sizes;
 mod stats;
 mod warm;

@@ -63,7 +63,7 @@ impl CountingProxy {
             client: Client::builder(TokioExecutor::new()).build(connector),
             counts: counts.clone(),
         });
-        let server = crate::serve::spawn(listener, shared, forward);
+        let server = dex_tests::serve::spawn(listener, shared, forward);
         Ok(Self {
             url,
             upstream: upstream.to_owned(),

@@ -21,7 +21,7 @@ use crate::proxy::{self, Counts};
 use crate::results::{
     DataSet, IngestPhase, IngestResult, Outcome, ReadPair, ReadsFlat, Seeding, WarmEntry, per_op,
 };
-use crate::runtime::{self, FunctionProcess, RuntimeApi};
+use dex_tests::runtime_api::{self as runtime, FunctionProcess, RuntimeApi};
 
 /// The endpoints reported data lands in: 10 namespaces × 5 endpoints.
 const NAMESPACES: [(&str, [&str; 5]); 10] = [

@@ -1,9 +1,10 @@
 //! A minimal local Lambda Runtime API (the 2018-06-01 interface a `provided.al2023` function
-//! polls) and the function process it serves.
+//! polls) and the function process it serves: what `make bench` measures functions with, and
+//! what the fault tests kill a function under (tests/faults/tests/killed_e2e.rs).
 //!
-//! Every function process gets its own server on 127.0.0.1:<free port>. The bench queues events;
-//! `GET /runtime/invocation/next` long-polls that queue, exactly as the real service does, and
-//! every step is reported as a [`Note`] stamped with the instant it happened.
+//! Every function process gets its own server on 127.0.0.1:<free port>. The caller queues
+//! events; `GET /runtime/invocation/next` long-polls that queue, exactly as the real service
+//! does, and every step is reported as a [`Note`] stamped with the instant it happened.
 
 use std::convert::Infallible;
 use std::fs::File;
@@ -87,7 +88,7 @@ impl RuntimeApi {
 
     /// Queues an event for the next `/next`; returns its request id.
     pub fn enqueue(&mut self, event: Bytes) -> String {
-        // Unique across the whole bench run (the logs of every process go to one file).
+        // Unique across the whole run (the logs of every process go to one file).
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id());
         let _ = self.queue.send((id.clone(), event));
@@ -227,7 +228,7 @@ async fn handle(
             .send(Note::NextRequested { at: Instant::now() });
         let next = shared.queue.lock().await.recv().await;
         let Some((id, event)) = next else {
-            // The bench is done with this function: like Lambda, never answer.
+            // The caller is done with this function: like Lambda, never answer.
             return std::future::pending().await;
         };
         let deadline = SystemTime::now()
@@ -345,13 +346,8 @@ impl FunctionProcess {
             command.env(key, value);
         }
         command
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .envs(crate::support::lambda_runtime_env(runtime_api, name))
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "dex-bench")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -366,8 +362,22 @@ impl FunctionProcess {
         })
     }
 
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process outright (SIGKILL on unix: no handler, no flush, no goodbye to the
+    /// Runtime API, as when Lambda's host loses the instance) and reaps it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        let status = self.child.wait()?;
+        self.exit = Some(status.to_string());
+        Ok(())
+    }
+
     /// The exit status, once the process has ended.
-    fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         if self.exit.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
         {
