@@ -1,5 +1,6 @@
 //! Test support for DEX: the test HAT cluster and helpers for the end-to-end suites.
 
+pub mod aws_proxy;
 pub mod gateway_event;
 pub mod hat_support;
 pub mod market;

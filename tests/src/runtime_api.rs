@@ -6,6 +6,7 @@
 //! events; `GET /runtime/invocation/next` long-polls that queue, exactly as the real service
 //! does, and every step is reported as a [`Note`] stamped with the instant it happened.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -124,6 +125,11 @@ impl RuntimeApi {
                 }
             }
         }
+    }
+
+    /// A note that has arrived already, without waiting.
+    pub fn try_note(&mut self) -> Option<Note> {
+        self.notes.try_recv().ok()
     }
 
     /// Queues `event` and waits for its outcome.
@@ -314,6 +320,19 @@ fn accepted() -> Response<Full<Bytes>> {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)))
         .expect("valid response parts")
+}
+
+/// What a function gets from this process's environment: DEX's configuration (`DEX_*`), the
+/// AWS settings and endpoints (`AWS_*` but `AWS_LAMBDA_*`, which belong to the Runtime API)
+/// and `RUST_LOG`, as the local stack's `cargo lambda watch` passes them on.
+pub fn stack_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("DEX_")
+                || (k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA_"))
+                || k == "RUST_LOG"
+        })
+        .collect()
 }
 
 /// A running function binary; dropping it kills the process.

@@ -10,7 +10,6 @@ mod floor;
 mod harness;
 mod hats;
 mod onboarding;
-mod proxy;
 mod push;
 mod registry;
 mod report;
