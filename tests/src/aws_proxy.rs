@@ -92,6 +92,11 @@ impl CountingProxy {
         *self.shared.hold.lock().expect("hold lock") = Some((operation.to_owned(), seen + pass));
     }
 
+    /// Forwards every later request again (the held ones stay held).
+    pub fn release(&self) {
+        *self.shared.hold.lock().expect("hold lock") = None;
+    }
+
     /// How many requests are held (or were, before their caller went away).
     pub fn held(&self) -> u64 {
         self.shared.held.load(Ordering::SeqCst)
