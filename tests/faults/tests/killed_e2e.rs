@@ -317,6 +317,7 @@ async fn a_report_killed_between_its_transactions_is_counted_exactly_once_when_r
         .await;
     dynamodb.release();
     let first = logged_items(&dex, hat).await;
+    eprintln!("counted before the kill: {first} of 100 items");
     assert!(
         0 < first && first < 100,
         "the first chunk is counted (with its log entry), not the rest: {first}"
