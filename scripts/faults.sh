@@ -11,11 +11,17 @@
 #   which a test can cut (refused, every connection dropped), stall or open again;
 # - its own `cargo lambda watch` with ONE instance per function, so a test can name the
 #   process that serves a function (a descendant of the watch, DEX_FAULTS_WATCH_PID) and
-#   show that it is still the same process after a fault (no cold start), or kill it;
+#   show that it is still the same process after a fault (no cold start);
+# - the debug binaries of the functions killed mid-request (tests/faults/tests/killed_e2e.rs),
+#   built here (a no-op after `make test`'s build_all): the watch neither answers a request
+#   whose process died nor replaces the process, so those tests run the binary themselves
+#   under a local Lambda Runtime API (dex_tests::runtime_api), SIGKILL it mid-request and
+#   hand the retry to a new process;
 # - its own table (dexctl init) and admin (dexctl ensure-admin).
 #
 # Environment for the tests: DEX_TEST_URL, the AWS_* endpoints (Secrets Manager = the gate),
-# DEX_FAULTS_CONTROL (host:port of fault-ctl), DEX_FAULTS_WATCH_PID.
+# DEX_FAULTS_CONTROL (host:port of fault-ctl), DEX_FAULTS_WATCH_PID, DEX_FAULTS_BIN_DIR
+# (the functions' debug binaries), DEX_FAULTS_LOG_DIR (where the killed functions log).
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,6 +45,10 @@ run_faults() {
     mkdir -p "$dir/dynamodb"
     target="$(cargo_target_dir)" || return 1
     dynamodb_dir="$(dynamodb_local_dir)" || die "DynamoDB Local is not installed (run ensure_tools)"
+    # The binaries killed_e2e runs (explicit `|| return 1`: errexit is off in here).
+    log "faults: cargo build -p offer-claim -p dataplug-connect -p stats-report"
+    cargo build -q -p offer-claim -p dataplug-connect -p stats-report || return 1
+    export DEX_FAULTS_BIN_DIR="$target/debug" DEX_FAULTS_LOG_DIR="$dir"
     faults_ports
     local dynamodb_port="${FAULT_PORTS[0]}" moto_port="${FAULT_PORTS[1]}"
     local secrets_port="${FAULT_PORTS[2]}" control_port="${FAULT_PORTS[3]}"

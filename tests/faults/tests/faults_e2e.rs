@@ -1,8 +1,9 @@
 //! Faults (issue 11 §2), on the fault phase's own stack (scripts/faults.sh), one test at a
 //! time: DynamoDB Local killed and started again on its data on disk, Secrets Manager cut
 //! off at its port (moto itself keeps running), and HATs that hang while DynamoDB goes
-//! down. (A function process killed mid-request is not here: `cargo lambda watch` 1.9.2
-//! neither answers that request nor replaces the instance.) Each test shows the status and message DEX answers
+//! down. (A function process killed mid-request is in killed_e2e.rs: `cargo lambda watch`
+//! 1.9.2 neither answers that request nor replaces the instance, so those tests run the
+//! function under a Runtime API of their own.) Each test shows the status and message DEX answers
 //! during the fault, that nothing half-done stays (markers and counts, places and claims,
 //! log entries and their changes), that resends after the fault end with exact totals,
 //! and that the function that saw the fault recovers in the same process (its pid under
@@ -13,18 +14,22 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use reqwest::Response;
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use dex_tests::hat_support::subject_log;
 use dex_tests::market::Market;
 use dex_tests::stats_support::{
-    EndpointStats, FieldTotals, HatUser, Json, StatsCluster, accepted_entries, add_totals, batch,
-    hat_log, inbound, namespace_totals, now_millis, parse_outcome, post_report, report,
-    report_token, unique_namespace,
+    StatsCluster, batch, namespace_totals, parse_outcome, post_report, report, report_token,
+    unique_namespace,
 };
-use dex_tests::support::{Dex, assert_error, create_account, expect_json, public_url};
+use dex_tests::support::{Dex, assert_error, expect_json};
 use dex_tests::test_hat::{RouteFail, TestHat, TestHatCluster};
+
+mod common;
+use common::{
+    approved_plug, claim, claimed, connect, eventually, inbound_items, logged_items, running_offer,
+    sum_into,
+};
 
 // ---- the fault controller and the function processes ------------------------------------
 
@@ -103,15 +108,6 @@ fn function_pid(function: &str) -> u32 {
     pids[0]
 }
 
-/// Waits until `what` holds (a safety bound, not a timing assertion).
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: still not so after 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// DEX's 503 for a dependency that is down: its JSON error naming `service`, and a
 /// `Retry-After` in seconds.
 async fn assert_unavailable(resp: Response, service: &str) {
@@ -132,57 +128,15 @@ async fn assert_unavailable(resp: Response, service: &str) {
 
 // ---- statistics while DynamoDB is down ---------------------------------------------------
 
-/// `n` distinct inbound items for `namespace` (salted by `salt`), and what they add.
-fn inbound_items(namespace: &str, salt: i64, n: i64) -> (Vec<Json>, FieldTotals) {
-    let user = HatUser::owner("alice");
-    let start = (now_millis() / 1000 - 3600) * 1000;
-    let mut totals = FieldTotals::new();
-    let items = (0..n)
-        .map(|i| {
-            let stats = vec![EndpointStats::new(
-                format!("{namespace}/ep{}", i % 2),
-                &[("a", 1 + i), ("b.c", 2)],
-            )];
-            add_totals(&mut totals, namespace, &stats);
-            inbound(start + (salt * 1000 + i) * 1000, &user, &stats, "saved")
-        })
-        .collect();
-    (items, totals)
-}
-
-fn sum_into(totals: &mut FieldTotals, more: &FieldTotals) {
-    for (k, v) in more {
-        *totals.entry(k.clone()).or_default() += v;
-    }
-}
-
-/// The items counted for `hat` as its log states them, and that its chain verifies.
-async fn logged_items(dex: &Dex, hat: &TestHat) -> u64 {
-    let log = hat_log(dex, hat).await;
-    let entries: Vec<dex::txlog::LogEntry> = log
-        .iter()
-        .map(|e| serde_json::from_value(e.clone()).expect("a log entry"))
-        .collect();
-    assert_eq!(
-        dex::txlog::verify_chain(&entries),
-        Ok(()),
-        "the HAT's chain verifies"
-    );
-    accepted_entries(&log)
-        .iter()
-        .map(|e| e["details"]["items"].as_u64().unwrap())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_down_answers_503_after_retries_and_resends_end_with_exact_totals() {
     let dex = Dex::new();
     let sc = StatsCluster::start(&["alice"]).await;
     let hat = &sc.hats[0];
     let ns = unique_namespace();
-    let (a, a_totals) = inbound_items(&ns, 0, 10);
-    let (b, b_totals) = inbound_items(&ns, 1, 10);
-    let (c, c_totals) = inbound_items(&ns, 2, 10);
+    let (a, a_totals) = inbound_items(&ns, 0, 10, 2);
+    let (b, b_totals) = inbound_items(&ns, 1, 10, 2);
+    let (c, c_totals) = inbound_items(&ns, 2, 10, 2);
     let outcome = report(&dex, hat, &batch(&a)).await;
     assert_eq!(
         (outcome.accepted, outcome.duplicates),
@@ -296,45 +250,6 @@ async fn a_cold_start_without_secrets_manager_answers_503_then_recovers_in_the_s
 
 // ---- a claim and a plug connection meeting DynamoDB down after the HAT acted ------------
 
-fn now_ms() -> i64 {
-    now_millis()
-}
-
-/// A running, approved offer of the market's buyer for at most `max` HATs.
-async fn running_offer(m: &Market, max: u32) -> String {
-    let id = format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    let now = now_ms();
-    let body = json!({
-        "offerId": id, "title": "Locations", "description": "a month of locations",
-        "starts": now - 60_000, "expires": now + 86_400_000,
-        "collectionDuration": 2_592_000_000i64,
-        "requiredData": {"name": "locations", "bundle": {
-            "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
-        "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
-    });
-    m.register_offer("/api/v2", &body, true).await;
-    id
-}
-
-/// The `offer.claimed` entries on `hat`'s chain.
-async fn claimed(m: &Market, hat: &TestHat) -> Vec<Value> {
-    subject_log(&m.admin, &format!("hat:{}", hat.address()))
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "offer.claimed")
-        .map(|e| e.details)
-        .collect()
-}
-
-async fn claim(id: &str, hat: &TestHat) -> Response {
-    Dex::new()
-        .get(
-            &format!("/api/v2/offer/{id}/claim"),
-            Some(&hat.dex_token(&public_url())),
-        )
-        .await
-}
-
 /// Starts `request` and, once the HAT holds the call `route` (which it answers after a
 /// pause), kills DynamoDB: the HAT then does what it was asked, and what DEX writes after
 /// it meets DynamoDB down. Answers the request's response; DynamoDB is started again.
@@ -401,47 +316,6 @@ async fn a_claim_kept_while_dynamodb_is_down_keeps_its_place_and_resumes_once() 
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     assert_eq!(claimed[0]["resumed"], true, "{claimed:?}");
     assert_eq!(function_pid("offer-claim"), claimer, "no cold start");
-}
-
-/// An approved plug of a new owner account: (plug id, owner token).
-async fn approved_plug(admin: &str) -> (String, String) {
-    let (owner_id, username, password) = create_account(admin, &[]).await;
-    let owner = Dex::new().token(&username, &password).await;
-    let dex = Dex::new();
-    let name = format!("plug{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let body = json!({
-        "name": name, "description": "syncs a calendar",
-        "url": "https://plug.example.com/connect",
-        "illustrationUrl": "https://plug.example.com/logo.png",
-        "providerId": owner_id, "password": "a long plug password",
-    });
-    let resp = dex
-        .post_json("/api/admin/dataplugs", Some(admin), &body)
-        .await;
-    assert_eq!(resp.status().as_u16(), 201);
-    let created: Value = resp.json().await.unwrap();
-    let id = created["uuid"].as_str().unwrap().to_owned();
-    let resp = dex
-        .put_json(
-            &format!("/api/admin/dataplugs/{id}"),
-            Some(admin),
-            &json!({"approved": true}),
-        )
-        .await;
-    assert_eq!(resp.status().as_u16(), 200);
-    (id, owner)
-}
-
-async fn connect(plug: &str, hat: &str, token: &str) -> Response {
-    Dex::new()
-        .get(
-            &format!(
-                "/api/dataplugs/{plug}/connect?hat={}",
-                dex_tests::support::url_encode(hat)
-            ),
-            Some(token),
-        )
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

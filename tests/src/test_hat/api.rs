@@ -18,6 +18,9 @@ pub enum RouteFail {
     Status(u16),
     /// Waits this long, then answers normally.
     Slow(Duration),
+    /// Does what the request asks, then waits this long before answering (a HAT that acted
+    /// and whose answer is late: whoever gives up waiting cannot tell it acted).
+    SlowAfter(Duration),
     /// Closes the connection without an answer, doing nothing.
     Drop,
     /// Does what the request asks, then closes the connection without an answer.

@@ -191,7 +191,7 @@ async fn answer(
 
     let path = parts.uri.path();
     let route = format!("{} {path}", parts.method);
-    let mut drop_after = false;
+    let (mut drop_after, mut late) = (false, None);
     match api::failure(hat, &route) {
         None => {}
         Some(RouteFail::Status(status)) => {
@@ -207,10 +207,14 @@ async fn answer(
         Some(RouteFail::Slow(delay)) => tokio::time::sleep(delay).await,
         Some(RouteFail::Drop) => return Err(DropConnection),
         Some(RouteFail::DropAfter) => drop_after = true,
+        Some(RouteFail::SlowAfter(delay)) => late = Some(delay),
     }
     let response = answer_normally(shared, hat, parts, body, key, &behaviour, decoy_pem);
     if drop_after {
         return Err(DropConnection);
+    }
+    if let Some(delay) = late {
+        tokio::time::sleep(delay).await;
     }
     Ok(response)
 }

@@ -82,8 +82,9 @@ impl Options {
         public_url: &str,
         ingest: bool,
     ) -> crate::results::Settings {
-        let upstream =
-            |p: &Option<crate::proxy::CountingProxy>| p.as_ref().map(|p| p.upstream.clone());
+        let upstream = |p: &Option<dex_tests::aws_proxy::CountingProxy>| {
+            p.as_ref().map(|p| p.upstream.clone())
+        };
         crate::results::Settings {
             cold_runs: self.runs,
             warm_requests: self.requests,

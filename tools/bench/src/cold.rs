@@ -13,8 +13,8 @@ use crate::events::{self, Event};
 use crate::floor::FLOOR;
 use crate::harness::{Bench, Snapshot, median, ms};
 use crate::results::{ColdMeasured, ColdResult, ColdTimes, Requests};
-use crate::runtime::{self, Note, RuntimeApi};
 use crate::sizes::Size;
+use dex_tests::runtime_api::{self as runtime, Note, RuntimeApi};
 
 pub struct ColdRun {
     pub init: Duration,

@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use crate::events::{self, Ctx, Event};
 use crate::harness::{Bench, ms, percentile};
 use crate::hats::{HatSetup, describe};
-use crate::proxy;
 use crate::results::{Outcome, PerOp, per_op};
-use crate::runtime::{self, RuntimeApi};
+use dex_tests::aws_proxy as proxy;
+use dex_tests::runtime_api::{self as runtime, RuntimeApi};
 
 pub const CLAIM: &str = "offer-claim";
 /// HATs in the race, each claiming once.

@@ -1,14 +1,13 @@
 //! What every measurement uses: the workspace and its binaries, the counting proxies, the
 //! functions' environment, and the [`Bench`] that spawns a binary against a Runtime API.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::proxy::{self, CountingProxy, Counts};
 use crate::results::{Lap, Phases};
-use crate::runtime::{FunctionProcess, RuntimeApi};
 use crate::{events, hats};
+use dex_tests::aws_proxy::{self as proxy, CountingProxy, Counts};
+use dex_tests::runtime_api::{FunctionProcess, RuntimeApi};
 
 /// The counting proxies (`None`: that service is not counted).
 pub struct Proxies {
@@ -75,13 +74,7 @@ async fn start_proxy(service: &str, variable: &str) -> Result<Option<CountingPro
 /// cluster (docs/decisions.md §6), the public URL the bench's HAT tokens name, and the HAT key cache
 /// at its default.
 fn function_env(proxies: &Proxies) -> Vec<(String, String)> {
-    let mut env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| {
-            k.starts_with("DEX_")
-                || (k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA_"))
-                || k == "RUST_LOG"
-        })
-        .collect();
+    let mut env = dex_tests::runtime_api::stack_env();
     env.insert("DEX_HAT_SCHEME".into(), hats::HAT_SCHEME.into());
     env.insert("DEX_HAT_RESOLVE".into(), hats::HAT_RESOLVE.into());
     env.insert("DEX_LOCAL_STACK".into(), "1".into());

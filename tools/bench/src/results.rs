@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::harness::{Proxies, Snapshot};
-use crate::proxy;
-pub use crate::proxy::Counts;
 use crate::stats::{IngestSettings, ScaleSettings};
+use dex_tests::aws_proxy as proxy;
+pub use dex_tests::aws_proxy::Counts;
 
 /// Requests per operation, averaged over several requests.
 pub type PerOp = BTreeMap<String, f64>;

@@ -17,11 +17,11 @@ use serde_json::{Value, json};
 
 use crate::events::{self, Event};
 use crate::harness::{Bench, ms, percentile};
-use crate::proxy::{self, Counts};
 use crate::results::{
     DataSet, IngestPhase, IngestResult, Outcome, ReadPair, ReadsFlat, Seeding, WarmEntry, per_op,
 };
-use crate::runtime::{self, FunctionProcess, RuntimeApi};
+use dex_tests::aws_proxy::{self as proxy, Counts};
+use dex_tests::runtime_api::{self as runtime, FunctionProcess, RuntimeApi};
 
 /// The endpoints reported data lands in: 10 namespaces × 5 endpoints.
 const NAMESPACES: [(&str, [&str; 5]); 10] = [

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::events::{self, Ctx, WarmCase};
 use crate::harness::{Bench, ms, percentile};
 use crate::results::{Outcome, PerRequest, ProbeResult, Requests, WarmEntry, WarmResult};
-use crate::runtime::{self, RuntimeApi};
+use dex_tests::runtime_api::{self as runtime, RuntimeApi};
 
 impl Bench {
     /// One warm case. Returns the result and the first response.

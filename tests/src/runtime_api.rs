@@ -1,10 +1,12 @@
 //! A minimal local Lambda Runtime API (the 2018-06-01 interface a `provided.al2023` function
-//! polls) and the function process it serves.
+//! polls) and the function process it serves: what `make bench` measures functions with, and
+//! what the fault tests kill a function under (tests/faults/tests/killed_e2e.rs).
 //!
-//! Every function process gets its own server on 127.0.0.1:<free port>. The bench queues events;
-//! `GET /runtime/invocation/next` long-polls that queue, exactly as the real service does, and
-//! every step is reported as a [`Note`] stamped with the instant it happened.
+//! Every function process gets its own server on 127.0.0.1:<free port>. The caller queues
+//! events; `GET /runtime/invocation/next` long-polls that queue, exactly as the real service
+//! does, and every step is reported as a [`Note`] stamped with the instant it happened.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -87,7 +89,7 @@ impl RuntimeApi {
 
     /// Queues an event for the next `/next`; returns its request id.
     pub fn enqueue(&mut self, event: Bytes) -> String {
-        // Unique across the whole bench run (the logs of every process go to one file).
+        // Unique across the whole run (the logs of every process go to one file).
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id());
         let _ = self.queue.send((id.clone(), event));
@@ -123,6 +125,11 @@ impl RuntimeApi {
                 }
             }
         }
+    }
+
+    /// A note that has arrived already, without waiting.
+    pub fn try_note(&mut self) -> Option<Note> {
+        self.notes.try_recv().ok()
     }
 
     /// Queues `event` and waits for its outcome.
@@ -227,7 +234,7 @@ async fn handle(
             .send(Note::NextRequested { at: Instant::now() });
         let next = shared.queue.lock().await.recv().await;
         let Some((id, event)) = next else {
-            // The bench is done with this function: like Lambda, never answer.
+            // The caller is done with this function: like Lambda, never answer.
             return std::future::pending().await;
         };
         let deadline = SystemTime::now()
@@ -315,6 +322,19 @@ fn accepted() -> Response<Full<Bytes>> {
         .expect("valid response parts")
 }
 
+/// What a function gets from this process's environment: DEX's configuration (`DEX_*`), the
+/// AWS settings and endpoints (`AWS_*` but `AWS_LAMBDA_*`, which belong to the Runtime API)
+/// and `RUST_LOG`, as the local stack's `cargo lambda watch` passes them on.
+pub fn stack_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("DEX_")
+                || (k.starts_with("AWS_") && !k.starts_with("AWS_LAMBDA_"))
+                || k == "RUST_LOG"
+        })
+        .collect()
+}
+
 /// A running function binary; dropping it kills the process.
 pub struct FunctionProcess {
     pub name: String,
@@ -345,13 +365,8 @@ impl FunctionProcess {
             command.env(key, value);
         }
         command
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .envs(crate::support::lambda_runtime_env(runtime_api, name))
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "dex-bench")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -366,8 +381,22 @@ impl FunctionProcess {
         })
     }
 
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process outright (SIGKILL on unix: no handler, no flush, no goodbye to the
+    /// Runtime API, as when Lambda's host loses the instance) and reaps it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        let status = self.child.wait()?;
+        self.exit = Some(status.to_string());
+        Ok(())
+    }
+
     /// The exit status, once the process has ended.
-    fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         if self.exit.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
         {

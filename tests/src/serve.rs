@@ -1,4 +1,5 @@
-//! The loopback HTTP/1 server loop shared by the local Runtime API and the counting proxy.
+//! The loopback HTTP/1 server loop of the local Runtime API ([`crate::runtime_api`]) and of
+//! the bench's counting proxy.
 
 use std::convert::Infallible;
 use std::future::Future;

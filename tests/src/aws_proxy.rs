@@ -1,10 +1,13 @@
 //! A counting HTTP proxy in front of an AWS service emulator (DynamoDB Local, moto): the
 //! functions talk to it through `AWS_ENDPOINT_URL_*`, it forwards every request unchanged
 //! (the `Host` header too, so SigV4 signatures stay valid) and counts requests per
-//! `X-Amz-Target` (e.g. `DynamoDB_20120810.GetItem`).
+//! `X-Amz-Target` (e.g. `DynamoDB_20120810.GetItem`). `make bench` counts a function's
+//! round trips with it; the fault tests also hold one operation with it (never forwarded,
+//! never answered), to kill a function at that step of a request.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -23,14 +26,17 @@ pub struct CountingProxy {
     /// The URL to give the functions (`http://127.0.0.1:<port>`).
     pub url: String,
     pub upstream: String,
-    counts: Arc<Mutex<Counts>>,
+    shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 
 struct Shared {
     authority: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    counts: Arc<Mutex<Counts>>,
+    counts: Mutex<Counts>,
+    /// (operation, its count past which requests are held), set by [`CountingProxy::hold`].
+    hold: Mutex<Option<(String, u64)>>,
+    held: AtomicU64,
 }
 
 impl CountingProxy {
@@ -55,25 +61,45 @@ impl CountingProxy {
             "http://{}",
             listener.local_addr().map_err(|e| e.to_string())?
         );
-        let counts = Arc::new(Mutex::new(Counts::new()));
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let shared = Arc::new(Shared {
             authority,
             client: Client::builder(TokioExecutor::new()).build(connector),
-            counts: counts.clone(),
+            counts: Mutex::new(Counts::new()),
+            hold: Mutex::new(None),
+            held: AtomicU64::new(0),
         });
-        let server = crate::serve::spawn(listener, shared, forward);
+        let server = crate::serve::spawn(listener, shared.clone(), forward);
         Ok(Self {
             url,
             upstream: upstream.to_owned(),
-            counts,
+            shared,
             server,
         })
     }
 
     pub fn snapshot(&self) -> Counts {
-        self.counts.lock().expect("counts lock").clone()
+        self.shared.counts.lock().expect("counts lock").clone()
+    }
+
+    /// From now on, forwards `pass` more requests of `operation` (an `X-Amz-Target`), then
+    /// holds every later one: never forwarded, never answered, until the caller's
+    /// connection or this proxy goes away.
+    pub fn hold(&self, operation: &str, pass: u64) {
+        let counts = self.shared.counts.lock().expect("counts lock");
+        let seen = counts.get(operation).copied().unwrap_or(0);
+        *self.shared.hold.lock().expect("hold lock") = Some((operation.to_owned(), seen + pass));
+    }
+
+    /// Forwards every later request again (the held ones stay held).
+    pub fn release(&self) {
+        *self.shared.hold.lock().expect("hold lock") = None;
+    }
+
+    /// How many requests are held (or were, before their caller went away).
+    pub fn held(&self) -> u64 {
+        self.shared.held.load(Ordering::SeqCst)
     }
 }
 
@@ -107,12 +133,20 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{} {}", parts.method, parts.uri.path()));
-    *shared
-        .counts
-        .lock()
-        .expect("counts lock")
-        .entry(operation)
-        .or_default() += 1;
+    let count = {
+        let mut counts = shared.counts.lock().expect("counts lock");
+        let count = counts.entry(operation.clone()).or_default();
+        *count += 1;
+        *count
+    };
+    let held = matches!(
+        &*shared.hold.lock().expect("hold lock"),
+        Some((op, past)) if *op == operation && count > *past
+    );
+    if held {
+        shared.held.fetch_add(1, Ordering::SeqCst);
+        return std::future::pending().await;
+    }
 
     let body = match body.collect().await {
         Ok(body) => body.to_bytes(),
@@ -147,7 +181,7 @@ async fn forward(
 }
 
 fn bad_gateway(message: String) -> Response<Full<Bytes>> {
-    eprintln!("dex-bench proxy: {message}");
+    eprintln!("counting proxy: {message}");
     Response::builder()
         .status(StatusCode::BAD_GATEWAY)
         .body(Full::new(Bytes::from(message)))
