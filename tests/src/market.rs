@@ -75,6 +75,36 @@ impl Market {
         expect_json(approved, 200).await
     }
 
+    /// A running, approved offer of the buyer for at most `max` HATs, its id starting with
+    /// `prefix`: started a minute ago, open for a day.
+    pub async fn running_offer(&self, prefix: &str, max: u32) -> String {
+        let id = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        let now = crate::stats_support::now_millis();
+        let body = serde_json::json!({
+            "offerId": id, "title": "Locations", "description": "a month of locations",
+            "starts": now - 60_000, "expires": now + 86_400_000,
+            "collectionDuration": 2_592_000_000i64,
+            "requiredData": {"name": "locations", "bundle": {
+                "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
+            "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
+        });
+        self.register_offer("/api/v2", &body, true).await;
+        id
+    }
+
+    /// `hat` claims offer `id` with its own token (`GET /api/v2/offer/{id}/claim`).
+    pub async fn claim(id: &str, hat: &TestHat) -> reqwest::Response {
+        Dex::new()
+            .get(
+                &format!("/api/v2/offer/{id}/claim"),
+                Some(&hat.dex_token(&crate::support::public_url())),
+            )
+            .await
+    }
+
     /// The data debits DEX posted to `hat` (each claim's HAT side posts one).
     pub fn debit_posts(&self, hat: &TestHat) -> usize {
         self.hats

@@ -205,12 +205,15 @@ impl Invocation {
     }
 }
 
-/// The HTTP status inside an API Gateway v2 response (0 when missing).
+/// The HTTP status inside an API Gateway v2 response (0 when missing); a scheduled
+/// function's JSON answer that is no Lambda error counts as 200.
 pub fn status_of(response: &serde_json::Value) -> u16 {
-    response
-        .get("statusCode")
-        .and_then(|s| s.as_u64())
-        .unwrap_or(0) as u16
+    match response.get("statusCode") {
+        Some(status) => status.as_u64().unwrap_or(0) as u16,
+        // A scheduled function (offer-sweep) answers its report, not an HTTP response.
+        None if response.is_object() && response.get("errorType").is_none() => 200,
+        None => 0,
+    }
 }
 
 async fn handle(

@@ -15,40 +15,14 @@ use dex::offers::claims::CLAIM_LEASE;
 use dex_tests::hat_support::subject_log;
 use dex_tests::market::Market;
 use dex_tests::routes::read;
-use dex_tests::stats_support::now_millis;
-use dex_tests::support::{Dex, assert_error, dex_url, expect_json, public_url};
+use dex_tests::support::{assert_error, dex_url, expect_json};
 use dex_tests::test_hat::{RouteFail, TestHat};
-use reqwest::Response;
-use serde_json::{Value, json};
-
-async fn running_offer(m: &Market, max: u32) -> String {
-    let id = format!("sweep-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    let now = now_millis();
-    let body = json!({
-        "offerId": id, "title": "Locations", "description": "a month of locations",
-        "starts": now - 60_000, "expires": now + 86_400_000,
-        "collectionDuration": 2_592_000_000i64,
-        "requiredData": {"name": "locations", "bundle": {
-            "locations": {"endpoints": [{"endpoint": "rumpel/locations"}]}}},
-        "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
-    });
-    m.register_offer("/api/v2", &body, true).await;
-    id
-}
-
-async fn claim(id: &str, hat: &TestHat) -> Response {
-    Dex::new()
-        .get(
-            &format!("/api/v2/offer/{id}/claim"),
-            Some(&hat.dex_token(&public_url())),
-        )
-        .await
-}
+use serde_json::Value;
 
 /// `hat` claims `id`; the HAT makes the debit and drops the connection: 502, place held.
 async fn claim_losing_the_answer(id: &str, hat: &TestHat) {
     hat.fail_route("POST /api/v2.6/data-debit/", RouteFail::DropAfter, Some(1));
-    assert_error(claim(id, hat).await, 502, "create data debit").await;
+    assert_error(Market::claim(id, hat).await, 502, "create data debit").await;
     assert_eq!(hat.data_debits().len(), 1);
 }
 
@@ -94,18 +68,18 @@ async fn released_entries(m: &Market, hat: &TestHat) -> Vec<(String, Value)> {
 async fn expired_reservations_are_swept_their_users_disabled_and_their_places_free_again() {
     let m = Market::start().await;
     let (alice, bob) = (m.hat("alice").await, m.hat("bob").await);
-    let one = running_offer(&m, 1).await;
-    let two = running_offer(&m, 2).await;
+    let one = m.running_offer("sweep", 1).await;
+    let two = m.running_offer("sweep", 2).await;
     claim_losing_the_answer(&one, &alice).await;
     let carol = m.hat("carol").await;
     claim_losing_the_answer(&two, &carol).await;
-    assert_error(claim(&one, &bob).await, 400, "offer is full").await;
+    assert_error(Market::claim(&one, &bob).await, 400, "offer is full").await;
 
     // Within the lease a sweep leaves them alone.
     let first = sweep().await;
     assert!(first["expired"].is_u64(), "{first}");
     assert!(user_enabled(&alice, &one) && user_enabled(&carol, &two));
-    assert_error(claim(&one, &bob).await, 400, "offer is full").await;
+    assert_error(Market::claim(&one, &bob).await, 400, "offer is full").await;
 
     tokio::time::sleep(CLAIM_LEASE + Duration::from_secs(2)).await;
     // Other suites' expired reservations may be swept in the same run; a run that spent its
@@ -136,14 +110,14 @@ async fn expired_reservations_are_swept_their_users_disabled_and_their_places_fr
     assert!(!user_enabled(&alice, &one));
 
     // The one-place offer's place is free: bob takes it, alice finds it full.
-    let bobs = expect_json(claim(&one, &bob).await, 200).await;
+    let bobs = expect_json(Market::claim(&one, &bob).await, 200).await;
     assert_eq!(bobs["claimerNumber"], 1, "{bobs}");
-    assert_error(claim(&one, &alice).await, 400, "offer is full").await;
+    assert_error(Market::claim(&one, &alice).await, 400, "offer is full").await;
     assert!(!user_enabled(&alice, &one));
     assert_eq!(alice.data_debits().len(), 1);
 
     // Carol claims the two-place offer again: resumed, her debit taken as existing.
-    let carols = expect_json(claim(&two, &carol).await, 200).await;
+    let carols = expect_json(Market::claim(&two, &carol).await, 200).await;
     assert_eq!(carols["claimerNumber"], 1, "{carols}");
     assert!(user_enabled(&carol, &two));
     assert_eq!(carol.data_debits().len(), 1);

@@ -14,7 +14,7 @@ use dex_tests::stats_support::{
     EndpointStats, FieldTotals, HatUser, Json, accepted_entries, add_totals, hat_log, inbound,
     now_millis,
 };
-use dex_tests::support::{Dex, create_account, public_url};
+use dex_tests::support::{Dex, create_account};
 use dex_tests::test_hat::TestHat;
 
 /// Waits until `what` holds (a safety bound, not a timing assertion).
@@ -76,18 +76,7 @@ pub async fn logged_items(dex: &Dex, hat: &TestHat) -> u64 {
 
 /// A running, approved offer of the market's buyer for at most `max` HATs.
 pub async fn running_offer(m: &Market, max: u32) -> String {
-    let id = format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-    let now = now_millis();
-    let body = json!({
-        "offerId": id, "title": "Locations", "description": "a month of locations",
-        "starts": now - 60_000, "expires": now + 86_400_000,
-        "collectionDuration": 2_592_000_000i64,
-        "requiredData": {"name": "locations", "bundle": {
-            "locations": {"endpoints": [{"endpoint": "rumpel/locations", "mapping": {"lat": "latitude"}}]}}},
-        "requiredMinUser": 1, "requiredMaxUser": max, "status": "approved"
-    });
-    m.register_offer("/api/v2", &body, true).await;
-    id
+    m.running_offer("fault", max).await
 }
 
 /// The entries of `kind` on `hat`'s chain (as the admin reads it), once the chain verifies.
@@ -110,12 +99,7 @@ pub async fn claimed(m: &Market, hat: &TestHat) -> Vec<Value> {
 }
 
 pub async fn claim(id: &str, hat: &TestHat) -> Response {
-    Dex::new()
-        .get(
-            &format!("/api/v2/offer/{id}/claim"),
-            Some(&hat.dex_token(&public_url())),
-        )
-        .await
+    Market::claim(id, hat).await
 }
 
 /// An approved plug of a new owner account: (plug id, owner token).
