@@ -37,6 +37,45 @@ faults_ports() {
     done
 }
 
+# faults_warm_instances WATCH_PORT: starts the one instance of every function but jwks
+# (whose first request must be a cold start, for the cold-start test) before any fault, by
+# invoking it once with its sample event as committed (placeholders unfilled: refused,
+# nothing changes). cargo lambda watch now and then never runs an instance it spawns (seen
+# once: hat-log, first asked for right after DynamoDB came back, never ran, and every later
+# request to it went unanswered); here that shows at once, and the watch is started again.
+faults_warm_instances() {
+    local port="$1" dir fn
+    for dir in "$DEX_ROOT"/functions/*/; do
+        fn="$(basename "$dir")"
+        [[ $fn != jwks && -f $DEX_ROOT/events/$fn.json ]] || continue
+        if ! curl -s -m 30 -o /dev/null -X POST \
+            "http://127.0.0.1:$port/2015-03-31/functions/$fn/invocations" \
+            --data-binary "@$DEX_ROOT/events/$fn.json"; then
+            warn "faults: $fn's instance did not answer its warm-up within 30 s"
+            return 1
+        fi
+    done
+}
+
+# faults_start_watch WATCH_PORT: the fault stack's cargo lambda watch, its instances warm.
+faults_start_watch() {
+    local port="$1" attempt pid
+    for attempt in 1 2; do
+        start_bg faults-serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" \
+            --concurrency 1
+        wait_for_port "$port" faults-serve 120
+        log "faults: starting every function's instance (watch attempt $attempt)"
+        faults_warm_instances "$port" && return 0
+        pid="${DEX_SVC_PID[faults-serve]}"
+        warn "faults: stopping the watch (pid $pid) to start it again"
+        kill -TERM $(descendants "$pid" | sort -u) "$pid" 2>/dev/null || true
+        kill -TERM -- "-$pid" 2>/dev/null || true
+        sleep 3
+        kill -KILL $(descendants "$pid" | sort -u) 2>/dev/null || true
+    done
+    return 1
+}
+
 # run_faults [RUNNER_ARGS...]: starts the fault stack, runs the fault tests serially.
 run_faults() {
     local started=$SECONDS dir dynamodb_dir target rc=0
@@ -71,8 +110,7 @@ run_faults() {
     # Explicit: a caller's `run_faults || ...` turns errexit off in here.
     cargo run -q -p dexctl -- init || return 1
     cargo run -q -p dexctl -- ensure-admin || return 1
-    start_bg faults-serve cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$watch_port" \
-        --concurrency 1
+    faults_start_watch "$watch_port" || return 1
     require_free_port "$DEX_PORT" "the fault DEX"
     start_bg faults-gateway cargo run -q -p local-gateway -- "$DEX_PORT" "$watch_port"
     wait_for_port "$DEX_PORT" faults-gateway 120
