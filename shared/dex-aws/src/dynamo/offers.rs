@@ -40,8 +40,6 @@ const KEPT: &str = "kept";
 /// Swept (offers::sweep): the place given back, the HAT side being undone, then done.
 const RELEASING: &str = "releasing";
 const RELEASED: &str = "released";
-/// Offers whose lease index one sweep reads at most (the rest wait for the next run).
-const SWEEP_OFFERS_PER_RUN: usize = 1000;
 
 fn json_text(value: &serde_json::Value) -> AttributeValue {
     s(value.to_string())
@@ -275,6 +273,15 @@ fn is_open(item: &Item, now: i64) -> DexResult<bool> {
     Ok(offer.status == OfferStatus::Approved
         && offer.terms.starts <= now
         && now < offer.terms.expires)
+}
+
+/// The lease index's sort keys of every lease that ended before `now` (HAT addresses sort
+/// below '~').
+fn leases_ended_before(now: i64) -> Sort {
+    Sort::Between(
+        keys::lease_sort(0, ""),
+        format!("{}~", keys::lease_sort(now - 1, "")),
+    )
 }
 
 /// What a transaction that takes a place came to.
@@ -570,11 +577,7 @@ impl DynamoStore {
         let query = Query {
             index: Some("gsi1"),
             partition: &leases,
-            // Every lease that ended before `now` (HAT addresses sort below '~').
-            sort: Some(Sort::Between(
-                keys::lease_sort(0, ""),
-                format!("{}~", keys::lease_sort(now - 1, "")),
-            )),
+            sort: Some(leases_ended_before(now)),
             limit: Some(TAKEOVER_CANDIDATES),
             ..Query::default()
         };
@@ -945,7 +948,7 @@ impl ReservationSweepStore for DynamoStore {
             .iter()
             .map(|item| get_s(item, "offerId"))
             .collect::<DexResult<Vec<String>>>()?;
-        for offer_id in offer_ids.iter().take(SWEEP_OFFERS_PER_RUN) {
+        for offer_id in &offer_ids {
             if expired.len() >= limit {
                 break;
             }
@@ -953,10 +956,7 @@ impl ReservationSweepStore for DynamoStore {
             let query = Query {
                 index: Some("gsi1"),
                 partition: &leases,
-                sort: Some(Sort::Between(
-                    keys::lease_sort(0, ""),
-                    format!("{}~", keys::lease_sort(now - 1, "")),
-                )),
+                sort: Some(leases_ended_before(now)),
                 limit: Some((limit - expired.len()) as i32),
                 ..Query::default()
             };
