@@ -67,7 +67,10 @@ faults_start_watch() {
         log "faults: starting every function's instance (watch attempt $attempt)"
         faults_warm_instances "$port" && return 0
         pid="${DEX_SVC_PID[faults-serve]}"
-        warn "faults: stopping the watch (pid $pid) to start it again"
+        # start_bg truncates the log: keep this attempt's, to see why the instance hung.
+        cp "${DEX_SVC_LOG[faults-serve]}" "$DEX_LOG_DIR/faults-serve.attempt$attempt.log" || true
+        warn "faults: stopping the watch (pid $pid) to start it again" \
+            "(its log: $DEX_LOG_DIR/faults-serve.attempt$attempt.log)"
         kill -TERM $(descendants "$pid" | sort -u) "$pid" 2>/dev/null || true
         kill -TERM -- "-$pid" 2>/dev/null || true
         sleep 3
