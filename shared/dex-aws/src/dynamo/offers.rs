@@ -631,9 +631,19 @@ impl DynamoStore {
 
     /// Every offer, newest first (operators' listing).
     pub async fn all_offers(&self) -> DexResult<Vec<Offer>> {
+        self.offers_newest_first("gsi1", keys::ALL_OFFERS).await
+    }
+
+    /// The offers of one listing partition (`gsi1`: all of them, `gsi2`: the listed ones),
+    /// newest first.
+    async fn offers_newest_first(
+        &self,
+        index: &'static str,
+        partition: &str,
+    ) -> DexResult<Vec<Offer>> {
         let query = Query {
-            index: Some("gsi1"),
-            partition: keys::ALL_OFFERS,
+            index: Some(index),
+            partition,
             newest_first: true,
             ..Query::default()
         };
@@ -668,17 +678,7 @@ impl OfferStore for DynamoStore {
     }
 
     async fn listed_offers(&self) -> DexResult<Vec<Offer>> {
-        let query = Query {
-            index: Some("gsi2"),
-            partition: keys::LISTED_OFFERS,
-            newest_first: true,
-            ..Query::default()
-        };
-        self.query_all(&query)
-            .await?
-            .iter()
-            .map(Offer::from_item)
-            .collect()
+        self.offers_newest_first("gsi2", keys::LISTED_OFFERS).await
     }
 
     async fn update_offer_status(
