@@ -93,6 +93,50 @@ pub async fn drop_table(store: &dex_aws::dynamo::DynamoStore) {
     let _ = store.client().delete_table().table_name(table).send().await;
 }
 
+/// Runs each body of a store contract on both stores: `memory::<name>` on the in-memory
+/// `MemoryStore` and `dynamo::<name>` on DynamoDB Local, the judge. Each body is an
+/// `async fn <name>(store: impl ...)` beside the call. With `table: "<prefix>";` first, each
+/// DynamoDB body gets a table of its own (`fresh_store`), dropped when it is done: for items
+/// the rest of the suite and the fuzzer must not see. Multi-threaded runtimes, so that the
+/// bodies that race requests really race.
+#[macro_export]
+macro_rules! store_contract {
+    (table: $prefix:literal; $($name:ident),* $(,)?) => {
+        $crate::store_contract!(@memory $($name),*);
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let store = $crate::support::fresh_store($prefix).await;
+                    super::$name(store.clone()).await;
+                    $crate::support::drop_table(&store).await;
+                }
+            )*
+        }
+    };
+    (@memory $($name:ident),*) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(::dex::testing::MemoryStore::default()).await
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::store_contract!(@memory $($name),*);
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::support::store().await).await
+                }
+            )*
+        }
+    };
+}
+
 /// The Secrets Manager adapter the functions use (AWS_ENDPOINT_URL_SECRETS_MANAGER).
 pub async fn secrets() -> dex_aws::secrets_manager::SecretsManager {
     let (_, secrets) = dex_aws::aws_clients().await;

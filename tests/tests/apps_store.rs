@@ -16,28 +16,7 @@ use serde_json::json;
 pub trait Store: ApplicationStore + LogStore + Clone + Send + Sync + 'static {}
 impl<T> Store for T where T: ApplicationStore + LogStore + Clone + Send + Sync + 'static {}
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex::testing::MemoryStore::default()).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex_tests::support::store().await).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+dex_tests::store_contract!(
     an_application_is_inserted_once_and_updated_at_its_revision,
     listings_follow_publication_suspension_and_kind,
     v3_pages_start_at_their_id_and_end_with_the_next,

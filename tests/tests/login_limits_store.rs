@@ -4,28 +4,7 @@
 
 use dex::accounts::{FailureCount, LoginLimitStore};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex::testing::MemoryStore::default()).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex_tests::support::store().await).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+dex_tests::store_contract!(
     failures_count_up_and_an_expired_counter_starts_again,
     concurrent_failures_are_all_counted,
     clearing_forgets_one_counter_only,

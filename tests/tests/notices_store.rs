@@ -13,30 +13,8 @@ use serde_json::json;
 pub trait Store: NoticeStore + LogStore + Clone + Send + Sync + 'static {}
 impl<T> Store for T where T: NoticeStore + LogStore + Clone + Send + Sync + 'static {}
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(dex::testing::MemoryStore::default()).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let store = dex_tests::support::fresh_store("dex-notices").await;
-                    super::$name(store.clone()).await;
-                    dex_tests::support::drop_table(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+dex_tests::store_contract!(
+    table: "dex-notices";
     racing_posts_take_every_id_from_one_once_each_with_its_entry,
     notices_read_back_as_posted_newest_first,
     a_read_is_kept_once_with_one_entry_on_the_hats_chain,

@@ -28,33 +28,10 @@ impl<T> Store for T where
 {
 }
 
-/// Runs each contract body on both stores: `memory::<name>` and `dynamo::<name>`.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex::testing::MemoryStore::default()).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    // A table of its own: its offers' sealed passwords are placeholders
-                    // that `claims` could not open, so the fuzzer must not find them.
-                    let store = dex_tests::support::fresh_store("dex-offers").await;
-                    super::$name(store.clone()).await;
-                    dex_tests::support::drop_table(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+// A table of its own on DynamoDB: its offers' sealed passwords are placeholders that
+// `claims` could not open, so the fuzzer must not find them.
+dex_tests::store_contract!(
+    table: "dex-offers";
     an_offer_is_inserted_once_with_its_log_entry,
     status_changes_at_their_version_move_the_listing,
     racing_reservations_fill_exactly_the_cap_and_keep_numbers_one_to_n,

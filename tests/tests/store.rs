@@ -52,29 +52,7 @@ impl<T> Store for T where
 {
 }
 
-/// Runs each contract body on both stores: `memory::<name>` and `dynamo::<name>`.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex::testing::MemoryStore::default()).await
-                }
-            )*
-        }
-        mod dynamo {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(dex_tests::support::store().await).await
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+dex_tests::store_contract!(
     insert_get_and_find_accounts,
     duplicate_usernames_conflict_and_leave_one_account,
     stale_updates_conflict_and_change_nothing,
