@@ -192,15 +192,15 @@ async fn relay(
                 Err(_) => {
                     unanswered += 1;
                     if unanswered < READ_ATTEMPTS {
-                        eprintln!(
-                            "local-gateway: the emulator did not answer {method} {path} in {}s; sending it again",
+                        note(&format!(
+                            "the emulator did not answer {method} {path} in {}s; sending it again",
                             read_attempt_timeout.as_secs()
-                        );
+                        ));
                         continue;
                     }
-                    eprintln!(
-                        "local-gateway: the emulator did not answer {method} {path} {READ_ATTEMPTS} times; answering 504"
-                    );
+                    note(&format!(
+                        "the emulator did not answer {method} {path} {READ_ATTEMPTS} times; answering 504"
+                    ));
                     return plain(
                         StatusCode::GATEWAY_TIMEOUT,
                         "the function did not answer in time".to_owned(),
@@ -215,9 +215,9 @@ async fn relay(
             Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("the emulator: {e}")),
         };
         if idempotent && attempt < ATTEMPTS && status == 500 && is_lost_answer(&bytes) {
-            eprintln!(
-                "local-gateway: the emulator lost the answer to {method} {path}; sending it again"
-            );
+            note(&format!(
+                "the emulator lost the answer to {method} {path}; sending it again"
+            ));
             continue;
         }
         if status == 404 && is_no_route(&bytes) && !url.contains("/lambda-url/") {
@@ -235,6 +235,13 @@ async fn relay(
         }
         return out;
     }
+}
+
+/// One line of the gateway's log, timed (UTC), so that it can be set beside the functions'
+/// log and a test's failure.
+fn note(message: &str) {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    eprintln!("{now} local-gateway: {message}");
 }
 
 /// Appends one exchange to the capture file, if there is one (a failed write stops the
