@@ -127,6 +127,21 @@ impl RuntimeApi {
         }
     }
 
+    /// Waits for the function's first `/next` (the end of its init phase) and answers when
+    /// it came; a note that means failure, an exit or `timeout` is an error.
+    pub async fn first_poll(
+        &mut self,
+        function: &mut FunctionProcess,
+        timeout: Duration,
+    ) -> Result<Instant, String> {
+        loop {
+            match self.next_note(function, timeout).await? {
+                Note::NextRequested { at } => return Ok(at),
+                other => check(&function.name, other)?,
+            }
+        }
+    }
+
     /// A note that has arrived already, without waiting.
     pub fn try_note(&mut self) -> Option<Note> {
         self.notes.try_recv().ok()
@@ -336,6 +351,13 @@ pub fn stack_env() -> BTreeMap<String, String> {
                 || k == "RUST_LOG"
         })
         .collect()
+}
+
+/// A log file of its own for one function process of a test, in the temporary directory
+/// (unique across the run, like the request ids).
+pub fn scratch_log(function: &str) -> PathBuf {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("dex-{function}-{}-{n}.log", std::process::id()))
 }
 
 /// A running function binary; dropping it kills the process.

@@ -4,9 +4,7 @@
 //! `dexctl` and the domain crate on the same DynamoDB Local and moto.
 
 use dex_tests::routes::{built_binary as binary, workspace_root};
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +15,9 @@ use dex::accounts::{AccountChange, AccountService, Actor, NewAccount};
 use dex::ports::{SecretStore, SystemClock, SystemRandom};
 use dex_aws::dynamo::DynamoStore;
 use dex_aws::dynamo::schema::ensure_table;
+use dex_tests::gateway_event::response_json;
 use dex_tests::hat_support::{CertifiedCluster, certify_cluster, register_hat, unique_domain};
+use dex_tests::runtime_api::{self, FunctionProcess, RuntimeApi};
 use dex_tests::support::{
     self, Dex, admin_token, assert_error, create_account, expect_json, url_encode,
 };
@@ -628,20 +628,17 @@ async fn local_hat_settings_stop_a_function_outside_a_local_stack() {
         );
     }
     // With the switch: past the configuration, and loud about it.
-    let runtime = FakeRuntime::start(None).await;
-    let mut child = Command::new(binary("jwks"))
-        .env("DEX_LOCAL_STACK", "1")
-        .env("DEX_HAT_RESOLVE", "127.0.0.1")
-        .env("DEX_HAT_SCHEME", "http")
-        .envs(runtime.lambda_env("jwks"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    runtime.wait_for_poll().await;
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let said = text(&out);
+    let (mut function, log) = Function::start(
+        "jwks",
+        &[
+            ("DEX_LOCAL_STACK", "1"),
+            ("DEX_HAT_RESOLVE", "127.0.0.1"),
+            ("DEX_HAT_SCHEME", "http"),
+        ],
+    )
+    .await;
+    function.process.kill().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains("LOCAL STACK SETTING"), "{said}");
     assert!(
         said.contains("DEX_HAT_RESOLVE=127.0.0.1") && said.contains("DEX_HAT_SCHEME=http"),
@@ -711,104 +708,32 @@ async fn proxied_child() {
 
 // ---- 5. logging at trace never shows credentials ----------------------------------------
 
-/// A minimal Lambda Runtime API: hands out one event, records the function's answer, then
-/// keeps the next poll waiting.
-struct FakeRuntime {
-    addr: SocketAddr,
-    polled: Arc<tokio::sync::Notify>,
-    answer: Arc<Mutex<Option<String>>>,
+/// One function binary under the local Lambda Runtime API of `dex_tests::runtime_api`, with
+/// the stack's environment and `overrides`, past its init (its first poll); killed when
+/// dropped. Answers it with the file its output goes to.
+struct Function {
+    api: RuntimeApi,
+    process: FunctionProcess,
 }
 
-impl FakeRuntime {
-    async fn start(event: Option<Value>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let polled = Arc::new(tokio::sync::Notify::new());
-        let answer = Arc::new(Mutex::new(None));
-        let event = Arc::new(Mutex::new(event));
-        let (p, a) = (polled.clone(), answer.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let (p, a, event) = (p.clone(), a.clone(), event.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (p, a, event) = (p.clone(), a.clone(), event.clone());
-                            async move {
-                                use http_body_util::BodyExt;
-                                let path = req.uri().path().to_owned();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                if path.ends_with("/invocation/next") {
-                                    p.notify_one();
-                                    let next = event.lock().unwrap().take();
-                                    let Some(next) = next else {
-                                        std::future::pending::<()>().await;
-                                        unreachable!();
-                                    };
-                                    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-                                    return Ok::<_, std::convert::Infallible>(
-                                        hyper::Response::builder()
-                                            .header("lambda-runtime-aws-request-id", "req-1")
-                                            .header(
-                                                "lambda-runtime-deadline-ms",
-                                                deadline.to_string(),
-                                            )
-                                            .header(
-                                                "lambda-runtime-invoked-function-arn",
-                                                "arn:aws:lambda:us-east-1:123456789012:function:t",
-                                            )
-                                            .header(
-                                                "lambda-runtime-trace-id",
-                                                "Root=1-00000000-000000000000000000000000",
-                                            )
-                                            .body(http_body_util::Full::new(bytes::Bytes::from(
-                                                next.to_string(),
-                                            )))
-                                            .unwrap(),
-                                    );
-                                }
-                                if path.ends_with("/response") {
-                                    *a.lock().unwrap() =
-                                        Some(String::from_utf8_lossy(&body).into_owned());
-                                }
-                                Ok(hyper::Response::builder()
-                                    .status(202)
-                                    .body(http_body_util::Full::new(bytes::Bytes::from_static(
-                                        b"{}",
-                                    )))
-                                    .unwrap())
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        });
-        Self {
-            addr,
-            polled,
-            answer,
+impl Function {
+    async fn start(name: &str, overrides: &[(&str, &str)]) -> (Self, std::path::PathBuf) {
+        let mut env = runtime_api::stack_env();
+        for (key, value) in overrides {
+            env.insert((*key).to_owned(), (*value).to_owned());
         }
-    }
-
-    fn lambda_env(&self, name: &str) -> Vec<(String, String)> {
-        dex_tests::support::lambda_runtime_env(self.addr, name)
-    }
-
-    async fn wait_for_poll(&self) {
-        tokio::time::timeout(Duration::from_secs(60), self.polled.notified())
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let api = RuntimeApi::start(name).await.expect("a local Runtime API");
+        let log = runtime_api::scratch_log(name);
+        let process = FunctionProcess::spawn(&binary(name), name, api.addr, &env, &log)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut function = Self { api, process };
+        function
+            .api
+            .first_poll(&mut function.process, Duration::from_secs(60))
             .await
-            .expect("the function never polled the Runtime API");
+            .unwrap_or_else(|e| panic!("{name} never polled: {e}"));
+        (function, log)
     }
 }
 
@@ -825,65 +750,28 @@ async fn a_function_at_trace_level_never_logs_credentials() {
     .unwrap();
     event["headers"]["username"] = json!(url_encode(&username));
     event["headers"]["password"] = json!(url_encode(&password));
-    let runtime = FakeRuntime::start(Some(event)).await;
-    let mut child = Command::new(binary("access-token"))
-        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
-        .env("RUST_LOG", "trace")
-        .envs(runtime.lambda_env("access-token"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read while it runs, so a chatty log cannot fill the pipe and stall the function.
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|stream| {
-        std::thread::spawn(move || {
-            let mut out = String::new();
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                out.push_str(&line);
-                out.push('\n');
-            }
-            out
-        })
-    })
-    .collect();
-    // The first poll takes the event, the second waits: by then the answer was posted.
-    runtime.wait_for_poll().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while runtime.answer.lock().unwrap().is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "no answer posted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let log: String = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    let answer: Value =
-        serde_json::from_str(runtime.answer.lock().unwrap().as_deref().unwrap()).unwrap();
-    assert_eq!(answer["statusCode"], 200, "{answer}");
-    let raw = answer["body"].as_str().unwrap();
-    let body: Value = if answer["isBase64Encoded"] == true {
-        use base64::Engine as _;
-        serde_json::from_slice(
-            &base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .unwrap(),
+    let (mut function, log) = Function::start(
+        "access-token",
+        &[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("RUST_LOG", "trace")],
+    )
+    .await;
+    let answer = function
+        .api
+        .invoke(
+            &mut function.process,
+            bytes::Bytes::from(event.to_string()),
+            Duration::from_secs(60),
         )
-        .unwrap()
-    } else {
-        serde_json::from_str(raw).unwrap()
-    };
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .response();
+    // The answer is posted when the handler is done; what it logs after is in by then, or
+    // a moment later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    function.process.kill().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body = response_json(&answer).expect("a JSON body");
     assert_eq!(answer["headers"]["cache-control"], "no-store", "{answer}");
     let token = body["accessToken"].as_str().unwrap();
     assert!(

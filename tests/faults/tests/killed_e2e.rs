@@ -90,12 +90,8 @@ impl Function {
 
     /// Waits for the process's first `/next`.
     async fn ready(&mut self) {
-        loop {
-            match self.api.next_note(&mut self.process, STEP).await {
-                Ok(Note::NextRequested { .. }) => return,
-                Ok(other) => runtime_api::check(self.name, other).unwrap(),
-                Err(e) => panic!("{e}"),
-            }
+        if let Err(e) = self.api.first_poll(&mut self.process, STEP).await {
+            panic!("{e}");
         }
     }
 
