@@ -16,10 +16,14 @@
 //!   description merge is the same merge); other requests get the document as is.
 //! - The emulator also, rarely and under load, never answers a request at all: the function
 //!   logged its answer in milliseconds and the client waits forever (seen on CI for
-//!   `GET .../applications-history`). API Gateway never does. A read (GET, HEAD) whose answer
-//!   has not come within `READ_ATTEMPT_TIMEOUT` is sent again, at most `READ_ATTEMPTS` times,
-//!   and then answered 504 like API Gateway's integration timeout; every resend is logged.
-//!   No DEX read takes more than a few seconds here, so a resend never races a slow answer.
+//!   `GET .../applications-history` and `POST /stats/available-data/descriptions`). API
+//!   Gateway never does. A read (GET, HEAD) or one of the `IDEMPOTENT_POSTS` whose answer has
+//!   not come within `Waits::resend_after` (18 s) is sent again, at most `UNANSWERED_SENDS`
+//!   times, and then answered 504 like API Gateway's integration timeout; every resend is
+//!   logged. No such request takes more than a few seconds here (a stats report with
+//!   DynamoDB down, the slowest, about 14 s), and those POSTs count once even when raced.
+//!   Any other request is sent once and answered 504 after `Waits::give_up_after` (30 s,
+//!   API Gateway's limit), so that no client of the local stack waits forever.
 //! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
 //!   `$default` route; the emulator answers 404 with a document listing the workspace's
 //!   binaries. The gateway sends it to the default-route function instead (the emulator's
@@ -35,6 +39,7 @@ use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -50,11 +55,23 @@ static CAPTURE: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
 /// Sends of one idempotent request when the emulator keeps losing its answer.
 const ATTEMPTS: usize = 5;
 
-/// How long a read waits for the emulator's answer before it is sent again.
-const READ_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(18);
+/// How long the gateway waits for the emulator's answer.
+#[derive(Clone, Copy)]
+struct Waits {
+    /// Before a read or an idempotent POST is sent again.
+    resend_after: Duration,
+    /// Before any other request is answered 504 (it is never sent twice).
+    give_up_after: Duration,
+}
 
-/// Sends of one read whose answer never comes (3 x 18 s stays under the fuzzer's 60 s).
-const READ_ATTEMPTS: usize = 3;
+const WAITS: Waits = Waits {
+    resend_after: Duration::from_secs(18),
+    give_up_after: Duration::from_secs(30),
+};
+
+/// Sends of one resendable request whose answer never comes (3 x 18 s stays under the
+/// fuzzer's 60 s).
+const UNANSWERED_SENDS: usize = 3;
 
 /// POST routes whose repetition changes nothing (docs/decisions.md §7: exactly-once reports;
 /// merging the same descriptions twice is one merge).
@@ -134,7 +151,7 @@ async fn forward(
         Ok(collected) => collected.to_bytes(),
         Err(e) => return plain(StatusCode::BAD_REQUEST, format!("unreadable body: {e}")),
     };
-    relay(client, upstream, &parts, body, READ_ATTEMPT_TIMEOUT).await
+    relay(client, upstream, &parts, body, WAITS).await
 }
 
 /// Sends one request on to the emulator, with the corrections the module describes.
@@ -143,7 +160,7 @@ async fn relay(
     upstream: &str,
     parts: &hyper::http::request::Parts,
     body: Bytes,
-    read_attempt_timeout: std::time::Duration,
+    waits: Waits,
 ) -> Response<Full<Bytes>> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{upstream}{path}");
@@ -160,15 +177,19 @@ async fn relay(
     {
         headers.insert("content-type", value);
     }
-    let idempotent = matches!(
-        method,
-        reqwest::Method::GET
-            | reqwest::Method::HEAD
-            | reqwest::Method::PUT
-            | reqwest::Method::DELETE
-    ) || (method == reqwest::Method::POST
-        && IDEMPOTENT_POSTS.contains(&parts.uri.path().trim_end_matches('/')));
     let read = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+    let idempotent_post = method == reqwest::Method::POST
+        && IDEMPOTENT_POSTS.contains(&parts.uri.path().trim_end_matches('/'));
+    let idempotent =
+        read || idempotent_post || matches!(method, reqwest::Method::PUT | reqwest::Method::DELETE);
+    // Sent again when unanswered: only what a resend cannot change even if the first
+    // attempt is merely slow (a PUT or DELETE could answer differently the second time).
+    let resend_unanswered = read || idempotent_post;
+    let wait = if resend_unanswered {
+        waits.resend_after
+    } else {
+        waits.give_up_after
+    };
     let mut attempt = 0;
     let mut unanswered = 0;
     let mut url = url;
@@ -186,29 +207,26 @@ async fn relay(
             let bytes = response.bytes().await.unwrap_or_default();
             Ok::<_, reqwest::Error>((status, response_headers, bytes))
         };
-        let sent = if read {
-            match tokio::time::timeout(read_attempt_timeout, exchange).await {
-                Ok(sent) => sent,
-                Err(_) => {
-                    unanswered += 1;
-                    if unanswered < READ_ATTEMPTS {
-                        note(&format!(
-                            "the emulator did not answer {method} {path} in {}s; sending it again",
-                            read_attempt_timeout.as_secs()
-                        ));
-                        continue;
-                    }
+        let sent = match tokio::time::timeout(wait, exchange).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                unanswered += 1;
+                if resend_unanswered && unanswered < UNANSWERED_SENDS {
                     note(&format!(
-                        "the emulator did not answer {method} {path} {READ_ATTEMPTS} times; answering 504"
+                        "the emulator did not answer {method} {path} in {}s; sending it again",
+                        wait.as_secs()
                     ));
-                    return plain(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "the function did not answer in time".to_owned(),
-                    );
+                    continue;
                 }
+                note(&format!(
+                    "the emulator did not answer {method} {path} ({unanswered} sends, {}s each); answering 504",
+                    wait.as_secs()
+                ));
+                return plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the function did not answer in time".to_owned(),
+                );
             }
-        } else {
-            exchange.await
         };
         let (status, response_headers, bytes) = match sent {
             Ok(r) => r,
@@ -406,11 +424,19 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
+    /// Short waits for the tests: resend after `resend_ms`, give up after 2 s.
+    fn waits(resend_ms: u64) -> Waits {
+        Waits {
+            resend_after: Duration::from_millis(resend_ms),
+            give_up_after: Duration::from_secs(2),
+        }
+    }
+
     #[tokio::test]
     async fn a_read_the_emulator_never_answers_is_sent_again() {
         let (upstream, seen) = emulator(|n| (n == 2).then_some(0)).await;
         let client = reqwest::Client::new();
-        let wait = std::time::Duration::from_millis(300);
+        let wait = waits(300);
         let response = relay(&client, &upstream, &request("GET"), Bytes::new(), wait).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_of(response).await, r#"{"attempt":2}"#);
@@ -421,12 +447,52 @@ mod tests {
     async fn a_read_never_answered_ends_in_504_after_its_attempts() {
         let (upstream, seen) = emulator(|_| None).await;
         let client = reqwest::Client::new();
-        let wait = std::time::Duration::from_millis(200);
+        let wait = waits(200);
         let response = relay(&client, &upstream, &request("HEAD"), Bytes::new(), wait).await;
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(
             seen.load(std::sync::atomic::Ordering::SeqCst),
-            READ_ATTEMPTS
+            UNANSWERED_SENDS
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_post_the_emulator_never_answers_is_sent_again() {
+        let (upstream, seen) = emulator(|n| (n == 2).then_some(0)).await;
+        let client = reqwest::Client::new();
+        let post = Request::builder()
+            .method("POST")
+            .uri("/stats/available-data/descriptions")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let response = relay(&client, &upstream, &post, Bytes::new(), waits(300)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_of(response).await, r#"{"attempt":2}"#);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_never_answered_is_sent_once_and_answered_504() {
+        let (upstream, seen) = emulator(|_| None).await;
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        let response = relay(
+            &client,
+            &upstream,
+            &request("POST"),
+            Bytes::new(),
+            waits(100),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // It waited for the give-up bound, not the resend one.
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
         );
     }
 
@@ -435,8 +501,14 @@ mod tests {
         // The answer comes well after a read would have been sent again.
         let (upstream, seen) = emulator(|_| Some(600)).await;
         let client = reqwest::Client::new();
-        let wait = std::time::Duration::from_millis(100);
-        let response = relay(&client, &upstream, &request("POST"), Bytes::new(), wait).await;
+        let response = relay(
+            &client,
+            &upstream,
+            &request("POST"),
+            Bytes::new(),
+            waits(100),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
