@@ -22,8 +22,9 @@
 //!   times, and then answered 504 like API Gateway's integration timeout; every resend is
 //!   logged. No such request takes more than a few seconds here (a stats report with
 //!   DynamoDB down, the slowest, about 14 s), and those POSTs count once even when raced.
-//!   Any other request is sent once and answered 504 after `Waits::give_up_after` (30 s,
-//!   API Gateway's limit), so that no client of the local stack waits forever.
+//!   Any other request is sent once and answered 504 after `Waits::give_up_after` (60 s:
+//!   twice API Gateway's limit, as a local instance can take that long to start under load),
+//!   so that no client of the local stack waits forever.
 //! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
 //!   `$default` route; the emulator answers 404 with a document listing the workspace's
 //!   binaries. The gateway sends it to the default-route function instead (the emulator's
@@ -66,7 +67,7 @@ struct Waits {
 
 const WAITS: Waits = Waits {
     resend_after: Duration::from_secs(18),
-    give_up_after: Duration::from_secs(30),
+    give_up_after: Duration::from_secs(60),
 };
 
 /// Sends of one resendable request whose answer never comes (3 x 18 s stays under the
