@@ -17,12 +17,13 @@
 //! - The emulator also, rarely and under load, never answers a request at all: the function
 //!   logged its answer in milliseconds and the client waits forever (seen on CI for
 //!   `GET .../applications-history` and `POST /stats/available-data/descriptions`). API
-//!   Gateway never does. A read (GET, HEAD) or one of the `IDEMPOTENT_POSTS` whose answer has
-//!   not come within `Waits::resend_after` (18 s) is sent again, at most `UNANSWERED_SENDS`
-//!   times, and then answered 504 like API Gateway's integration timeout; every resend is
-//!   logged. No such request takes more than a few seconds here (a stats report with
-//!   DynamoDB down, the slowest, about 14 s), and those POSTs count once even when raced.
-//!   Any other request is sent once and answered 504 after `Waits::give_up_after` (60 s:
+//!   Gateway never does. A read (GET, HEAD) whose answer has not come within
+//!   `Waits::read_resend_after` (18 s) is sent again, at most `READ_SENDS` times, and then
+//!   answered 504 like API Gateway's integration timeout; no DEX read takes more than a few
+//!   seconds here. One of the `IDEMPOTENT_POSTS` is sent again once, after
+//!   `Waits::post_resend_after` (25 s): longer than a stats report may take (its retry
+//!   deadline, `dex::retry::REPORT_RETRY`, is 24 s), so the resend never races an answer
+//!   still coming. Every resend is logged. Any other request is sent once and answered 504 after `Waits::give_up_after` (60 s:
 //!   twice API Gateway's limit, as a local instance can take that long to start under load),
 //!   so that no client of the local stack waits forever.
 //! - A method the local router has no entry for (`QUERY`, ...): API Gateway hands it to the
@@ -59,20 +60,25 @@ const ATTEMPTS: usize = 5;
 /// How long the gateway waits for the emulator's answer.
 #[derive(Clone, Copy)]
 struct Waits {
-    /// Before a read or an idempotent POST is sent again.
-    resend_after: Duration,
+    /// Before a read is sent again.
+    read_resend_after: Duration,
+    /// Before an idempotent POST is sent again.
+    post_resend_after: Duration,
     /// Before any other request is answered 504 (it is never sent twice).
     give_up_after: Duration,
 }
 
 const WAITS: Waits = Waits {
-    resend_after: Duration::from_secs(18),
+    read_resend_after: Duration::from_secs(18),
+    post_resend_after: Duration::from_secs(25),
     give_up_after: Duration::from_secs(60),
 };
 
-/// Sends of one resendable request whose answer never comes (3 x 18 s stays under the
-/// fuzzer's 60 s).
-const UNANSWERED_SENDS: usize = 3;
+/// Sends of one read whose answer never comes (3 x 18 s stays under the fuzzer's 60 s).
+const READ_SENDS: usize = 3;
+
+/// Sends of one idempotent POST whose answer never comes (2 x 25 s, the same bound).
+const POST_SENDS: usize = 2;
 
 /// POST routes whose repetition changes nothing (docs/decisions.md §7: exactly-once reports;
 /// merging the same descriptions twice is one merge).
@@ -183,13 +189,14 @@ async fn relay(
         && IDEMPOTENT_POSTS.contains(&parts.uri.path().trim_end_matches('/'));
     let idempotent =
         read || idempotent_post || matches!(method, reqwest::Method::PUT | reqwest::Method::DELETE);
-    // Sent again when unanswered: only what a resend cannot change even if the first
-    // attempt is merely slow (a PUT or DELETE could answer differently the second time).
-    let resend_unanswered = read || idempotent_post;
-    let wait = if resend_unanswered {
-        waits.resend_after
+    // Sent again when unanswered: only what a resend cannot change, after longer than the
+    // request can take (a PUT or DELETE could answer differently the second time).
+    let (wait, sends) = if read {
+        (waits.read_resend_after, READ_SENDS)
+    } else if idempotent_post {
+        (waits.post_resend_after, POST_SENDS)
     } else {
-        waits.give_up_after
+        (waits.give_up_after, 1)
     };
     let mut attempt = 0;
     let mut unanswered = 0;
@@ -212,7 +219,7 @@ async fn relay(
             Ok(sent) => sent,
             Err(_) => {
                 unanswered += 1;
-                if resend_unanswered && unanswered < UNANSWERED_SENDS {
+                if unanswered < sends {
                     note(&format!(
                         "the emulator did not answer {method} {path} in {}s; sending it again",
                         wait.as_secs()
@@ -428,7 +435,8 @@ mod tests {
     /// Short waits for the tests: resend after `resend_ms`, give up after 2 s.
     fn waits(resend_ms: u64) -> Waits {
         Waits {
-            resend_after: Duration::from_millis(resend_ms),
+            read_resend_after: Duration::from_millis(resend_ms),
+            post_resend_after: Duration::from_millis(resend_ms),
             give_up_after: Duration::from_secs(2),
         }
     }
@@ -451,10 +459,7 @@ mod tests {
         let wait = waits(200);
         let response = relay(&client, &upstream, &request("HEAD"), Bytes::new(), wait).await;
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(
-            seen.load(std::sync::atomic::Ordering::SeqCst),
-            UNANSWERED_SENDS
-        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), READ_SENDS);
     }
 
     #[tokio::test]
