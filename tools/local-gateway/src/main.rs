@@ -418,13 +418,33 @@ mod tests {
     }
 
     fn request(method: &str) -> hyper::http::request::Parts {
+        request_to(method, "/api/applications-history")
+    }
+
+    fn request_to(method: &str, path: &str) -> hyper::http::request::Parts {
         Request::builder()
             .method(method)
-            .uri("/api/applications-history")
+            .uri(path)
             .body(())
             .unwrap()
             .into_parts()
             .0
+    }
+
+    /// `relay` of an empty-bodied `parts` to `upstream`, with the test `waits`.
+    async fn send(
+        upstream: &str,
+        parts: &hyper::http::request::Parts,
+        waits: Waits,
+    ) -> Response<Full<Bytes>> {
+        relay(
+            &reqwest::Client::new(),
+            upstream,
+            parts,
+            Bytes::new(),
+            waits,
+        )
+        .await
     }
 
     async fn body_of(response: Response<Full<Bytes>>) -> String {
@@ -444,9 +464,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_the_emulator_never_answers_is_sent_again() {
         let (upstream, seen) = emulator(|n| (n == 2).then_some(0)).await;
-        let client = reqwest::Client::new();
-        let wait = waits(300);
-        let response = relay(&client, &upstream, &request("GET"), Bytes::new(), wait).await;
+        let response = send(&upstream, &request("GET"), waits(300)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_of(response).await, r#"{"attempt":2}"#);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
@@ -455,9 +473,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_never_answered_ends_in_504_after_its_attempts() {
         let (upstream, seen) = emulator(|_| None).await;
-        let client = reqwest::Client::new();
-        let wait = waits(200);
-        let response = relay(&client, &upstream, &request("HEAD"), Bytes::new(), wait).await;
+        let response = send(&upstream, &request("HEAD"), waits(200)).await;
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), READ_SENDS);
     }
@@ -465,15 +481,8 @@ mod tests {
     #[tokio::test]
     async fn an_idempotent_post_the_emulator_never_answers_is_sent_again() {
         let (upstream, seen) = emulator(|n| (n == 2).then_some(0)).await;
-        let client = reqwest::Client::new();
-        let post = Request::builder()
-            .method("POST")
-            .uri("/stats/available-data/descriptions")
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0;
-        let response = relay(&client, &upstream, &post, Bytes::new(), waits(300)).await;
+        let post = request_to("POST", "/stats/available-data/descriptions");
+        let response = send(&upstream, &post, waits(300)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_of(response).await, r#"{"attempt":2}"#);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
@@ -482,16 +491,8 @@ mod tests {
     #[tokio::test]
     async fn a_write_never_answered_is_sent_once_and_answered_504() {
         let (upstream, seen) = emulator(|_| None).await;
-        let client = reqwest::Client::new();
         let started = std::time::Instant::now();
-        let response = relay(
-            &client,
-            &upstream,
-            &request("POST"),
-            Bytes::new(),
-            waits(100),
-        )
-        .await;
+        let response = send(&upstream, &request("POST"), waits(100)).await;
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
         // It waited for the give-up bound, not the resend one.
@@ -506,15 +507,7 @@ mod tests {
     async fn a_write_is_never_sent_twice_for_a_slow_answer() {
         // The answer comes well after a read would have been sent again.
         let (upstream, seen) = emulator(|_| Some(600)).await;
-        let client = reqwest::Client::new();
-        let response = relay(
-            &client,
-            &upstream,
-            &request("POST"),
-            Bytes::new(),
-            waits(100),
-        )
-        .await;
+        let response = send(&upstream, &request("POST"), waits(100)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
