@@ -360,6 +360,42 @@ pub fn scratch_log(function: &str) -> PathBuf {
     std::env::temp_dir().join(format!("dex-{function}-{}-{n}.log", std::process::id()))
 }
 
+/// A function binary started under a Runtime API of its own, past its init.
+pub struct StartedFunction {
+    pub api: RuntimeApi,
+    pub process: FunctionProcess,
+    /// From the spawn to the first `/next`.
+    pub init: Duration,
+}
+
+/// Starts `binary` as function `name` with the environment the local stack's watch gives it
+/// (`stack_env`) and `overrides` over it, its output in a `scratch_log`, and waits up to
+/// `timeout` for its first poll.
+pub async fn start_function(
+    binary: &Path,
+    name: &str,
+    overrides: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<StartedFunction, String> {
+    let mut env = stack_env();
+    for (key, value) in overrides {
+        env.insert((*key).to_owned(), (*value).to_owned());
+    }
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let mut api = RuntimeApi::start(name).await.map_err(|e| e.to_string())?;
+    let spawned = Instant::now();
+    let mut process = FunctionProcess::spawn(binary, name, api.addr, &env, &scratch_log(name))?;
+    let polled = api
+        .first_poll(&mut process, timeout)
+        .await
+        .map_err(|e| format!("{name} never polled: {e}"))?;
+    Ok(StartedFunction {
+        api,
+        process,
+        init: polled.saturating_duration_since(spawned),
+    })
+}
+
 /// A running function binary; dropping it kills the process.
 pub struct FunctionProcess {
     pub name: String,

@@ -49,21 +49,31 @@ struct Gate {
     target: SocketAddr,
     accepted: Arc<AtomicUsize>,
     tasks: Mutex<JoinSet<()>>,
+    /// While closed: the port bound but not listening (connections are refused), so that no
+    /// other socket of the test (a Runtime API on port 0) is given it meanwhile.
+    reserved: Mutex<Option<tokio::net::TcpSocket>>,
+}
+
+/// A socket bound to 127.0.0.1:`port` (0: any free one) that does not listen.
+fn reserve(port: u16) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap();
+    socket
 }
 
 impl Gate {
     async fn new(target: SocketAddr, state: GateState) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let socket = reserve(0);
+        let port = socket.local_addr().unwrap().port();
         let gate = Self {
             port,
             target,
             accepted: Arc::new(AtomicUsize::new(0)),
             tasks: Mutex::new(JoinSet::new()),
+            reserved: Mutex::new(Some(socket)),
         };
         gate.set(state).await;
         gate
@@ -81,9 +91,12 @@ impl Gate {
         let mut tasks = self.tasks.lock().await;
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        let mut reserved = self.reserved.lock().await;
         if state == GateState::Closed {
+            reserved.get_or_insert_with(|| reserve(self.port));
             return;
         }
+        drop(reserved.take());
         let listener = {
             let mut tries = 0;
             loop {
@@ -127,24 +140,16 @@ struct Function {
 impl Function {
     /// Starts `name` with `overrides` over the stack's environment and waits for its first
     /// poll; answers the function and how long that poll took from the spawn.
-    async fn start(name: &str, overrides: &[(&str, String)]) -> (Self, Duration) {
-        let mut env = runtime_api::stack_env();
-        for (key, value) in overrides {
-            env.insert((*key).to_owned(), value.clone());
-        }
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let api = RuntimeApi::start(name).await.expect("a local Runtime API");
-        let log = runtime_api::scratch_log(name);
-        let spawned = Instant::now();
-        let process = FunctionProcess::spawn(&binary(name), name, api.addr, &env, &log)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut function = Self { api, process };
-        let polled = function
-            .api
-            .first_poll(&mut function.process, Duration::from_secs(60))
-            .await
-            .unwrap_or_else(|e| panic!("{name} never polled: {e}"));
-        (function, polled - spawned)
+    async fn start(name: &str, overrides: &[(&str, &str)]) -> (Self, Duration) {
+        let started =
+            runtime_api::start_function(&binary(name), name, overrides, Duration::from_secs(60))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        let function = Self {
+            api: started.api,
+            process: started.process,
+        };
+        (function, started.init)
     }
 
     fn assert_running(&mut self) {
@@ -217,8 +222,8 @@ async fn init_never_waits_on_a_dependency_that_does_not_answer() {
     let (mut function, init) = Function::start(
         "admin-accounts-list",
         &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.url()),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.url().as_str()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url().as_str()),
         ],
     )
     .await;
@@ -242,7 +247,7 @@ async fn init_never_waits_on_a_dependency_that_does_not_answer() {
 /// answers 503 while it stays so, and answers `ok` once it is back, without a restart.
 async fn unavailable_then_recovers(function: &str, variable: &str, ok: u16) {
     let gate = Gate::new(stack_endpoint(variable), GateState::Closed).await;
-    let (mut process, init) = Function::start(function, &[(variable, gate.url())]).await;
+    let (mut process, init) = Function::start(function, &[(variable, gate.url().as_str())]).await;
     eprintln!("{function}: first poll after {init:?} with {variable} refusing connections");
     let event = sample_event(function);
     let first = process.invoke(&event).await;

@@ -718,21 +718,15 @@ struct Function {
 
 impl Function {
     async fn start(name: &str, overrides: &[(&str, &str)]) -> (Self, std::path::PathBuf) {
-        let mut env = runtime_api::stack_env();
-        for (key, value) in overrides {
-            env.insert((*key).to_owned(), (*value).to_owned());
-        }
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let api = RuntimeApi::start(name).await.expect("a local Runtime API");
-        let log = runtime_api::scratch_log(name);
-        let process = FunctionProcess::spawn(&binary(name), name, api.addr, &env, &log)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut function = Self { api, process };
-        function
-            .api
-            .first_poll(&mut function.process, Duration::from_secs(60))
-            .await
-            .unwrap_or_else(|e| panic!("{name} never polled: {e}"));
+        let started =
+            runtime_api::start_function(&binary(name), name, overrides, Duration::from_secs(60))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        let log = started.process.log.clone();
+        let function = Self {
+            api: started.api,
+            process: started.process,
+        };
         (function, log)
     }
 }
